@@ -1,0 +1,44 @@
+# Everything sets itself up: `make test` and `make demo` work on a fresh machine with python3.11.
+PYTHON    ?= python3
+AIRFLOW3  ?= 3.3.2
+AIRFLOW2  ?= 2.11.2
+TOOLS     := .venvs/tools
+UV        := $(TOOLS)/bin/uv
+VENV3     := .venvs/airflow3
+VENV2     := .venvs/airflow2
+PYTEST_ARGS ?=
+
+.PHONY: test lint typecheck test-airflow3 test-airflow2 demo demo-serve bench clean
+
+test: lint typecheck test-airflow3 test-airflow2
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv
+
+# One virtual environment per supported Airflow line; rebuilt when pyproject.toml changes.
+$(VENV3)/.ready: pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV3)
+	VIRTUAL_ENV=$(VENV3) $(UV) pip install --quiet "apache-airflow==$(AIRFLOW3)" -e ".[dev]"
+	touch $@
+
+$(VENV2)/.ready: pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV2)
+	VIRTUAL_ENV=$(VENV2) $(UV) pip install --quiet "apache-airflow==$(AIRFLOW2)" -e ".[dev]"
+	touch $@
+
+lint: $(VENV3)/.ready
+	$(VENV3)/bin/ruff check .
+	$(VENV3)/bin/ruff format --check .
+
+typecheck: $(VENV3)/.ready
+	$(VENV3)/bin/mypy
+
+test-airflow3: $(VENV3)/.ready
+	$(VENV3)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-airflow2: $(VENV2)/.ready
+	$(VENV2)/bin/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf .venvs .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

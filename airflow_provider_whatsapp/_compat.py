@@ -1,0 +1,88 @@
+"""The differences between Airflow 2.11 and Airflow 3.x, kept in one place.
+
+Everything else in the provider imports Airflow's base classes, exceptions and helpers from here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow import __version__ as AIRFLOW_VERSION
+from packaging.version import Version
+
+AIRFLOW_V_3_PLUS = Version(Version(AIRFLOW_VERSION).base_version) >= Version("3.0.0")
+
+if TYPE_CHECKING or AIRFLOW_V_3_PLUS:
+    from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator, ObjectStoragePath
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowNotFoundException,
+        AirflowSkipException,
+    )
+    from airflow.sdk.log import mask_secret
+else:  # Airflow 2.11
+    from airflow.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowNotFoundException,
+        AirflowSkipException,
+    )
+    from airflow.hooks.base import BaseHook
+    from airflow.io.path import ObjectStoragePath
+    from airflow.models import BaseOperator
+    from airflow.notifications.basenotifier import BaseNotifier
+    from airflow.sensors.base import BaseSensorOperator
+    from airflow.utils.log.secrets_masker import mask_secret
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+
+def get_connection(conn_id: str) -> Connection:
+    """Read a connection live; raises ``AirflowNotFoundException`` when it is not defined."""
+    return BaseHook.get_connection(conn_id)
+
+
+async def aget_connection(conn_id: str) -> Connection:
+    """Read a connection from async code (the triggerer) without blocking its event loop."""
+    if AIRFLOW_V_3_PLUS:
+        return await BaseHook.aget_connection(conn_id)
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(BaseHook.get_connection)(conn_id)
+
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable`` from the Airflow configuration."""
+    from airflow.configuration import conf
+
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+def connection_extra(conn: Any) -> dict[str, Any]:
+    """A connection's extra as a dict on both versions (empty when unset or not JSON)."""
+    try:
+        extra = conn.extra_dejson
+    except Exception:
+        return {}
+    return extra if isinstance(extra, dict) else {}
+
+
+__all__ = [
+    "AIRFLOW_V_3_PLUS",
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowNotFoundException",
+    "AirflowSkipException",
+    "BaseHook",
+    "BaseNotifier",
+    "BaseOperator",
+    "BaseSensorOperator",
+    "ObjectStoragePath",
+    "aget_connection",
+    "connection_extra",
+    "default_deferrable",
+    "get_connection",
+    "mask_secret",
+]
