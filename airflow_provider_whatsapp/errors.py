@@ -1,0 +1,391 @@
+"""Errors raised by the provider, keyed on the Graph API error code.
+
+Every error says what happened and what to do. Each class is either retryable (the request provably
+did not take effect, so it can be sent again) or permanent: permanent errors derive from Airflow's
+``AirflowFailException`` so the task fails without Airflow retries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_whatsapp._compat import AirflowException, AirflowFailException
+
+
+class WhatsAppError(AirflowException):
+    """Base of every error from the WhatsApp provider.
+
+    :param message: what happened and what to do about it.
+    :param http_status: HTTP status of the response, if there was one.
+    :param code: Graph API error code, if the response carried one.
+    :param subcode: Graph API error subcode.
+    :param details: ``error_data.details`` from the response.
+    :param fbtrace_id: Meta's trace id, useful when contacting Meta support.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        code: int | None = None,
+        subcode: int | None = None,
+        details: str | None = None,
+        fbtrace_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+        self.code = code
+        self.subcode = subcode
+        self.details = details
+        self.fbtrace_id = fbtrace_id
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> Any:
+        # Keep the keyword-only fields when the error crosses a process boundary (e.g. a triggerer).
+        return (_rebuild, (type(self), self.message, self._fields()))
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "http_status": self.http_status,
+            "code": self.code,
+            "subcode": self.subcode,
+            "details": self.details,
+            "fbtrace_id": self.fbtrace_id,
+        }
+
+
+def _rebuild(cls: type[WhatsAppError], message: str, fields: dict[str, Any]) -> WhatsAppError:
+    return cls(message, **fields)
+
+
+# --- retryable: the request did not take effect --------------------------------------------------
+
+
+class WhatsAppRetryableError(WhatsAppError):
+    """The request was refused before it took effect; sending it again is safe."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.retry_after = retry_after
+
+
+class WhatsAppRateLimitError(WhatsAppRetryableError):
+    """Throttled by Maton (HTTP 429) or by Meta (codes 4, 80007, 130429)."""
+
+
+class WhatsAppPairRateLimitError(WhatsAppRetryableError):
+    """Code 131056: too many messages to the same recipient in a short time."""
+
+
+class WhatsAppTransientError(WhatsAppRetryableError):
+    """A temporary failure on Meta's or Maton's side (codes 1, 2, 131000, 131016, 133004, HTTP 503)."""
+
+
+class WhatsAppConnectError(WhatsAppRetryableError):
+    """The gateway could not be reached; nothing was sent."""
+
+
+# --- ambiguous: the request may have taken effect ------------------------------------------------
+
+
+class WhatsAppDeliveryUnknownError(WhatsAppError, AirflowFailException):
+    """A send failed after the request reached the server: the message may have been delivered.
+
+    It is not retried, by the hook or by Airflow, so that a recipient never gets the same message twice.
+    """
+
+
+# --- permanent: fail the task, say why -----------------------------------------------------------
+
+
+class WhatsAppPermanentError(WhatsAppError, AirflowFailException):
+    """The request cannot succeed as it is; the task fails without Airflow retries."""
+
+
+class WhatsAppValidationError(WhatsAppPermanentError, ValueError):
+    """Input that WhatsApp would refuse, caught before any request was made."""
+
+
+class WhatsAppConfigurationError(WhatsAppPermanentError):
+    """The connection or the arguments do not say enough to make a request."""
+
+
+class WhatsAppAuthError(WhatsAppPermanentError):
+    """The Maton API key (HTTP 401) or Meta's access token (code 190) was refused."""
+
+
+class WhatsAppPermissionError(WhatsAppPermanentError):
+    """Code 10 or 200-299: the app lacks a permission for this call."""
+
+
+class MatonNoConnectionError(WhatsAppPermanentError):
+    """Maton's HTTP 400: no WhatsApp Business connection exists (or the one named does not)."""
+
+
+class WhatsAppInvalidParameterError(WhatsAppPermanentError):
+    """Codes 100, 131008, 131009: a parameter is missing or has a value WhatsApp refuses."""
+
+
+class WhatsAppUndeliverableError(WhatsAppPermanentError):
+    """Code 131026: the message cannot be delivered to this recipient."""
+
+
+class WhatsAppRecipientNotAllowedError(WhatsAppPermanentError):
+    """Code 131030: the recipient is not in the test number's allowed list."""
+
+
+class WhatsAppAccountLockedError(WhatsAppPermanentError):
+    """Code 131031: the business account is locked or restricted."""
+
+
+class WhatsAppReEngagementError(WhatsAppPermanentError):
+    """Code 131047: more than 24 hours since the recipient last wrote; only templates may be sent."""
+
+
+class WhatsAppUnsupportedMessageError(WhatsAppPermanentError):
+    """Code 131051: the message type is not supported."""
+
+
+class WhatsAppTemplateError(WhatsAppPermanentError):
+    """A template send was refused (codes 132000, 132001, 132012 and other 132xxx)."""
+
+
+class WhatsAppTemplateParameterCountError(WhatsAppTemplateError):
+    """Code 132000: the number of parameters does not match the template's placeholders."""
+
+
+class WhatsAppTemplateNotFoundError(WhatsAppTemplateError):
+    """Code 132001: no template of that name and language exists (or it is not approved)."""
+
+
+class WhatsAppTemplateParameterFormatError(WhatsAppTemplateError):
+    """Code 132012: a parameter's format does not match what the template expects."""
+
+
+class WhatsAppTemplateRejectedError(WhatsAppTemplateError):
+    """Meta rejected, paused or disabled the template a sensor was waiting for."""
+
+
+class WhatsAppPhoneNotRegisteredError(WhatsAppPermanentError):
+    """Code 133010: the business phone number is not registered with the Cloud API."""
+
+
+# --- Graph error code -> class and the advice given with it --------------------------------------
+
+_ERRORS_BY_CODE: dict[int, tuple[type[WhatsAppError], str]] = {
+    1: (WhatsAppTransientError, "Meta reported an unknown, temporary error; it is safe to try again."),
+    2: (WhatsAppTransientError, "Meta's service is temporarily unavailable; it is safe to try again."),
+    4: (WhatsAppRateLimitError, "The app reached its Graph API call limit; slow down."),
+    80007: (WhatsAppRateLimitError, "The WhatsApp Business Account reached its rate limit; slow down."),
+    130429: (
+        WhatsAppRateLimitError,
+        "The phone number's message throughput was exceeded (80 messages/s by default); slow down.",
+    ),
+    131056: (
+        WhatsAppPairRateLimitError,
+        "Too many messages to the same recipient in a short time (about one per 6 s); wait before "
+        "sending to this recipient again.",
+    ),
+    131000: (WhatsAppTransientError, "Meta could not process the request; it is safe to try again."),
+    131016: (WhatsAppTransientError, "A WhatsApp service is temporarily unavailable; try again."),
+    133004: (WhatsAppTransientError, "The WhatsApp server is temporarily unavailable; try again."),
+    10: (
+        WhatsAppPermissionError,
+        "The app lacks a permission for this call: check that the WhatsApp connection in Maton "
+        "granted whatsapp_business_messaging and whatsapp_business_management.",
+    ),
+    100: (WhatsAppInvalidParameterError, "A parameter is invalid; check the payload against the API."),
+    190: (
+        WhatsAppAuthError,
+        "The WhatsApp access token expired or was revoked: reconnect WhatsApp Business in Maton "
+        "(or renew the Meta token).",
+    ),
+    131008: (WhatsAppInvalidParameterError, "A required parameter is missing."),
+    131009: (WhatsAppInvalidParameterError, "A parameter value is invalid."),
+    131026: (
+        WhatsAppUndeliverableError,
+        "The message could not be delivered: the recipient may not use WhatsApp, may have an old "
+        "app version, or has not accepted the latest terms.",
+    ),
+    131030: (
+        WhatsAppRecipientNotAllowedError,
+        "The recipient is not in the allowed list of this test phone number: add it in the Meta "
+        "developer console, or send from a production number.",
+    ),
+    131031: (
+        WhatsAppAccountLockedError,
+        "The WhatsApp Business Account is locked or restricted (policy violation or failed "
+        "verification); see Business Support in Meta's Business Manager.",
+    ),
+    131047: (
+        WhatsAppReEngagementError,
+        "More than 24 hours have passed since the recipient last wrote to this number, so a "
+        "free-form message cannot be sent: send an approved template instead "
+        "(WhatsAppSendTemplateOperator).",
+    ),
+    131051: (WhatsAppUnsupportedMessageError, "This message type is not supported."),
+    132000: (
+        WhatsAppTemplateParameterCountError,
+        "The number of template parameters does not match the number of placeholders in the "
+        "approved template.",
+    ),
+    132001: (
+        WhatsAppTemplateNotFoundError,
+        "The template does not exist in this language, or is not approved yet: check its name and "
+        "language code (a template approved in en_US does not exist in en).",
+    ),
+    132012: (
+        WhatsAppTemplateParameterFormatError,
+        "A template parameter does not have the format the template expects.",
+    ),
+    133010: (
+        WhatsAppPhoneNotRegisteredError,
+        "The business phone number is not registered with the WhatsApp Cloud API: register it "
+        "before sending.",
+    ),
+}
+
+# Permission errors span a range of codes.
+_PERMISSION_CODES = range(200, 300)
+_TEMPLATE_CODES = range(132000, 133000)
+
+MAY_HAVE_BEEN_DELIVERED = (
+    "The message may have been delivered: the request reached the server but no clear answer came "
+    "back. It was not sent again, to avoid a duplicate; check the recipient's chat before re-running."
+)
+
+
+def error_class_for_code(code: int | None) -> tuple[type[WhatsAppError], str] | None:
+    """The error class and advice for a Graph error code, or ``None`` for an unknown code."""
+    if code is None:
+        return None
+    if code in _ERRORS_BY_CODE:
+        return _ERRORS_BY_CODE[code]
+    if code in _PERMISSION_CODES:
+        return _ERRORS_BY_CODE[10]
+    if code in _TEMPLATE_CODES:
+        return WhatsAppTemplateError, "The template send was refused."
+    return None
+
+
+def _graph_error(body: Any) -> dict[str, Any] | None:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return body["error"]
+    return None
+
+
+def _details(error: dict[str, Any]) -> str | None:
+    data = error.get("error_data")
+    if isinstance(data, dict):
+        details = data.get("details")
+        return str(details) if details else None
+    return str(data) if data else None
+
+
+def error_from_response(
+    status_code: int,
+    body: Any,
+    *,
+    retry_after: float | None = None,
+    may_have_taken_effect: bool,
+) -> WhatsAppError:
+    """Turn an HTTP error response from Maton or Graph into the matching provider error.
+
+    :param status_code: HTTP status.
+    :param body: the decoded JSON body, or the text when it was not JSON.
+    :param retry_after: seconds from the ``Retry-After`` header, if any.
+    :param may_have_taken_effect: True for a request (a send) that must not be repeated when the
+        failure is ambiguous (a 5xx without a code that proves it was refused).
+    """
+    graph = _graph_error(body)
+    code = _as_int(graph.get("code")) if graph else None
+    subcode = _as_int(graph.get("error_subcode")) if graph else None
+    graph_message = str(graph.get("message") or "") if graph else ""
+    details = _details(graph) if graph else None
+    fields: dict[str, Any] = {
+        "http_status": status_code,
+        "code": code,
+        "subcode": subcode,
+        "details": details,
+        "fbtrace_id": graph.get("fbtrace_id") if graph else None,
+    }
+
+    def describe(advice: str) -> str:
+        parts = [advice]
+        if code is not None:
+            head = f"Graph error {code}" + (f"/{subcode}" if subcode else "")
+            said = "; ".join(p for p in (graph_message, details) if p)
+            parts.append(f"({head}: {said})" if said else f"({head})")
+        elif graph_message:
+            parts.append(f"(HTTP {status_code}: {graph_message})")
+        elif body and not isinstance(body, dict):
+            parts.append(f"(HTTP {status_code}: {str(body)[:300]})")
+        else:
+            parts.append(f"(HTTP {status_code})")
+        return " ".join(parts)
+
+    known = error_class_for_code(code)
+    if known is not None:
+        cls, advice = known
+        if issubclass(cls, WhatsAppRetryableError):
+            return cls(describe(advice), retry_after=retry_after, **fields)
+        return cls(describe(advice), **fields)
+
+    if status_code == 401:
+        return WhatsAppAuthError(
+            describe(
+                "The Maton API key was refused: check the password of the Maton connection "
+                "(or MATON_API_KEY)."
+            ),
+            **fields,
+        )
+    if status_code == 429:
+        return WhatsAppRateLimitError(
+            describe("Maton's rate limit (10 requests/s per account) was exceeded; slow down."),
+            retry_after=retry_after,
+            **fields,
+        )
+    if status_code == 400 and code is None:
+        return MatonNoConnectionError(
+            describe(
+                "Maton found no active WhatsApp Business connection to use (or the Maton-Connection "
+                "given does not exist): create one with MatonHook.create_maton_connection() or at "
+                "maton.ai, and set connection_id in the connection's extra if you have several."
+            ),
+            **fields,
+        )
+    if status_code == 503:
+        return WhatsAppTransientError(
+            describe("The service is temporarily unavailable; it is safe to try again."),
+            retry_after=retry_after,
+            **fields,
+        )
+    if status_code >= 500:
+        if may_have_taken_effect:
+            return WhatsAppDeliveryUnknownError(describe(MAY_HAVE_BEEN_DELIVERED), **fields)
+        hint = " If it persists through Maton, the WhatsApp OAuth grant may have expired: reconnect it."
+        return WhatsAppTransientError(
+            describe("The server failed to answer." + hint), retry_after=retry_after, **fields
+        )
+    if status_code == 404:
+        return WhatsAppInvalidParameterError(
+            describe("Not found: check the phone number id, WABA id or object id."), **fields
+        )
+    if status_code == 403:
+        return WhatsAppPermissionError(describe("Access denied."), **fields)
+    return WhatsAppPermanentError(describe("The request was refused."), **fields)
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,126 @@
+"""WhatsApp's documented limits: the only place the provider (and its sandbox) keeps them.
+
+Message models, the media upload check and the sandbox all read from here, so a limit that changes
+is changed once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MB = 1024 * 1024
+KB = 1024
+
+# Text and captions
+TEXT_BODY_MAX = 4096
+MEDIA_CAPTION_MAX = 1024
+
+# Interactive messages
+INTERACTIVE_HEADER_TEXT_MAX = 60
+INTERACTIVE_BODY_MAX = 1024
+INTERACTIVE_FOOTER_MAX = 60
+REPLY_BUTTONS_MIN = 1
+REPLY_BUTTONS_MAX = 3
+REPLY_BUTTON_TITLE_MAX = 20
+REPLY_BUTTON_ID_MAX = 256
+LIST_BUTTON_TEXT_MAX = 20
+LIST_SECTIONS_MIN = 1
+LIST_SECTIONS_MAX = 10
+LIST_SECTION_TITLE_MAX = 24
+LIST_ROWS_TOTAL_MAX = 10
+LIST_ROW_ID_MAX = 200
+LIST_ROW_TITLE_MAX = 24
+LIST_ROW_DESCRIPTION_MAX = 72
+CTA_URL_DISPLAY_TEXT_MAX = 20
+
+# Contacts
+CONTACTS_MIN = 1
+CONTACTS_MAX = 5
+
+# Templates
+TEMPLATE_NAME_MAX = 512
+TEMPLATE_NAME_PATTERN = re.compile(r"^[a-z0-9_]+$")
+TEMPLATE_CATEGORIES = ("AUTHENTICATION", "MARKETING", "UTILITY")
+TEMPLATE_HEADER_PARAMETER_MAX = 60
+TEMPLATE_BODY_PARAMETER_MAX = 1024
+TEMPLATE_HEADER_TEXT_MAX = 60
+TEMPLATE_BODY_TEXT_MAX = 1024
+TEMPLATE_FOOTER_TEXT_MAX = 60
+TEMPLATE_BUTTONS_MAX = 10
+TEMPLATE_BUTTON_LABEL_MAX = 25
+
+# Recipients: digits after stripping "+", spaces, "-" and parentheses
+RECIPIENT_MIN_DIGITS = 8
+RECIPIENT_MAX_DIGITS = 15
+
+# Location
+LATITUDE_RANGE = (-90.0, 90.0)
+LONGITUDE_RANGE = (-180.0, 180.0)
+
+
+@dataclass(frozen=True)
+class MediaRule:
+    """What WhatsApp accepts for one media type: MIME types and the largest file in bytes."""
+
+    media_type: str
+    mime_types: frozenset[str]
+    max_bytes: int
+
+    def accepts(self, mime_type: str) -> bool:
+        return not self.mime_types or mime_type in self.mime_types
+
+
+MEDIA_RULES: dict[str, MediaRule] = {
+    "image": MediaRule("image", frozenset({"image/jpeg", "image/png"}), 5 * MB),
+    "video": MediaRule("video", frozenset({"video/mp4", "video/3gpp"}), 16 * MB),
+    "audio": MediaRule(
+        "audio",
+        frozenset({"audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"}),
+        16 * MB,
+    ),
+    # Any MIME type is a valid document; only the size is limited.
+    "document": MediaRule("document", frozenset(), 100 * MB),
+    "sticker": MediaRule("sticker", frozenset({"image/webp"}), 100 * KB),
+}
+ANIMATED_STICKER_MAX_BYTES = 500 * KB
+
+# Media types that may carry a caption
+CAPTIONED_MEDIA = frozenset({"image", "video", "document"})
+
+# Maton's gateway allows this many requests per second per account
+MATON_REQUESTS_PER_SECOND = 10
+# Meta's default throughput per business phone number
+GRAPH_MESSAGES_PER_SECOND = 80
+# Meta's pair rate limit: about one message every 6 s to the same recipient
+PAIR_RATE_INTERVAL_SECONDS = 6.0
+
+
+def media_type_for_mime(mime_type: str) -> str:
+    """The WhatsApp media type a MIME type uploads as (documents take anything else)."""
+    for rule in MEDIA_RULES.values():
+        if rule.mime_types and mime_type in rule.mime_types:
+            return rule.media_type
+    return "document"
+
+
+def check_media(media_type: str, mime_type: str, size: int, *, animated: bool = False) -> None:
+    """Raise ``ValueError`` naming the limit when WhatsApp would refuse this media file."""
+    rule = MEDIA_RULES.get(media_type)
+    if rule is None:
+        raise ValueError(f"media type {media_type!r} is not one of {', '.join(MEDIA_RULES)}")
+    if not rule.accepts(mime_type):
+        allowed = ", ".join(sorted(rule.mime_types))
+        raise ValueError(
+            f"{media_type} MIME type {mime_type!r} is not accepted by WhatsApp (allowed: {allowed})"
+        )
+    limit = ANIMATED_STICKER_MAX_BYTES if media_type == "sticker" and animated else rule.max_bytes
+    if size > limit:
+        raise ValueError(
+            f"{media_type} file is {size} bytes; WhatsApp accepts at most {limit} bytes "
+            f"({_human(limit)}) for this type"
+        )
+
+
+def _human(size: int) -> str:
+    return f"{size // MB} MB" if size >= MB else f"{size // KB} KB"
