@@ -1,0 +1,164 @@
+"""Where requests go: the settings read from a Maton connection, and the only code that builds URLs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from airflow_provider_whatsapp.errors import WhatsAppConfigurationError
+from airflow_provider_whatsapp.limits import GRAPH_MESSAGES_PER_SECOND, MATON_REQUESTS_PER_SECOND
+
+DEFAULT_CONN_ID = "maton_default"
+DEFAULT_HOST = "https://api.maton.ai"
+DEFAULT_APP = "whatsapp-business"
+DEFAULT_API_VERSION = "v21.0"
+API_KEY_ENV = "MATON_API_KEY"
+BASE_URL_ENV = "MATON_BASE_URL"
+
+# Maton's older documentation splits the gateway and the control plane over two hosts.
+_LEGACY_GATEWAY_HOST = "gateway.maton.ai"
+_LEGACY_CTRL_HOST = "ctrl.maton.ai"
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+@dataclass(frozen=True)
+class MatonSettings:
+    """Everything a request needs, resolved from one connection. The key never shows in its repr."""
+
+    base_url: str
+    ctrl_url: str
+    app: str
+    api_version: str
+    connection_id: str | None
+    phone_number_id: str | None
+    waba_id: str | None
+    rate_limit: float
+    api_key: str = field(repr=False)
+
+    @property
+    def via_maton(self) -> bool:
+        """False when talking to Meta's Graph API directly (``app`` set to empty)."""
+        return bool(self.app)
+
+    def graph_url(self, graph_path: str) -> str:
+        """``{host}/{app}/{api_version}/{graph path}``; ``app`` is left out for Graph direct."""
+        parts = [self.base_url, self.app, self.api_version, graph_path.lstrip("/")]
+        return "/".join(p.strip("/") if i else p.rstrip("/") for i, p in enumerate(parts) if p)
+
+    def ctrl_endpoint(self, *segments: str) -> str:
+        """A URL on Maton's control plane, e.g. ``{ctrl_url}/connections/{id}``."""
+        path = "/".join(quote(s, safe="") for s in segments)
+        return f"{self.ctrl_url.rstrip('/')}/{path}"
+
+    def headers(self, *, connection_id: str | None = None) -> dict[str, str]:
+        """Authorization and, through Maton, the connection to use."""
+        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
+        chosen = connection_id or self.connection_id
+        if chosen and self.via_maton:
+            headers["Maton-Connection"] = chosen
+        return headers
+
+    def require_phone_number_id(self, override: str | None = None) -> str:
+        value = override or self.phone_number_id
+        if not value:
+            raise WhatsAppConfigurationError(
+                "No phone_number_id: pass phone_number_id= or set it in the Maton connection's extra "
+                '({"phone_number_id": "..."}).'
+            )
+        return str(value)
+
+    def require_waba_id(self, override: str | None = None) -> str:
+        value = override or self.waba_id
+        if not value:
+            raise WhatsAppConfigurationError(
+                'No waba_id: pass waba_id= or set it in the Maton connection\'s extra ({"waba_id": "..."}).'
+            )
+        return str(value)
+
+
+def normalise_base_url(host: str | None, *, port: int | None = None, schema: str | None = None) -> str:
+    """A connection's host as a base URL: scheme added (http for loopback, else https), port kept."""
+    host = (host or "").strip()
+    if not host:
+        return DEFAULT_HOST
+    if "://" not in host:
+        bare = host.split("/", 1)[0].rsplit(":", 1)[0] if host.count(":") <= 1 else host
+        scheme = schema if schema in ("http", "https") else ("http" if bare in _LOOPBACK_HOSTS else "https")
+        host = f"{scheme}://{host}"
+    parsed = urlsplit(host)
+    if port and parsed.port is None:
+        host = f"{parsed.scheme}://{parsed.netloc}:{port}{parsed.path}"
+    return host.rstrip("/")
+
+
+def default_ctrl_url(base_url: str) -> str:
+    """The control plane lives on the gateway host, except on Maton's older split hosts."""
+    parsed = urlsplit(base_url)
+    if parsed.hostname == _LEGACY_GATEWAY_HOST:
+        return f"{parsed.scheme}://{_LEGACY_CTRL_HOST}"
+    return base_url
+
+
+def _extra_value(extra: dict[str, Any], key: str) -> Any:
+    # The Airflow 2 UI stores custom fields as extra__<conn_type>__<field>.
+    value = extra.get(key)
+    if value in (None, ""):
+        value = extra.get(f"extra__maton__{key}")
+    return value if value not in (None, "") else None
+
+
+def settings_from_connection(
+    *,
+    api_key: str | None,
+    host: str | None,
+    port: int | None,
+    schema: str | None,
+    extra: dict[str, Any],
+    conn_id: str,
+) -> MatonSettings:
+    """Build settings from a connection's fields."""
+    if not api_key:
+        raise WhatsAppConfigurationError(
+            f"The connection {conn_id!r} has no password: put the Maton API key there."
+        )
+    base_url = normalise_base_url(host, port=port, schema=schema)
+    app = extra.get("app", DEFAULT_APP)
+    app = DEFAULT_APP if app is None else str(app).strip("/")
+    ctrl = _extra_value(extra, "ctrl_url")
+    rate = _extra_value(extra, "rate_limit")
+    default_rate = MATON_REQUESTS_PER_SECOND if app else GRAPH_MESSAGES_PER_SECOND
+    return MatonSettings(
+        base_url=base_url,
+        ctrl_url=normalise_base_url(ctrl) if ctrl else default_ctrl_url(base_url),
+        app=app,
+        api_version=str(_extra_value(extra, "api_version") or DEFAULT_API_VERSION),
+        connection_id=_str_or_none(_extra_value(extra, "connection_id")),
+        phone_number_id=_str_or_none(_extra_value(extra, "phone_number_id")),
+        waba_id=_str_or_none(_extra_value(extra, "waba_id")),
+        rate_limit=float(rate) if rate is not None else float(default_rate),
+        api_key=api_key,
+    )
+
+
+def settings_from_environment(conn_id: str) -> MatonSettings:
+    """Fallback for ``maton_default`` when no such connection exists: ``MATON_API_KEY``."""
+    api_key = os.environ.get(API_KEY_ENV)
+    if not api_key:
+        raise WhatsAppConfigurationError(
+            f"No Airflow connection {conn_id!r} and {API_KEY_ENV} is not set: create a connection of type "
+            f"'maton' with the Maton API key as password, or export {API_KEY_ENV}."
+        )
+    return settings_from_connection(
+        api_key=api_key,
+        host=os.environ.get(BASE_URL_ENV),
+        port=None,
+        schema=None,
+        extra={},
+        conn_id=conn_id,
+    )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,691 @@
+"""MatonHook: every call the provider makes to WhatsApp Business, through Maton or Graph directly."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import hashlib
+import mimetypes
+import os
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any
+
+import httpx
+
+from airflow_provider_whatsapp import __version__
+from airflow_provider_whatsapp._compat import (
+    AirflowNotFoundException,
+    BaseHook,
+    aget_connection,
+    connection_extra,
+    get_connection,
+    mask_secret,
+)
+from airflow_provider_whatsapp._connection_form import CONNECTION_UI
+from airflow_provider_whatsapp.errors import (
+    WhatsAppConfigurationError,
+    WhatsAppError,
+    WhatsAppValidationError,
+)
+from airflow_provider_whatsapp.hooks._settings import (
+    DEFAULT_APP,
+    DEFAULT_CONN_ID,
+    MatonSettings,
+    settings_from_connection,
+    settings_from_environment,
+)
+from airflow_provider_whatsapp.hooks._transport import (
+    IDEMPOTENT_METHODS,
+    ApiRequest,
+    RetryPolicy,
+    handle_response,
+    limiter_for,
+    send_async,
+    send_sync,
+)
+from airflow_provider_whatsapp.limits import check_media, media_type_for_mime
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from airflow_provider_whatsapp._compat import ObjectStoragePath
+
+_USER_AGENT = f"airflow-provider-whatsapp/{__version__}"
+_PROFILE_FIELDS = "about,address,description,email,profile_picture_url,websites,vertical"
+_DOWNLOAD_CHUNK = 1024 * 1024
+
+
+class MatonHook(BaseHook):
+    """Talk to the WhatsApp Business Platform through the Maton API gateway (or Meta's Graph API).
+
+    The connection's password is the Maton API key; its host the gateway (default
+    ``https://api.maton.ai``); its extra may hold ``connection_id``, ``phone_number_id``, ``waba_id``,
+    ``api_version``, ``ctrl_url``, ``app`` and ``rate_limit``. Without a ``maton_default``
+    connection, ``MATON_API_KEY`` (and ``MATON_BASE_URL``) are used.
+
+    :param maton_conn_id: the Airflow connection to use.
+    :param connection_id: Maton connection to send through (``Maton-Connection`` header); overrides the
+        connection's extra. Without either, Maton uses the oldest active WhatsApp connection.
+    :param phone_number_id: business phone number to send from; overrides the connection's extra.
+    :param waba_id: WhatsApp Business Account id (templates); overrides the connection's extra.
+    :param timeout: seconds to wait for the server to answer one request.
+    :param max_attempts: attempts per request, the first included, for failures that are safe to retry.
+    :param max_retry_seconds: no retry starts after this many seconds.
+    :param rate_limit: most requests per second from this process for this account
+        (default 10 through Maton, 80 for Graph direct; 0 turns the limiter off).
+    """
+
+    conn_name_attr = "maton_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = "maton"
+    hook_name = "WhatsApp Business (Maton)"
+
+    def __init__(
+        self,
+        maton_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        connection_id: str | None = None,
+        phone_number_id: str | None = None,
+        waba_id: str | None = None,
+        timeout: float = 30.0,
+        max_attempts: int = 5,
+        max_retry_seconds: float = 120.0,
+        rate_limit: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.maton_conn_id = maton_conn_id
+        self.connection_id = connection_id
+        self.phone_number_id = phone_number_id
+        self.waba_id = waba_id
+        self.timeout = timeout
+        self.retry_policy = RetryPolicy(max_attempts=max_attempts, max_seconds=max_retry_seconds)
+        self.rate_limit = rate_limit
+        self._settings: MatonSettings | None = None
+        self._client: httpx.Client | None = None
+        self._aclient: httpx.AsyncClient | None = None
+        self._aclient_loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(maton_conn_id={self.maton_conn_id!r})"
+
+    # --- settings -------------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> MatonSettings:
+        """The connection's settings, read once per hook (a new hook reads a changed connection)."""
+        if self._settings is None:
+            try:
+                conn = get_connection(self.maton_conn_id)
+            except AirflowNotFoundException:
+                self._settings = self._finish(self._without_connection())
+            else:
+                self._settings = self._finish(self._from_connection(conn))
+        return self._settings
+
+    async def aget_settings(self) -> MatonSettings:
+        """:attr:`settings` for async code, reading the connection without blocking the loop."""
+        if self._settings is None:
+            try:
+                conn = await aget_connection(self.maton_conn_id)
+            except AirflowNotFoundException:
+                self._settings = self._finish(self._without_connection())
+            else:
+                self._settings = self._finish(self._from_connection(conn))
+        return self._settings
+
+    def _without_connection(self) -> MatonSettings:
+        if self.maton_conn_id != DEFAULT_CONN_ID:
+            raise WhatsAppConfigurationError(
+                f"The Airflow connection {self.maton_conn_id!r} is not defined: create it (type 'maton', "
+                "the Maton API key as password)."
+            )
+        return settings_from_environment(self.maton_conn_id)
+
+    def _from_connection(self, conn: Any) -> MatonSettings:
+        return settings_from_connection(
+            api_key=conn.password,
+            host=conn.host,
+            port=conn.port,
+            schema=conn.schema,
+            extra=connection_extra(conn),
+            conn_id=self.maton_conn_id,
+        )
+
+    def _finish(self, settings: MatonSettings) -> MatonSettings:
+        mask_secret(settings.api_key)
+        overrides: dict[str, Any] = {
+            "connection_id": self.connection_id,
+            "phone_number_id": self.phone_number_id,
+            "waba_id": self.waba_id,
+            "rate_limit": self.rate_limit,
+        }
+        return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    # --- transport ------------------------------------------------------------------------------
+
+    def get_conn(self) -> httpx.Client:
+        """The hook's keep-alive HTTP client (created on first use)."""
+        if self._client is None:
+            self._client = httpx.Client(timeout=self._timeout(), headers={"User-Agent": _USER_AGENT})
+        return self._client
+
+    def get_async_conn(self) -> httpx.AsyncClient:
+        """The hook's async HTTP client for the running event loop."""
+        loop = asyncio.get_running_loop()
+        if self._aclient is None or self._aclient_loop is not loop:
+            self._aclient = httpx.AsyncClient(timeout=self._timeout(), headers={"User-Agent": _USER_AGENT})
+            self._aclient_loop = loop
+        return self._aclient
+
+    def _timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.timeout, connect=min(10.0, self.timeout))
+
+    def close(self) -> None:
+        """Close the sync client's connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close the async client's connections."""
+        if self._aclient is not None:
+            await self._aclient.aclose()
+            self._aclient = None
+
+    def __enter__(self) -> MatonHook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, request: ApiRequest) -> Any:
+        s = self.settings
+        return send_sync(
+            self.get_conn(), request, self.retry_policy, limiter_for(s.base_url, s.api_key, s.rate_limit)
+        )
+
+    async def _acall(self, request: ApiRequest) -> Any:
+        s = await self.aget_settings()
+        limiter = limiter_for(s.base_url, s.api_key, s.rate_limit)
+        return await send_async(self.get_async_conn(), request, self.retry_policy, limiter)
+
+    @staticmethod
+    def _graph(
+        s: MatonSettings,
+        method: str,
+        graph_path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        body: Any = None,
+        idempotent: bool | None = None,
+    ) -> ApiRequest:
+        if json is not None:
+            body = {"json": json}
+        return ApiRequest(
+            method=method.upper(),
+            url=s.graph_url(graph_path),
+            headers=s.headers(),
+            params=params,
+            body=body,
+            idempotent=method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent,
+        )
+
+    @staticmethod
+    def _ctrl(s: MatonSettings, method: str, *segments: str, **kwargs: Any) -> ApiRequest:
+        if not s.via_maton:
+            raise WhatsAppConfigurationError(
+                "Maton's control plane is not available when talking to Graph directly."
+            )
+        headers = s.headers()
+        headers.pop("Maton-Connection", None)
+        return ApiRequest(
+            method=method,
+            url=s.ctrl_endpoint("connections", *segments),
+            headers=headers,
+            idempotent=method in IDEMPOTENT_METHODS,
+            **kwargs,
+        )
+
+    # --- generic --------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        graph_path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Call any Graph endpoint, e.g. ``request("GET", "123/phone_numbers")``; returns the JSON body.
+
+        :param idempotent: whether repeating the request after an ambiguous failure is harmless
+            (default: true for GET, PUT, DELETE; false for POST).
+        """
+        return self._call(
+            self._graph(self.settings, method, graph_path, params=params, json=json, idempotent=idempotent)
+        )
+
+    async def arequest(
+        self,
+        method: str,
+        graph_path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Async :meth:`request`."""
+        s = await self.aget_settings()
+        return await self._acall(
+            self._graph(s, method, graph_path, params=params, json=json, idempotent=idempotent)
+        )
+
+    # --- messages -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _message_request(
+        s: MatonSettings, payload: dict[str, Any], phone_number_id: str | None
+    ) -> ApiRequest:
+        body = {"messaging_product": "whatsapp", **payload}
+        return MatonHook._graph(
+            s, "POST", f"{s.require_phone_number_id(phone_number_id)}/messages", json=body
+        )
+
+    def send_message(self, payload: dict[str, Any], *, phone_number_id: str | None = None) -> dict[str, Any]:
+        """Send one message payload (``to``, ``type`` and the type's object); returns Graph's answer.
+
+        A send that may have reached WhatsApp is never repeated: see :mod:`~airflow_provider_whatsapp.errors`.
+        """
+        return self._call(self._message_request(self.settings, payload, phone_number_id))
+
+    async def asend_message(
+        self, payload: dict[str, Any], *, phone_number_id: str | None = None
+    ) -> dict[str, Any]:
+        """Async :meth:`send_message`."""
+        s = await self.aget_settings()
+        return await self._acall(self._message_request(s, payload, phone_number_id))
+
+    @staticmethod
+    def message_id(response: dict[str, Any]) -> str:
+        """The ``wamid`` of a message from :meth:`send_message`'s answer."""
+        try:
+            return str(response["messages"][0]["id"])
+        except (KeyError, IndexError, TypeError):
+            raise WhatsAppError(f"The send was answered without a message id: {response!r}") from None
+
+    def mark_as_read(self, message_id: str, *, phone_number_id: str | None = None) -> dict[str, Any]:
+        """Mark a received message as read (blue ticks for the sender)."""
+        s = self.settings
+        payload = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
+        path = f"{s.require_phone_number_id(phone_number_id)}/messages"
+        return self._call(self._graph(s, "POST", path, json=payload, idempotent=True))
+
+    # --- phone numbers and business profile -----------------------------------------------------
+
+    def get_phone_number(self, phone_number_id: str | None = None) -> dict[str, Any]:
+        """A business phone number: display number, verified name, quality rating, throughput."""
+        s = self.settings
+        return self._call(self._graph(s, "GET", s.require_phone_number_id(phone_number_id)))
+
+    def list_phone_numbers(self, waba_id: str | None = None) -> list[dict[str, Any]]:
+        """The phone numbers of a WhatsApp Business Account."""
+        s = self.settings
+        answer = self._call(self._graph(s, "GET", f"{s.require_waba_id(waba_id)}/phone_numbers"))
+        return list(answer.get("data", []))
+
+    def get_business_profile(self, phone_number_id: str | None = None) -> dict[str, Any]:
+        """The business profile shown to customers (about, address, description, email, websites...)."""
+        s = self.settings
+        path = f"{s.require_phone_number_id(phone_number_id)}/whatsapp_business_profile"
+        answer = self._call(self._graph(s, "GET", path, params={"fields": _PROFILE_FIELDS}))
+        data = answer.get("data") or [{}]
+        return dict(data[0])
+
+    def update_business_profile(self, *, phone_number_id: str | None = None, **fields: Any) -> dict[str, Any]:
+        """Update business profile fields, e.g. ``about="Daily reports"``."""
+        if not fields:
+            raise WhatsAppValidationError("update_business_profile needs at least one field to change.")
+        s = self.settings
+        path = f"{s.require_phone_number_id(phone_number_id)}/whatsapp_business_profile"
+        body = {"messaging_product": "whatsapp", **fields}
+        return self._call(self._graph(s, "POST", path, json=body, idempotent=True))
+
+    # --- media ----------------------------------------------------------------------------------
+
+    def upload_media(
+        self,
+        source: str | os.PathLike[str] | ObjectStoragePath,
+        *,
+        mime_type: str | None = None,
+        media_type: str | None = None,
+        phone_number_id: str | None = None,
+    ) -> str:
+        """Upload a file (local path or object-storage URL) as WhatsApp media and return its id.
+
+        The file is streamed, never read whole into memory. Its MIME type is guessed from the name when
+        not given, and type and size are checked against WhatsApp's limits before a byte is sent.
+
+        :param media_type: ``image``, ``video``, ``audio``, ``document`` or ``sticker``; guessed from the
+            MIME type when not given (anything not an image, video, audio or sticker is a document).
+        """
+        s = self.settings
+        with _open_media(source, mime_type, media_type) as (handle, name, mime):
+            request = self._upload_request(s, handle, name, mime, phone_number_id)
+            return str(self._call(request)["id"])
+
+    async def aupload_media(
+        self,
+        source: str | os.PathLike[str] | ObjectStoragePath,
+        *,
+        mime_type: str | None = None,
+        media_type: str | None = None,
+        phone_number_id: str | None = None,
+    ) -> str:
+        """Async :meth:`upload_media`."""
+        s = await self.aget_settings()
+        with _open_media(source, mime_type, media_type) as (handle, name, mime):
+            request = self._upload_request(s, handle, name, mime, phone_number_id)
+            return str((await self._acall(request))["id"])
+
+    @staticmethod
+    def _upload_request(
+        s: MatonSettings, handle: IO[bytes], name: str, mime: str, phone_number_id: str | None
+    ) -> ApiRequest:
+        def body() -> dict[str, Any]:
+            handle.seek(0)
+            return {
+                "files": {"file": (name, handle, mime)},
+                "data": {"messaging_product": "whatsapp", "type": mime},
+            }
+
+        return MatonHook._graph(s, "POST", f"{s.require_phone_number_id(phone_number_id)}/media", body=body)
+
+    def get_media(self, media_id: str) -> dict[str, Any]:
+        """A media object's ``url`` (valid for a few minutes), ``mime_type``, ``sha256`` and ``file_size``."""
+        return self._call(self._graph(self.settings, "GET", media_id))
+
+    def delete_media(self, media_id: str, *, phone_number_id: str | None = None) -> bool:
+        """Delete uploaded media; returns Graph's ``success``."""
+        s = self.settings
+        params = (
+            {"phone_number_id": phone_number_id or s.phone_number_id}
+            if (phone_number_id or s.phone_number_id)
+            else None
+        )
+        return bool(self._call(self._graph(s, "DELETE", media_id, params=params)).get("success", False))
+
+    def download_media(self, media_id: str, destination: str | os.PathLike[str] | ObjectStoragePath) -> str:
+        """Stream a media object to a local path or object-storage URL; returns the destination.
+
+        The content is checked against the ``sha256`` WhatsApp reports, when it reports one.
+        """
+        s = self.settings
+        info = self.get_media(media_id)
+        url = info.get("url")
+        if not url:
+            raise WhatsAppError(f"Media {media_id} has no download URL: {info!r}")
+        # The key goes only to the gateway itself (or, for Graph direct, to Meta's media host).
+        headers = s.headers() if _may_send_key(s, url) else {}
+        digest = hashlib.sha256()
+        request = ApiRequest(method="GET", url=url, headers=headers, idempotent=True)
+        client = self.get_conn()
+        with client.stream("GET", url, headers=request.headers) as response:
+            if not response.is_success:
+                response.read()
+                handle_response(request, response)
+            with _open_destination(destination) as out:
+                for chunk in response.iter_bytes(_DOWNLOAD_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+        expected = info.get("sha256")
+        if expected and expected != digest.hexdigest():
+            raise WhatsAppError(
+                f"Media {media_id} downloaded with sha256 {digest.hexdigest()}, expected {expected}."
+            )
+        return str(destination)
+
+    # --- templates ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _templates_request(
+        s: MatonSettings, waba_id: str | None, filters: dict[str, Any], after: str | None
+    ) -> ApiRequest:
+        params = {k: v for k, v in filters.items() if v is not None}
+        if after:
+            params["after"] = after
+        return MatonHook._graph(s, "GET", f"{s.require_waba_id(waba_id)}/message_templates", params=params)
+
+    @staticmethod
+    def _template_filters(
+        name: str | None, status: str | None, language: str | None, limit: int
+    ) -> dict[str, Any]:
+        return {"name": name, "status": status, "language": language, "limit": limit}
+
+    @staticmethod
+    def _keep(
+        templates: list[dict[str, Any]], name: str | None, status: str | None, language: str | None
+    ) -> list[dict[str, Any]]:
+        # Graph matches ``name`` as a substring; callers asking for a name mean that exact name.
+        return [
+            t
+            for t in templates
+            if (name is None or t.get("name") == name)
+            and (status is None or t.get("status") == status)
+            and (language is None or t.get("language") == language)
+        ]
+
+    def list_templates(
+        self,
+        *,
+        waba_id: str | None = None,
+        name: str | None = None,
+        status: str | None = None,
+        language: str | None = None,
+        page_size: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Every message template of the account, following the pages, optionally filtered.
+
+        :param name: exact template name. :param status: e.g. ``APPROVED``. :param language: e.g. ``en_US``.
+        """
+        s = self.settings
+        filters = self._template_filters(name, status, language, page_size)
+        found: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            page = self._call(self._templates_request(s, waba_id, filters, after))
+            found.extend(page.get("data", []))
+            after = _next_cursor(page)
+            if after is None:
+                return self._keep(found, name, status, language)
+
+    async def alist_templates(
+        self,
+        *,
+        waba_id: str | None = None,
+        name: str | None = None,
+        status: str | None = None,
+        language: str | None = None,
+        page_size: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Async :meth:`list_templates`."""
+        s = await self.aget_settings()
+        filters = self._template_filters(name, status, language, page_size)
+        found: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            page = await self._acall(self._templates_request(s, waba_id, filters, after))
+            found.extend(page.get("data", []))
+            after = _next_cursor(page)
+            if after is None:
+                return self._keep(found, name, status, language)
+
+    def create_template(
+        self,
+        *,
+        name: str,
+        language: str,
+        category: str,
+        components: list[dict[str, Any]],
+        waba_id: str | None = None,
+        allow_category_change: bool | None = None,
+    ) -> dict[str, Any]:
+        """Submit a message template for review; returns ``{"id", "status", "category"}``."""
+        s = self.settings
+        body: dict[str, Any] = {
+            "name": name,
+            "language": language,
+            "category": category,
+            "components": components,
+        }
+        if allow_category_change is not None:
+            body["allow_category_change"] = allow_category_change
+        return self._call(
+            self._graph(s, "POST", f"{s.require_waba_id(waba_id)}/message_templates", json=body)
+        )
+
+    def delete_template(
+        self, name: str, *, template_id: str | None = None, waba_id: str | None = None
+    ) -> bool:
+        """Delete a template by name (every language), or only the one with ``template_id``."""
+        s = self.settings
+        params = {"name": name}
+        if template_id:
+            params["hsm_id"] = template_id
+        path = f"{s.require_waba_id(waba_id)}/message_templates"
+        return bool(self._call(self._graph(s, "DELETE", path, params=params)).get("success", False))
+
+    # --- Maton control plane --------------------------------------------------------------------
+
+    def list_maton_connections(
+        self, *, app: str | None = None, status: str | None = "ACTIVE"
+    ) -> list[dict[str, Any]]:
+        """Maton connections for the app (default ``whatsapp-business``), filtered by status."""
+        s = self.settings
+        params = {"app": app or s.app or DEFAULT_APP}
+        if status:
+            params["status"] = status
+        return list(self._call(self._ctrl(s, "GET", params=params)).get("connections", []))
+
+    def get_maton_connection(self, connection_id: str) -> dict[str, Any]:
+        """One Maton connection: id, status, app, creation time."""
+        answer = self._call(self._ctrl(self.settings, "GET", connection_id))
+        return dict(answer.get("connection", answer))
+
+    def create_maton_connection(self, *, app: str | None = None) -> dict[str, Any]:
+        """Start a new Maton connection; open its ``url`` in a browser to grant WhatsApp access."""
+        s = self.settings
+        answer = self._call(self._ctrl(s, "POST", body={"json": {"app": app or s.app or DEFAULT_APP}}))
+        return dict(answer.get("connection", answer))
+
+    def delete_maton_connection(self, connection_id: str) -> None:
+        """Delete a Maton connection (WhatsApp access through it stops)."""
+        self._call(self._ctrl(self.settings, "DELETE", connection_id))
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the key and say which WhatsApp connections are active (used by the Airflow UI)."""
+        try:
+            s = self.settings
+            if not s.via_maton:
+                shown = self.get_phone_number().get("display_phone_number", s.phone_number_id)
+                return True, f"Graph API token works; phone number {shown}."
+            active = self.list_maton_connections(status="ACTIVE")
+        except WhatsAppError as error:
+            return False, str(error)
+        if not active:
+            return False, (
+                "The Maton API key works, but there is no ACTIVE whatsapp-business connection: create one "
+                "with MatonHook.create_maton_connection() or at maton.ai and complete the OAuth flow."
+            )
+        ids = ", ".join(str(c.get("connection_id")) for c in active)
+        chosen = s.connection_id or "the oldest active one"
+        return (
+            True,
+            f"The Maton API key works; {len(active)} active WhatsApp connection(s): {ids}. Using {chosen}.",
+        )
+
+    # --- Airflow UI (Airflow 2; Airflow 3 reads conn-fields from provider info) --------------------
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import StringField
+
+        def text(label: str) -> Any:
+            return StringField(lazy_gettext(label), widget=BS3TextFieldWidget())
+
+        return {
+            "connection_id": text("Maton connection id"),
+            "phone_number_id": text("Phone number id"),
+            "waba_id": text("WhatsApp Business Account id"),
+            "api_version": text("Graph API version"),
+        }
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabel and hide the standard connection fields."""
+        behaviour = CONNECTION_UI["ui-field-behaviour"]
+        return {key.replace("-", "_"): value for key, value in behaviour.items()}
+
+
+def _next_cursor(page: dict[str, Any]) -> str | None:
+    """The ``after`` cursor of the next page; cursors alone do not mean there is one, ``next`` does."""
+    paging = page.get("paging") or {}
+    if not paging.get("next"):
+        return None
+    return (paging.get("cursors") or {}).get("after")
+
+
+def _may_send_key(s: MatonSettings, url: str) -> bool:
+    host = httpx.URL(url).host
+    if host == httpx.URL(s.base_url).host:
+        return True
+    return not s.via_maton and host.endswith(("facebook.com", "fbsbx.com", "whatsapp.net"))
+
+
+def _is_remote(source: Any) -> bool:
+    return not isinstance(source, (str, os.PathLike)) or "://" in str(source)
+
+
+@contextmanager
+def _open_media(
+    source: Any, mime_type: str | None, media_type: str | None
+) -> Iterator[tuple[IO[bytes], str, str]]:
+    """Open a media file for streaming, after checking it against WhatsApp's limits."""
+    if _is_remote(source):
+        from airflow_provider_whatsapp._compat import ObjectStoragePath
+
+        path = source if not isinstance(source, str) else ObjectStoragePath(source)
+        name, size = path.name, path.stat().st_size
+        opener = path.open
+    else:
+        local = os.fspath(source)
+        if not os.path.isfile(local):
+            raise WhatsAppValidationError(f"file_path {local!r} does not exist or is not a file.")
+        name, size = os.path.basename(local), os.path.getsize(local)
+        opener = functools.partial(open, local)
+    mime = mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    kind = media_type or media_type_for_mime(mime)
+    try:
+        check_media(kind, mime, size)
+    except ValueError as error:
+        raise WhatsAppValidationError(f"{name}: {error}") from None
+    with opener("rb") as handle:
+        yield handle, name, mime
+
+
+@contextmanager
+def _open_destination(destination: Any) -> Iterator[IO[bytes]]:
+    if _is_remote(destination):
+        from airflow_provider_whatsapp._compat import ObjectStoragePath
+
+        path = destination if not isinstance(destination, str) else ObjectStoragePath(destination)
+        with path.open("wb") as handle:
+            yield handle
+    else:
+        with open(os.fspath(destination), "wb") as handle:
+            yield handle
