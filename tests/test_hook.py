@@ -1,0 +1,523 @@
+"""MatonHook against a real HTTP server on loopback: URLs, headers, retries, errors, secrets."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from airflow_provider_whatsapp._compat import AirflowFailException
+from airflow_provider_whatsapp.errors import (
+    MatonNoConnectionError,
+    WhatsAppAuthError,
+    WhatsAppConfigurationError,
+    WhatsAppConnectError,
+    WhatsAppDeliveryUnknownError,
+    WhatsAppPermanentError,
+    WhatsAppRateLimitError,
+    WhatsAppReEngagementError,
+    WhatsAppTemplateNotFoundError,
+    WhatsAppTransientError,
+)
+from airflow_provider_whatsapp.hooks.maton import MatonHook
+from tests.conftest import PHONE_NUMBER_ID, TEST_KEY, WABA_ID, connection_json
+from tests.loopback import LoopbackServer, Reply, graph_error, sent
+
+MESSAGES = rf"^/whatsapp-business/v21\.0/{PHONE_NUMBER_ID}/messages$"
+TEXT = {"to": "14155550100", "type": "text", "text": {"body": "hello"}}
+
+
+# --- where requests go ---------------------------------------------------------------------------
+
+
+def test_send_goes_to_gateway_url_with_bearer_key(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("POST", MESSAGES, Reply(json=sent("wamid.A")))
+
+    answer = MatonHook().send_message(TEXT)
+
+    assert MatonHook.message_id(answer) == "wamid.A"
+    (request,) = maton_conn.requests
+    assert request.path == f"/whatsapp-business/v21.0/{PHONE_NUMBER_ID}/messages"
+    assert request.header("Authorization") == f"Bearer {TEST_KEY}"
+    assert request.json == {"messaging_product": "whatsapp", **TEXT}
+    assert request.header("Maton-Connection") is None  # Maton then picks the oldest active connection
+
+
+@pytest.mark.parametrize(
+    ("extra_id", "argument_id", "expected"),
+    [
+        (None, None, None),
+        ("conn-from-extra", None, "conn-from-extra"),
+        ("conn-from-extra", "conn-arg", "conn-arg"),
+    ],
+)
+def test_maton_connection_header_precedence(
+    monkeypatch: pytest.MonkeyPatch,
+    loopback: LoopbackServer,
+    extra_id: str | None,
+    argument_id: str | None,
+    expected: str | None,
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_MATON_DEFAULT", connection_json(loopback.url, connection_id=extra_id))
+    loopback.route("POST", MESSAGES, Reply(json=sent()))
+
+    MatonHook(connection_id=argument_id).send_message(TEXT)
+
+    assert loopback.requests[0].header("Maton-Connection") == expected
+
+
+def test_api_version_app_and_phone_number_come_from_extra(
+    monkeypatch: pytest.MonkeyPatch, loopback: LoopbackServer
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MATON_DEFAULT",
+        connection_json(loopback.url, api_version="v23.0", phone_number_id="555"),
+    )
+    loopback.route("POST", r"/messages$", Reply(json=sent()))
+
+    MatonHook().send_message(TEXT)
+    MatonHook(phone_number_id="777").send_message(TEXT)
+
+    assert [r.path for r in loopback.requests] == [
+        "/whatsapp-business/v23.0/555/messages",
+        "/whatsapp-business/v23.0/777/messages",
+    ]
+
+
+def test_graph_direct_has_no_app_segment_and_no_maton_header(
+    monkeypatch: pytest.MonkeyPatch, loopback: LoopbackServer
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MATON_DEFAULT", connection_json(loopback.url, app="", connection_id="c1")
+    )
+    loopback.route("POST", r"/messages$", Reply(json=sent()))
+
+    MatonHook().send_message(TEXT)
+
+    assert loopback.requests[0].path == f"/v21.0/{PHONE_NUMBER_ID}/messages"
+    assert loopback.requests[0].header("Maton-Connection") is None
+
+
+def test_environment_fallback_without_connection(
+    monkeypatch: pytest.MonkeyPatch, loopback: LoopbackServer
+) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_MATON_DEFAULT", raising=False)
+    monkeypatch.setenv("MATON_API_KEY", "env-key-123")
+    monkeypatch.setenv("MATON_BASE_URL", loopback.url)
+    loopback.route("GET", r"/whatsapp-business/v21\.0/42$", Reply(json={"id": "42"}))
+
+    assert MatonHook().get_phone_number("42") == {"id": "42"}
+    assert loopback.requests[0].header("Authorization") == "Bearer env-key-123"
+
+
+def test_missing_connection_and_key_explains(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_MATON_DEFAULT", raising=False)
+    with pytest.raises(WhatsAppConfigurationError, match="MATON_API_KEY"):
+        MatonHook().send_message(TEXT)
+    with pytest.raises(WhatsAppConfigurationError, match="'other' is not defined"):
+        MatonHook("other").send_message(TEXT)
+
+
+def test_missing_phone_number_id_is_refused_before_any_request(
+    monkeypatch: pytest.MonkeyPatch, loopback: LoopbackServer
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_MATON_DEFAULT", connection_json(loopback.url, phone_number_id=None))
+    with pytest.raises(WhatsAppConfigurationError, match="phone_number_id"):
+        MatonHook().send_message(TEXT)
+    assert loopback.requests == []
+
+
+# --- retries that cannot duplicate a message ---------------------------------------------------
+
+
+def test_429_with_retry_after_is_retried_after_waiting(maton_conn: LoopbackServer) -> None:
+    maton_conn.route(
+        "POST",
+        MESSAGES,
+        Reply(429, {"error": "Too many requests"}, headers={"Retry-After": "1"}),
+        Reply(json=sent("wamid.OK")),
+    )
+
+    answer = MatonHook(rate_limit=0).send_message(TEXT)
+
+    assert MatonHook.message_id(answer) == "wamid.OK"
+    first, second = maton_conn.requests
+    assert second.at - first.at >= 1.0
+
+
+def test_throughput_code_130429_is_retried(maton_conn: LoopbackServer) -> None:
+    maton_conn.route(
+        "POST", MESSAGES, Reply(400, graph_error(130429, "Rate limit hit")), Reply(json=sent("wamid.B"))
+    )
+
+    assert MatonHook.message_id(MatonHook().send_message(TEXT)) == "wamid.B"
+    assert len(maton_conn.requests) == 2
+
+
+def test_24_hour_window_error_is_not_retried_and_says_send_a_template(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("POST", MESSAGES, Reply(400, graph_error(131047, "Re-engagement message")))
+
+    with pytest.raises(WhatsAppReEngagementError) as caught:
+        MatonHook().send_message(TEXT)
+
+    assert len(maton_conn.requests) == 1
+    assert "24 hours" in str(caught.value)
+    assert "template" in str(caught.value)
+    assert caught.value.code == 131047
+    assert isinstance(caught.value, AirflowFailException)
+
+
+def test_unknown_template_is_not_retried_and_explains(maton_conn: LoopbackServer) -> None:
+    maton_conn.route(
+        "POST",
+        MESSAGES,
+        Reply(404, graph_error(132001, "Template name does not exist in the translation", details="x")),
+    )
+
+    with pytest.raises(WhatsAppTemplateNotFoundError, match="language code") as caught:
+        MatonHook().send_message(TEXT)
+
+    assert len(maton_conn.requests) == 1
+    assert "132001" in str(caught.value)
+
+
+def test_500_on_a_send_is_made_once_and_may_have_been_delivered(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("POST", MESSAGES, Reply(500, {"message": "internal"}))
+
+    with pytest.raises(WhatsAppDeliveryUnknownError, match="may have been delivered") as caught:
+        MatonHook().send_message(TEXT)
+
+    assert len(maton_conn.requests) == 1
+    assert isinstance(caught.value, AirflowFailException)  # no Airflow retry either
+
+
+def test_500_on_a_read_is_retried(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("GET", rf"/{PHONE_NUMBER_ID}$", Reply(500, {}), Reply(json={"id": PHONE_NUMBER_ID}))
+
+    assert MatonHook().get_phone_number() == {"id": PHONE_NUMBER_ID}
+    assert len(maton_conn.requests) == 2
+
+
+def test_503_on_a_send_is_retried(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("POST", MESSAGES, Reply(503, {}), Reply(json=sent("wamid.C")))
+
+    assert MatonHook.message_id(MatonHook().send_message(TEXT)) == "wamid.C"
+    assert len(maton_conn.requests) == 2
+
+
+def test_read_timeout_on_a_send_is_not_repeated(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("POST", MESSAGES, Reply(json=sent(), delay=1.0))
+
+    with pytest.raises(WhatsAppDeliveryUnknownError, match="may have been delivered"):
+        MatonHook(timeout=0.3).send_message(TEXT)
+
+    assert len(maton_conn.requests) == 1
+
+
+def test_dropped_connection_on_a_send_is_not_repeated(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("POST", MESSAGES, Reply(drop=True))
+
+    with pytest.raises(WhatsAppDeliveryUnknownError):
+        MatonHook().send_message(TEXT)
+
+    assert len(maton_conn.requests) == 1
+
+
+def test_connect_errors_are_retried_then_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A port nothing listens on: nothing can have been sent, so every attempt is made.
+    with LoopbackServer() as server:
+        url = server.url
+    monkeypatch.setenv("AIRFLOW_CONN_MATON_DEFAULT", connection_json(url))
+    hook = MatonHook(max_attempts=3)
+    hook.retry_policy = type(hook.retry_policy)(max_attempts=3, base_delay=0.01)
+
+    with pytest.raises(WhatsAppConnectError, match="Nothing was sent") as caught:
+        hook.send_message(TEXT)
+
+    assert "Gave up after 3 attempt(s)" in str(caught.value)
+    assert not isinstance(caught.value, AirflowFailException)  # Airflow may retry the task
+
+
+def test_retries_are_bounded(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("POST", MESSAGES, Reply(400, graph_error(130429)))
+    hook = MatonHook(max_attempts=3)
+    hook.retry_policy = type(hook.retry_policy)(max_attempts=3, base_delay=0.01)
+
+    with pytest.raises(WhatsAppRateLimitError):
+        hook.send_message(TEXT)
+
+    assert len(maton_conn.requests) == 3
+
+
+def test_retry_after_beyond_the_time_budget_gives_up_at_once(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("POST", MESSAGES, Reply(429, {}, headers={"Retry-After": "600"}))
+
+    started = time.monotonic()
+    with pytest.raises(WhatsAppRateLimitError):
+        MatonHook(max_retry_seconds=5).send_message(TEXT)
+
+    assert len(maton_conn.requests) == 1
+    assert time.monotonic() - started < 5
+
+
+# --- errors that explain -------------------------------------------------------------------------
+
+
+def test_bad_key_makes_one_request_and_says_so(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("POST", MESSAGES, Reply(401, {"error": "Invalid API key"}))
+
+    with pytest.raises(WhatsAppAuthError, match="Maton API key was refused"):
+        MatonHook().send_message(TEXT)
+
+    assert len(maton_conn.requests) == 1
+
+
+def test_maton_400_without_connection_says_create_one(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("POST", MESSAGES, Reply(400, {"error": "No connection found for app whatsapp-business"}))
+
+    with pytest.raises(MatonNoConnectionError, match="create one"):
+        MatonHook().send_message(TEXT)
+
+
+def test_error_data_may_be_a_plain_string(maton_conn: LoopbackServer) -> None:
+    body = {"error": {"message": "Invalid parameter", "code": 100, "error_data": "to must be a phone number"}}
+    maton_conn.route("POST", MESSAGES, Reply(400, body))
+
+    with pytest.raises(WhatsAppPermanentError, match="to must be a phone number") as caught:
+        MatonHook().send_message(TEXT)
+
+    assert caught.value.details == "to must be a phone number"
+
+
+# --- secrets -------------------------------------------------------------------------------------
+
+
+def test_key_never_in_debug_logs_repr_or_errors(
+    maton_conn: LoopbackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    maton_conn.route(
+        "POST", MESSAGES, Reply(429, {}, headers={"Retry-After": "0"}), Reply(401, {"error": "bad key"})
+    )
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore", "airflow_provider_whatsapp"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    hook = MatonHook()
+
+    with pytest.raises(WhatsAppAuthError) as caught:
+        hook.send_message(TEXT)
+
+    assert any(r.name.startswith("httpcore") for r in caplog.records), "DEBUG logging was not captured"
+    everything = "\n".join(
+        [
+            caplog.text,
+            repr(hook),
+            str(hook.__dict__),
+            repr(hook.settings),
+            str(caught.value),
+            repr(caught.value),
+        ]
+    )
+    assert TEST_KEY not in everything
+
+
+def test_key_is_registered_with_airflows_secret_masker(maton_conn: LoopbackServer) -> None:
+    from airflow_provider_whatsapp._compat import AIRFLOW_V_3_PLUS
+
+    MatonHook().settings  # noqa: B018 - reading the settings registers the key
+    if AIRFLOW_V_3_PLUS:
+        from airflow.sdk.log import redact
+    else:
+        from airflow.utils.log.secrets_masker import redact
+    assert TEST_KEY not in str(redact(f"key={TEST_KEY}"))
+
+
+# --- the control plane ---------------------------------------------------------------------------
+
+
+def test_control_plane_list_get_create_delete(maton_conn: LoopbackServer) -> None:
+    record = {"connection_id": "c-1", "status": "ACTIVE", "app": "whatsapp-business"}
+    maton_conn.route("GET", r"^/connections$", Reply(json={"connections": [record]}))
+    maton_conn.route("GET", r"^/connections/c-1$", Reply(json={"connection": record}))
+    maton_conn.route(
+        "POST",
+        r"^/connections$",
+        Reply(json={"connection": {**record, "status": "PENDING", "url": "https://connect.example/x"}}),
+    )
+    maton_conn.route("DELETE", r"^/connections/c-1$", Reply(json={}))
+    hook = MatonHook(connection_id="ignored-by-control-plane")
+
+    assert hook.list_maton_connections() == [record]
+    assert hook.get_maton_connection("c-1") == record
+    assert hook.create_maton_connection()["url"] == "https://connect.example/x"
+    hook.delete_maton_connection("c-1")
+
+    listing, _get, create, delete = maton_conn.requests
+    assert listing.query == {"app": ["whatsapp-business"], "status": ["ACTIVE"]}
+    assert create.json == {"app": "whatsapp-business"}
+    assert delete.method == "DELETE"
+    assert all(r.header("Maton-Connection") is None for r in maton_conn.requests)
+
+
+def test_ctrl_url_can_be_a_separate_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    with LoopbackServer() as gateway, LoopbackServer() as ctrl:
+        monkeypatch.setenv("AIRFLOW_CONN_MATON_DEFAULT", connection_json(gateway.url, ctrl_url=ctrl.url))
+        gateway.route("POST", MESSAGES, Reply(json=sent()))
+        ctrl.route("GET", r"^/connections$", Reply(json={"connections": []}))
+        hook = MatonHook()
+        hook.send_message(TEXT)
+        hook.list_maton_connections()
+        assert len(gateway.requests) == 1
+        assert len(ctrl.requests) == 1
+
+
+def test_test_connection_names_active_connections(maton_conn: LoopbackServer) -> None:
+    maton_conn.route(
+        "GET",
+        r"^/connections$",
+        Reply(json={"connections": [{"connection_id": "c-1"}, {"connection_id": "c-2"}]}),
+    )
+
+    ok, message = MatonHook().test_connection()
+
+    assert ok
+    assert "2 active" in message and "c-1" in message and "c-2" in message
+
+
+def test_test_connection_reports_bad_key_and_no_connection(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("GET", r"^/connections$", Reply(401, {"error": "bad"}), Reply(json={"connections": []}))
+
+    ok, message = MatonHook().test_connection()
+    assert not ok
+    assert "Maton API key was refused" in message
+
+    ok, message = MatonHook().test_connection()
+    assert not ok
+    assert "no ACTIVE whatsapp-business connection" in message
+
+
+# --- other calls ---------------------------------------------------------------------------------
+
+
+def test_template_listing_follows_next_and_filters_exact_name(maton_conn: LoopbackServer) -> None:
+    page1 = {
+        "data": [{"name": "daily_report", "language": "en_US", "status": "APPROVED"}],
+        "paging": {"cursors": {"before": "a", "after": "CURSOR1"}, "next": "https://graph/next"},
+    }
+    page2 = {
+        "data": [{"name": "daily_report_v2", "language": "en_US", "status": "PENDING"}],
+        "paging": {"cursors": {"before": "b", "after": "CURSOR2"}},
+    }
+    maton_conn.route("GET", rf"/{WABA_ID}/message_templates$", Reply(json=page1), Reply(json=page2))
+
+    found = MatonHook().list_templates(name="daily_report")
+
+    assert [t["name"] for t in found] == ["daily_report"]
+    first, second = maton_conn.requests
+    assert "after" not in first.query
+    assert second.query["after"] == ["CURSOR1"]
+    assert len(maton_conn.requests) == 2  # cursors without "next" do not mean another page
+
+
+def test_business_profile_and_mark_as_read(maton_conn: LoopbackServer) -> None:
+    profile_path = rf"/{PHONE_NUMBER_ID}/whatsapp_business_profile$"
+    maton_conn.route(
+        "GET", profile_path, Reply(json={"data": [{"about": "Reports", "messaging_product": "whatsapp"}]})
+    )
+    maton_conn.route("POST", profile_path, Reply(json={"success": True}))
+    maton_conn.route("POST", MESSAGES, Reply(json={"success": True}))
+    hook = MatonHook()
+
+    assert hook.get_business_profile()["about"] == "Reports"
+    assert hook.update_business_profile(about="Daily reports") == {"success": True}
+    hook.mark_as_read("wamid.IN")
+
+    assert maton_conn.requests[1].json == {"messaging_product": "whatsapp", "about": "Daily reports"}
+    assert maton_conn.requests[2].json == {
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": "wamid.IN",
+    }
+
+
+def test_upload_media_sends_multipart_and_returns_id(maton_conn: LoopbackServer, tmp_path) -> None:
+    report = tmp_path / "report.pdf"
+    report.write_bytes(b"%PDF-1.4 report")
+    maton_conn.route("POST", rf"/{PHONE_NUMBER_ID}/media$", Reply(json={"id": "media-1"}))
+
+    assert MatonHook().upload_media(report) == "media-1"
+
+    (request,) = maton_conn.requests
+    assert request.header("Content-Type").startswith("multipart/form-data")
+    assert b'filename="report.pdf"' in request.body
+    assert b"application/pdf" in request.body
+    assert b'name="messaging_product"' in request.body
+
+
+def test_upload_media_refuses_oversized_image_before_sending(maton_conn: LoopbackServer, tmp_path) -> None:
+    image = tmp_path / "big.png"
+    image.write_bytes(b"\0" * (5 * 1024 * 1024 + 1))
+
+    with pytest.raises(ValueError, match="at most 5242880 bytes"):
+        MatonHook().upload_media(image)
+
+    assert maton_conn.requests == []
+
+
+# --- async path ----------------------------------------------------------------------------------
+
+
+async def test_async_send_shares_the_retry_rules(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("POST", MESSAGES, Reply(400, graph_error(130429)), Reply(json=sent("wamid.ASYNC")))
+    hook = MatonHook()
+
+    answer = await hook.asend_message(TEXT)
+    await hook.aclose()
+
+    assert MatonHook.message_id(answer) == "wamid.ASYNC"
+    assert len(maton_conn.requests) == 2
+    assert maton_conn.requests[1].header("Authorization") == f"Bearer {TEST_KEY}"
+
+
+async def test_async_500_on_send_is_not_repeated(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("POST", MESSAGES, Reply(502, {}))
+
+    with pytest.raises(WhatsAppDeliveryUnknownError):
+        await MatonHook().asend_message(TEXT)
+
+    assert len(maton_conn.requests) == 1
+
+
+async def test_async_template_listing(maton_conn: LoopbackServer) -> None:
+    maton_conn.route(
+        "GET",
+        r"/message_templates$",
+        Reply(json={"data": [{"name": "t", "status": "APPROVED"}], "paging": {}}),
+    )
+
+    assert await MatonHook().alist_templates(status="APPROVED") == [{"name": "t", "status": "APPROVED"}]
+
+
+# --- the rate limiter ----------------------------------------------------------------------------
+
+
+def test_client_side_limiter_keeps_under_ten_per_second(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("POST", MESSAGES, Reply(json=sent()))
+    hook = MatonHook(rate_limit=10)
+
+    for _ in range(25):
+        hook.send_message(TEXT)
+
+    arrivals = [r.at for r in maton_conn.requests]
+    busiest = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
+    assert busiest <= 10
+
+
+def test_transient_errors_are_typed_retryable() -> None:
+    from airflow_provider_whatsapp.errors import error_from_response
+
+    assert isinstance(error_from_response(503, {}, may_have_taken_effect=True), WhatsAppTransientError)
+    assert isinstance(
+        error_from_response(500, graph_error(131000), may_have_taken_effect=True), WhatsAppTransientError
+    )
+    assert not isinstance(error_from_response(500, {}, may_have_taken_effect=True), WhatsAppTransientError)
