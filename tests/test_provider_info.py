@@ -23,7 +23,12 @@ def test_provider_info_validates_against_airflows_schema() -> None:
 
 def test_every_listed_module_and_class_imports() -> None:
     info = get_provider_info()
-    modules = [m for key in ("hooks", "operators", "sensors", "triggers") for entry in info[key] for m in entry["python-modules"]]
+    modules = [
+        m
+        for key in ("hooks", "operators", "sensors", "triggers")
+        for entry in info[key]
+        for m in entry["python-modules"]
+    ]
     classes = [*info["notifications"], *(c["hook-class-name"] for c in info["connection-types"])]
     missing = []
     for module in modules:
@@ -49,7 +54,12 @@ def test_airflow_2_form_methods_match_the_declaration() -> None:
     pytest.importorskip("flask_appbuilder")
     from airflow_provider_whatsapp.hooks.maton import MatonHook
 
-    assert set(MatonHook.get_connection_form_widgets()) == {"connection_id", "phone_number_id", "waba_id", "api_version"}
+    assert set(MatonHook.get_connection_form_widgets()) == {
+        "connection_id",
+        "phone_number_id",
+        "waba_id",
+        "api_version",
+    }
     assert MatonHook.get_ui_field_behaviour()["hidden_fields"] == ["schema", "port", "login"]
 
 
