@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_whatsapp._compat import AirflowException, AirflowFailException
+from airflow_provider_whatsapp.limits import PAIR_RATE_INTERVAL_SECONDS
 
 
 class WhatsAppError(AirflowException):
@@ -335,6 +336,9 @@ def error_from_response(
     known = error_class_for_code(code)
     if known is not None:
         cls, advice = known
+        if cls is WhatsAppPairRateLimitError and retry_after is None:
+            # Meta allows about one message per 6 s to the same recipient.
+            retry_after = PAIR_RATE_INTERVAL_SECONDS
         if issubclass(cls, WhatsAppRetryableError):
             return cls(describe(advice), retry_after=retry_after, **fields)
         return cls(describe(advice), **fields)

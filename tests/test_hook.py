@@ -521,3 +521,12 @@ def test_transient_errors_are_typed_retryable() -> None:
         error_from_response(500, graph_error(131000), may_have_taken_effect=True), WhatsAppTransientError
     )
     assert not isinstance(error_from_response(500, {}, may_have_taken_effect=True), WhatsAppTransientError)
+
+
+def test_pair_rate_error_waits_the_pair_interval() -> None:
+    from airflow_provider_whatsapp.errors import WhatsAppPairRateLimitError, error_from_response
+
+    error = error_from_response(400, graph_error(131056), may_have_taken_effect=True)
+
+    assert isinstance(error, WhatsAppPairRateLimitError)
+    assert error.retry_after == 6.0
