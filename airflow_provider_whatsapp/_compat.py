@@ -14,11 +14,14 @@ AIRFLOW_V_3_PLUS = Version(Version(AIRFLOW_VERSION).base_version) >= Version("3.
 
 if TYPE_CHECKING or AIRFLOW_V_3_PLUS:
     from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator, ObjectStoragePath
+    from airflow.sdk.bases.sensor import PokeReturnValue
     from airflow.sdk.exceptions import (
         AirflowException,
         AirflowFailException,
         AirflowNotFoundException,
+        AirflowSensorTimeout,
         AirflowSkipException,
+        TaskDeferred,
     )
     from airflow.sdk.log import mask_secret
 else:  # Airflow 2.11
@@ -26,13 +29,15 @@ else:  # Airflow 2.11
         AirflowException,
         AirflowFailException,
         AirflowNotFoundException,
+        AirflowSensorTimeout,
         AirflowSkipException,
+        TaskDeferred,
     )
     from airflow.hooks.base import BaseHook
     from airflow.io.path import ObjectStoragePath
     from airflow.models import BaseOperator
     from airflow.notifications.basenotifier import BaseNotifier
-    from airflow.sensors.base import BaseSensorOperator
+    from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
     from airflow.utils.log.secrets_masker import mask_secret
 
 if TYPE_CHECKING:
@@ -74,12 +79,15 @@ __all__ = [
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
+    "AirflowSensorTimeout",
     "AirflowSkipException",
     "BaseHook",
     "BaseNotifier",
     "BaseOperator",
     "BaseSensorOperator",
     "ObjectStoragePath",
+    "PokeReturnValue",
+    "TaskDeferred",
     "aget_connection",
     "connection_extra",
     "default_deferrable",

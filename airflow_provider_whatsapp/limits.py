@@ -49,6 +49,11 @@ TEMPLATE_BODY_TEXT_MAX = 1024
 TEMPLATE_FOOTER_TEXT_MAX = 60
 TEMPLATE_BUTTONS_MAX = 10
 TEMPLATE_BUTTON_LABEL_MAX = 25
+TEMPLATE_HEADER_FORMATS = ("TEXT", "IMAGE", "VIDEO", "DOCUMENT", "LOCATION")
+# Template review states. A template in one of the failed states will not become approved by waiting
+# (a deleted one neither); any other state (PENDING, IN_APPEAL...) may still change.
+TEMPLATE_APPROVED = "APPROVED"
+TEMPLATE_FAILED_STATUSES = frozenset({"REJECTED", "DISABLED", "PAUSED", "PENDING_DELETION", "DELETED"})
 
 # Recipients: digits after stripping "+", spaces, "-" and parentheses
 RECIPIENT_MIN_DIGITS = 8
@@ -94,6 +99,16 @@ MATON_REQUESTS_PER_SECOND = 10
 GRAPH_MESSAGES_PER_SECOND = 80
 # Meta's pair rate limit: about one message every 6 s to the same recipient
 PAIR_RATE_INTERVAL_SECONDS = 6.0
+# Free-form messages may only go to a recipient who wrote within this window; templates at any time
+CUSTOMER_SERVICE_WINDOW_SECONDS = 24 * 60 * 60
+
+# Business profile fields
+PROFILE_ABOUT_MAX = 139
+PROFILE_ADDRESS_MAX = 256
+PROFILE_DESCRIPTION_MAX = 512
+PROFILE_EMAIL_MAX = 128
+PROFILE_WEBSITES_MAX = 2
+PROFILE_WEBSITE_MAX = 256
 
 
 def media_type_for_mime(mime_type: str) -> str:

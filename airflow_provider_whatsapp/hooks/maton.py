@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import hashlib
-import mimetypes
-import os
-from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 import httpx
@@ -28,6 +24,12 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppError,
     WhatsAppValidationError,
 )
+from airflow_provider_whatsapp.hooks._media_files import (
+    may_send_key,
+    open_destination,
+    open_media,
+)
+from airflow_provider_whatsapp.hooks._media_files import remove as remove_file
 from airflow_provider_whatsapp.hooks._settings import (
     DEFAULT_APP,
     DEFAULT_CONN_ID,
@@ -39,15 +41,16 @@ from airflow_provider_whatsapp.hooks._transport import (
     IDEMPOTENT_METHODS,
     ApiRequest,
     RetryPolicy,
+    error_from_transport,
     handle_response,
     limiter_for,
     send_async,
     send_sync,
 )
-from airflow_provider_whatsapp.limits import check_media, media_type_for_mime
+from airflow_provider_whatsapp.template_definitions import validate_template
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    import os
 
     from airflow_provider_whatsapp._compat import ObjectStoragePath
 
@@ -368,13 +371,16 @@ class MatonHook(BaseHook):
         The file is streamed, never read whole into memory. Its MIME type is guessed from the name when
         not given, and type and size are checked against WhatsApp's limits before a byte is sent.
 
+        :param source: a local path, an ``ObjectStoragePath`` or a URL such as ``s3://bucket/report.pdf``.
+        :param mime_type: e.g. ``application/pdf``; guessed from the file name when not given.
         :param media_type: ``image``, ``video``, ``audio``, ``document`` or ``sticker``; guessed from the
             MIME type when not given (anything not an image, video, audio or sticker is a document).
+        :param phone_number_id: the business phone number the media is for; defaults to the connection's.
         """
         s = self.settings
-        with _open_media(source, mime_type, media_type) as (handle, name, mime):
+        with open_media(source, mime_type, media_type) as (handle, name, mime):
             request = self._upload_request(s, handle, name, mime, phone_number_id)
-            return str(self._call(request)["id"])
+            return self._media_id(self._call(request))
 
     async def aupload_media(
         self,
@@ -386,65 +392,95 @@ class MatonHook(BaseHook):
     ) -> str:
         """Async :meth:`upload_media`."""
         s = await self.aget_settings()
-        with _open_media(source, mime_type, media_type) as (handle, name, mime):
+        with open_media(source, mime_type, media_type) as (handle, name, mime):
             request = self._upload_request(s, handle, name, mime, phone_number_id)
-            return str((await self._acall(request))["id"])
+            return self._media_id(await self._acall(request))
 
     @staticmethod
     def _upload_request(
         s: MatonSettings, handle: IO[bytes], name: str, mime: str, phone_number_id: str | None
     ) -> ApiRequest:
         def body() -> dict[str, Any]:
+            # Called again for every attempt: the stream starts over from the file's first byte.
             handle.seek(0)
             return {
                 "files": {"file": (name, handle, mime)},
                 "data": {"messaging_product": "whatsapp", "type": mime},
             }
 
-        return MatonHook._graph(s, "POST", f"{s.require_phone_number_id(phone_number_id)}/media", body=body)
+        path = f"{s.require_phone_number_id(phone_number_id)}/media"
+        # Repeating an upload is harmless (at worst an unused media object expires after 30 days), so
+        # ambiguous failures are retried like reads instead of being reported as "may have been sent".
+        return MatonHook._graph(s, "POST", path, body=body, idempotent=True)
+
+    @staticmethod
+    def _media_id(answer: Any) -> str:
+        if not isinstance(answer, dict) or not answer.get("id"):
+            raise WhatsAppError(f"The upload was answered without a media id: {answer!r}")
+        return str(answer["id"])
 
     def get_media(self, media_id: str) -> dict[str, Any]:
         """A media object's ``url`` (valid for a few minutes), ``mime_type``, ``sha256`` and ``file_size``."""
         return self._call(self._graph(self.settings, "GET", media_id))
 
+    async def aget_media(self, media_id: str) -> dict[str, Any]:
+        """Async :meth:`get_media`."""
+        s = await self.aget_settings()
+        return await self._acall(self._graph(s, "GET", media_id))
+
+    @staticmethod
+    def _delete_media_request(s: MatonSettings, media_id: str, phone_number_id: str | None) -> ApiRequest:
+        owner = phone_number_id or s.phone_number_id
+        params = {"phone_number_id": owner} if owner else None
+        return MatonHook._graph(s, "DELETE", media_id, params=params)
+
     def delete_media(self, media_id: str, *, phone_number_id: str | None = None) -> bool:
         """Delete uploaded media; returns Graph's ``success``."""
         s = self.settings
-        params = (
-            {"phone_number_id": phone_number_id or s.phone_number_id}
-            if (phone_number_id or s.phone_number_id)
-            else None
-        )
-        return bool(self._call(self._graph(s, "DELETE", media_id, params=params)).get("success", False))
+        return bool(self._call(self._delete_media_request(s, media_id, phone_number_id)).get("success"))
+
+    async def adelete_media(self, media_id: str, *, phone_number_id: str | None = None) -> bool:
+        """Async :meth:`delete_media`."""
+        s = await self.aget_settings()
+        answer = await self._acall(self._delete_media_request(s, media_id, phone_number_id))
+        return bool(answer.get("success"))
 
     def download_media(self, media_id: str, destination: str | os.PathLike[str] | ObjectStoragePath) -> str:
         """Stream a media object to a local path or object-storage URL; returns the destination.
 
-        The content is checked against the ``sha256`` WhatsApp reports, when it reports one.
+        The bearer key goes with the download when the URL is on the gateway (or, for Graph direct, on
+        Meta's media hosts), never to another host. The content is checked against the ``sha256``
+        WhatsApp reports; a download that fails or does not match is removed, not left half-written.
         """
         s = self.settings
         info = self.get_media(media_id)
         url = info.get("url")
         if not url:
             raise WhatsAppError(f"Media {media_id} has no download URL: {info!r}")
-        # The key goes only to the gateway itself (or, for Graph direct, to Meta's media host).
-        headers = s.headers() if _may_send_key(s, url) else {}
-        digest = hashlib.sha256()
+        headers = s.headers() if may_send_key(s, url) else {}
         request = ApiRequest(method="GET", url=url, headers=headers, idempotent=True)
-        client = self.get_conn()
-        with client.stream("GET", url, headers=request.headers) as response:
-            if not response.is_success:
-                response.read()
-                handle_response(request, response)
-            with _open_destination(destination) as out:
-                for chunk in response.iter_bytes(_DOWNLOAD_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with self.get_conn().stream("GET", url, headers=request.headers) as response:
+                if not response.is_success:
+                    response.read()
+                    handle_response(request, response)
+                with open_destination(destination) as out:
+                    for chunk in response.iter_bytes(_DOWNLOAD_CHUNK):
+                        digest.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+        except httpx.HTTPError as exc:
+            raise error_from_transport(request, exc) from None
         expected = info.get("sha256")
-        if expected and expected != digest.hexdigest():
+        if expected and str(expected).lower() != digest.hexdigest():
+            remove_file(destination)
             raise WhatsAppError(
-                f"Media {media_id} downloaded with sha256 {digest.hexdigest()}, expected {expected}."
+                f"Media {media_id} downloaded with sha256 {digest.hexdigest()}, expected {expected}; "
+                "the file was removed."
             )
+        self.log.info("Downloaded media %s (%d bytes) to %s", media_id, size, destination)
         return str(destination)
 
     # --- templates ------------------------------------------------------------------------------
@@ -487,6 +523,8 @@ class MatonHook(BaseHook):
         page_size: int = 100,
     ) -> list[dict[str, Any]]:
         """Every message template of the account, following the pages, optionally filtered.
+
+        A page is followed only while the answer has ``paging.next`` (cursors alone are always there).
 
         :param name: exact template name. :param status: e.g. ``APPROVED``. :param language: e.g. ``en_US``.
         """
@@ -532,7 +570,12 @@ class MatonHook(BaseHook):
         waba_id: str | None = None,
         allow_category_change: bool | None = None,
     ) -> dict[str, Any]:
-        """Submit a message template for review; returns ``{"id", "status", "category"}``."""
+        """Submit a message template for review; returns ``{"id", "status", "category"}``.
+
+        The definition is checked first (name, category, components, placeholders and their examples);
+        a :class:`~airflow_provider_whatsapp.errors.WhatsAppValidationError` names the part that is wrong.
+        """
+        validate_template(name=name, language=language, category=category, components=components)
         s = self.settings
         body: dict[str, Any] = {
             "name": name,
@@ -638,54 +681,3 @@ def _next_cursor(page: dict[str, Any]) -> str | None:
     if not paging.get("next"):
         return None
     return (paging.get("cursors") or {}).get("after")
-
-
-def _may_send_key(s: MatonSettings, url: str) -> bool:
-    host = httpx.URL(url).host
-    if host == httpx.URL(s.base_url).host:
-        return True
-    return not s.via_maton and host.endswith(("facebook.com", "fbsbx.com", "whatsapp.net"))
-
-
-def _is_remote(source: Any) -> bool:
-    return not isinstance(source, (str, os.PathLike)) or "://" in str(source)
-
-
-@contextmanager
-def _open_media(
-    source: Any, mime_type: str | None, media_type: str | None
-) -> Iterator[tuple[IO[bytes], str, str]]:
-    """Open a media file for streaming, after checking it against WhatsApp's limits."""
-    if _is_remote(source):
-        from airflow_provider_whatsapp._compat import ObjectStoragePath
-
-        path = source if not isinstance(source, str) else ObjectStoragePath(source)
-        name, size = path.name, path.stat().st_size
-        opener = path.open
-    else:
-        local = os.fspath(source)
-        if not os.path.isfile(local):
-            raise WhatsAppValidationError(f"file_path {local!r} does not exist or is not a file.")
-        name, size = os.path.basename(local), os.path.getsize(local)
-        opener = functools.partial(open, local)
-    mime = mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
-    kind = media_type or media_type_for_mime(mime)
-    try:
-        check_media(kind, mime, size)
-    except ValueError as error:
-        raise WhatsAppValidationError(f"{name}: {error}") from None
-    with opener("rb") as handle:
-        yield handle, name, mime
-
-
-@contextmanager
-def _open_destination(destination: Any) -> Iterator[IO[bytes]]:
-    if _is_remote(destination):
-        from airflow_provider_whatsapp._compat import ObjectStoragePath
-
-        path = destination if not isinstance(destination, str) else ObjectStoragePath(destination)
-        with path.open("wb") as handle:
-            yield handle
-    else:
-        with open(os.fspath(destination), "wb") as handle:
-            yield handle

@@ -1,0 +1,338 @@
+"""Checks on a message template definition before it is submitted to Meta for review.
+
+Meta reviews a template asynchronously and a malformed one comes back as a rejection minutes or hours
+later, or as a terse error code. Every rule here is checked before the request, and every failure is a
+:class:`~airflow_provider_whatsapp.errors.WhatsAppValidationError` whose message starts with the field
+it is about (``name``, ``category``, ``components[BODY].text``...) followed by the rule broken.
+
+Only positional placeholders (``{{1}}``, ``{{2}}``...) and named ones (``{{first_name}}``) are known;
+a definition mixing both is refused, as Meta does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from airflow_provider_whatsapp.errors import WhatsAppValidationError
+from airflow_provider_whatsapp.limits import (
+    TEMPLATE_BODY_TEXT_MAX,
+    TEMPLATE_BUTTON_LABEL_MAX,
+    TEMPLATE_BUTTONS_MAX,
+    TEMPLATE_CATEGORIES,
+    TEMPLATE_FOOTER_TEXT_MAX,
+    TEMPLATE_HEADER_FORMATS,
+    TEMPLATE_HEADER_TEXT_MAX,
+    TEMPLATE_NAME_MAX,
+    TEMPLATE_NAME_PATTERN,
+)
+
+COMPONENT_TYPES = ("HEADER", "BODY", "FOOTER", "BUTTONS")
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_PLACEHOLDER_AT_END = re.compile(r"\{\{\s*[^{}]*?\s*\}\}$")
+_POSITIONAL = re.compile(r"^[0-9]+$")
+_NAMED = re.compile(r"^[a-z_][a-z0-9_]*$")
+# Button types whose label (``text``) Meta requires; others (COPY_CODE, OTP...) may omit it.
+_LABELLED_BUTTONS = frozenset({"QUICK_REPLY", "URL", "PHONE_NUMBER"})
+
+
+def _fail(field: str, rule: str) -> WhatsAppValidationError:
+    return WhatsAppValidationError(f"{field}: {rule}")
+
+
+def is_concrete(value: Any) -> bool:
+    """Whether an argument is already known at DAG parse time (not a Jinja string, not an XComArg)."""
+    if isinstance(value, str):
+        return "{{" not in value and "{%" not in value
+    return value is None or isinstance(value, (int, float, bool, list, tuple, dict))
+
+
+# --- top-level fields ----------------------------------------------------------------------------
+
+
+def validate_name(name: Any) -> None:
+    """``name``: lowercase letters, digits and underscores, at most 512 characters."""
+    if not isinstance(name, str) or not name:
+        raise _fail("name", "a template name is required (a non-empty string)")
+    if len(name) > TEMPLATE_NAME_MAX:
+        raise _fail("name", f"{len(name)} characters; at most {TEMPLATE_NAME_MAX} are allowed")
+    if not TEMPLATE_NAME_PATTERN.match(name):
+        raise _fail(
+            "name",
+            f"{name!r} may contain only lowercase letters, digits and underscores ([a-z0-9_])",
+        )
+
+
+def validate_language(language: Any) -> None:
+    """``language``: a language code such as ``en_US`` (no spaces)."""
+    if not isinstance(language, str) or not language.strip() or " " in language:
+        raise _fail("language", f"{language!r} is not a language code such as 'en_US'")
+
+
+def validate_category(category: Any) -> None:
+    """``category``: AUTHENTICATION, MARKETING or UTILITY."""
+    if category not in TEMPLATE_CATEGORIES:
+        raise _fail("category", f"{category!r} is not one of {', '.join(TEMPLATE_CATEGORIES)}")
+
+
+# --- components ----------------------------------------------------------------------------------
+
+
+def placeholders(text: str) -> list[str]:
+    """The placeholder names in a text, in order of appearance (``"1"``, ``"first_name"``...)."""
+    return _PLACEHOLDER.findall(text)
+
+
+def _placeholder_kind(field: str, found: list[str]) -> str | None:
+    """``"positional"``, ``"named"`` or None (no placeholder); refuses malformed and mixed ones."""
+    kinds = set()
+    for token in found:
+        if _POSITIONAL.match(token):
+            kinds.add("positional")
+        elif _NAMED.match(token):
+            kinds.add("named")
+        else:
+            raise _fail(
+                field,
+                f"placeholder {{{{{token}}}}} is malformed; use {{{{1}}}}, {{{{2}}}}... or "
+                "lowercase names such as {{first_name}}",
+            )
+    if len(kinds) > 1:
+        raise _fail(field, "positional ({{1}}) and named ({{name}}) placeholders cannot be mixed")
+    return kinds.pop() if kinds else None
+
+
+def _check_numbering(field: str, found: list[str]) -> int:
+    """Positional placeholders must be 1..n without gaps; returns n."""
+    numbers = sorted({int(token) for token in found})
+    if numbers[0] == 0:
+        raise _fail(field, "placeholder {{0}} is not allowed; placeholders are numbered from {{1}}")
+    for expected, number in enumerate(numbers, start=1):
+        if number != expected:
+            raise _fail(
+                field,
+                f"placeholder {{{{{number}}}}} found but {{{{{expected}}}}} is missing; "
+                "placeholders must be numbered 1..n without gaps",
+            )
+    return len(numbers)
+
+
+def _text(component: dict[str, Any], field: str, limit: int, *, required: bool) -> str | None:
+    text = component.get("text")
+    if text is None and not required:
+        return None
+    if not isinstance(text, str) or not text.strip():
+        raise _fail(field, "text is required and must not be empty")
+    if len(text) > limit:
+        raise _fail(field, f"{len(text)} characters; at most {limit} are allowed")
+    return text
+
+
+def _example(component: dict[str, Any]) -> dict[str, Any]:
+    example = component.get("example")
+    return example if isinstance(example, dict) else {}
+
+
+def _check_example_values(field: str, values: Any, count: int, what: str) -> None:
+    if not isinstance(values, list) or len(values) != count:
+        got = len(values) if isinstance(values, list) else 0
+        raise _fail(
+            field,
+            f"{count} placeholder(s) need {count} example value(s) in {what}, got {got}; "
+            "Meta reviews templates with their examples",
+        )
+    for index, value in enumerate(values, start=1):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise _fail(field, f"example value {index} in {what} is empty")
+
+
+def _check_named_examples(field: str, names: list[str], values: Any, what: str) -> None:
+    given = {
+        item.get("param_name")
+        for item in values or []
+        if isinstance(item, dict) and str(item.get("example", "")).strip()
+    }
+    missing = [name for name in dict.fromkeys(names) if name not in given]
+    if missing:
+        raise _fail(
+            field,
+            f"placeholder {{{{{missing[0]}}}}} has no example in {what} "
+            "(a list of {'param_name', 'example'})",
+        )
+
+
+def _validate_body(component: dict[str, Any], category: str | None) -> None:
+    field = "components[BODY].text"
+    # Authentication templates get their body text from Meta.
+    text = _text(component, field, TEMPLATE_BODY_TEXT_MAX, required=category != "AUTHENTICATION")
+    if text is None:
+        return
+    found = placeholders(text)
+    kind = _placeholder_kind(field, found)
+    if kind is None:
+        return
+    stripped = text.strip()
+    if _PLACEHOLDER.match(stripped):
+        raise _fail(field, "the body must not start with a placeholder; put some text before it")
+    if _PLACEHOLDER_AT_END.search(stripped):
+        raise _fail(field, "the body must not end with a placeholder; put some text after it")
+    example = _example(component)
+    if kind == "positional":
+        count = _check_numbering(field, found)
+        rows = example.get("body_text")
+        row = rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], list) else None
+        _check_example_values("components[BODY].example.body_text", row, count, "example.body_text[0]")
+    else:
+        _check_named_examples(
+            "components[BODY].example",
+            found,
+            example.get("body_text_named_params"),
+            "example.body_text_named_params",
+        )
+
+
+def _validate_header(component: dict[str, Any]) -> None:
+    fmt = component.get("format")
+    if fmt not in TEMPLATE_HEADER_FORMATS:
+        raise _fail(
+            "components[HEADER].format", f"{fmt!r} is not one of {', '.join(TEMPLATE_HEADER_FORMATS)}"
+        )
+    example = _example(component)
+    if fmt != "TEXT":
+        if fmt != "LOCATION" and not example.get("header_handle"):
+            raise _fail(
+                "components[HEADER].example.header_handle",
+                f"a {fmt} header needs an example media handle (from a resumable upload)",
+            )
+        return
+    field = "components[HEADER].text"
+    text = _text(component, field, TEMPLATE_HEADER_TEXT_MAX, required=True)
+    assert text is not None
+    found = placeholders(text)
+    kind = _placeholder_kind(field, found)
+    if kind is None:
+        return
+    if len(found) > 1:
+        raise _fail(field, f"{len(found)} placeholders; a header may have at most one")
+    if kind == "positional":
+        _check_numbering(field, found)
+        _check_example_values(
+            "components[HEADER].example.header_text",
+            example.get("header_text"),
+            1,
+            "example.header_text",
+        )
+    else:
+        _check_named_examples(
+            "components[HEADER].example",
+            found,
+            example.get("header_text_named_params"),
+            "example.header_text_named_params",
+        )
+
+
+def _validate_footer(component: dict[str, Any], category: str | None) -> None:
+    field = "components[FOOTER].text"
+    # An authentication footer may carry only ``code_expiration_minutes``.
+    required = not (category == "AUTHENTICATION" and "code_expiration_minutes" in component)
+    text = _text(component, field, TEMPLATE_FOOTER_TEXT_MAX, required=required)
+    if text is not None and placeholders(text):
+        raise _fail(field, "a footer cannot contain placeholders")
+
+
+def _validate_buttons(component: dict[str, Any]) -> None:
+    buttons = component.get("buttons")
+    if not isinstance(buttons, list) or not buttons:
+        raise _fail("components[BUTTONS].buttons", "a non-empty list of buttons is required")
+    if len(buttons) > TEMPLATE_BUTTONS_MAX:
+        raise _fail(
+            "components[BUTTONS].buttons",
+            f"{len(buttons)} buttons; a template may have at most {TEMPLATE_BUTTONS_MAX}",
+        )
+    for index, button in enumerate(buttons):
+        field = f"components[BUTTONS].buttons[{index}]"
+        if not isinstance(button, dict) or not button.get("type"):
+            raise _fail(field, "each button is a dict with a 'type' (QUICK_REPLY, URL, PHONE_NUMBER...)")
+        kind = str(button["type"]).upper()
+        text = button.get("text")
+        if text is not None or kind in _LABELLED_BUTTONS:
+            if not isinstance(text, str) or not text.strip():
+                raise _fail(f"{field}.text", f"a {kind} button needs a label")
+            if len(text) > TEMPLATE_BUTTON_LABEL_MAX:
+                raise _fail(
+                    f"{field}.text",
+                    f"label {text!r} has {len(text)} characters; at most {TEMPLATE_BUTTON_LABEL_MAX} "
+                    "are allowed",
+                )
+        if kind == "URL":
+            _validate_url_button(field, button)
+        if kind == "PHONE_NUMBER" and not button.get("phone_number"):
+            raise _fail(f"{field}.phone_number", "a PHONE_NUMBER button needs a phone_number")
+
+
+def _validate_url_button(field: str, button: dict[str, Any]) -> None:
+    url = button.get("url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise _fail(f"{field}.url", f"{url!r} is not an absolute http(s) URL")
+    found = placeholders(url)
+    if not found:
+        return
+    if found != ["1"] or not url.rstrip().endswith("}}"):
+        raise _fail(f"{field}.url", "a URL button may have one placeholder, {{1}}, at the end of the URL")
+    example = button.get("example")
+    values = example if isinstance(example, list) else [example] if example else []
+    _check_example_values(f"{field}.example", values, 1, "the button's example")
+
+
+def validate_components(components: Any, *, category: str | None = None) -> None:
+    """``components``: one BODY, at most one HEADER, FOOTER and BUTTONS, each shaped as Meta expects.
+
+    :param category: the template's category, when known (authentication templates differ).
+    """
+    if not isinstance(components, (list, tuple)) or not components:
+        raise _fail("components", "a non-empty list of component dicts (HEADER, BODY, FOOTER, BUTTONS)")
+    seen: dict[str, dict[str, Any]] = {}
+    for index, component in enumerate(components):
+        if not isinstance(component, dict):
+            raise _fail(f"components[{index}]", "each component must be a dict with a 'type'")
+        kind = str(component.get("type", "")).upper()
+        if kind not in COMPONENT_TYPES:
+            raise _fail(
+                f"components[{index}].type",
+                f"{component.get('type')!r} is not one of {', '.join(COMPONENT_TYPES)}",
+            )
+        if kind in seen:
+            raise _fail(f"components[{kind}]", f"a template has at most one {kind} component")
+        seen[kind] = component
+    if "BODY" not in seen:
+        raise _fail("components[BODY]", "a template needs exactly one BODY component")
+    if "HEADER" in seen:
+        _validate_header(seen["HEADER"])
+    _validate_body(seen["BODY"], category)
+    if "FOOTER" in seen:
+        _validate_footer(seen["FOOTER"], category)
+    if "BUTTONS" in seen:
+        _validate_buttons(seen["BUTTONS"])
+
+
+def validate_template(
+    *, name: Any, language: Any, category: Any, components: Any, only_concrete: bool = False
+) -> None:
+    """Check a whole template definition; raises :class:`WhatsAppValidationError` on the first problem.
+
+    :param only_concrete: skip the arguments not known yet (Jinja strings, XComArgs), as at DAG
+        parse time; at run time everything is checked.
+    """
+
+    def known(value: Any) -> bool:
+        return not only_concrete or is_concrete(value)
+
+    if known(name):
+        validate_name(name)
+    if known(language):
+        validate_language(language)
+    if known(category):
+        validate_category(category)
+    # ``components`` is never rendered by Jinja, so its ``{{1}}`` placeholders are not templates.
+    if not only_concrete or isinstance(components, (list, tuple)):
+        validate_components(components, category=category if known(category) else None)
