@@ -1,0 +1,203 @@
+"""Turn a raw Graph message payload (a dict) into the matching validated model."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ValidationError
+
+from airflow_provider_whatsapp import limits
+from airflow_provider_whatsapp.errors import WhatsAppValidationError
+from airflow_provider_whatsapp.messages._common import OutgoingMessage, to_whatsapp_error
+from airflow_provider_whatsapp.messages.interactive import ButtonsMessage, CtaUrlMessage, ListMessage
+from airflow_provider_whatsapp.messages.media import (
+    AudioMessage,
+    DocumentMessage,
+    ImageMessage,
+    StickerMessage,
+    VideoMessage,
+)
+from airflow_provider_whatsapp.messages.simple import (
+    ContactsMessage,
+    LocationMessage,
+    ReactionMessage,
+    TextMessage,
+)
+from airflow_provider_whatsapp.messages.template import TemplateMessage
+
+MESSAGE_TYPES: dict[str, type[OutgoingMessage]] = {
+    "text": TextMessage,
+    "template": TemplateMessage,
+    "image": ImageMessage,
+    "video": VideoMessage,
+    "audio": AudioMessage,
+    "document": DocumentMessage,
+    "sticker": StickerMessage,
+    "location": LocationMessage,
+    "contacts": ContactsMessage,
+    "interactive": ButtonsMessage,  # refined by the interactive object's own type
+    "reaction": ReactionMessage,
+}
+INTERACTIVE_TYPES: dict[str, type[OutgoingMessage]] = {
+    "button": ButtonsMessage,
+    "list": ListMessage,
+    "cta_url": CtaUrlMessage,
+}
+# Interactive kinds WhatsApp knows that are sent as given (catalogues, flows, ...).
+PASSTHROUGH_INTERACTIVE = ("flow", "product", "product_list", "catalog_message", "call_permission_request")
+# Top-level keys a payload may carry besides ``type`` and its object; ``to`` and ``context`` come from
+# the operator (``to``, ``reply_to``) and are ignored here.
+_ENVELOPE = {"type", "to", "messaging_product", "recipient_type", "context", "biz_opaque_callback_data"}
+_MISSING = object()
+
+
+class RawInteractiveMessage(OutgoingMessage):
+    """An interactive message of a kind the provider does not model (flow, product, ...): sent as given."""
+
+    message_type: ClassVar[str] = "interactive"
+    kind: ClassVar[str] = "interactive message"
+
+    interactive: dict[str, Any]
+
+    def content(self) -> dict[str, Any]:
+        body = (self.interactive.get("body") or {}).get("text")
+        if isinstance(body, str) and len(body) > limits.INTERACTIVE_BODY_MAX:
+            raise WhatsAppValidationError(
+                f"Invalid WhatsApp interactive message: interactive.body.text: {len(body)} characters; "
+                f"WhatsApp allows at most {limits.INTERACTIVE_BODY_MAX}"
+            )
+        return self.interactive
+
+
+def _dig(value: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            return _MISSING
+        value = value[key]
+    return value
+
+
+def _only(value: Any, allowed: set[str], path: str) -> None:
+    if not isinstance(value, dict):
+        raise WhatsAppValidationError(f"Invalid WhatsApp message: {path}: must be an object, got {value!r}")
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise WhatsAppValidationError(
+            f"Invalid WhatsApp message: {path}.{unknown[0]}: is not a field WhatsApp knows here"
+        )
+
+
+def _fields(pairs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in pairs.items() if v is not _MISSING}
+
+
+def _interactive(obj: Any) -> tuple[type[OutgoingMessage], dict[str, Any], dict[str, str]]:
+    _only(obj, {"type", "header", "body", "footer", "action"}, "interactive")
+    kind = obj.get("type")
+    if kind in PASSTHROUGH_INTERACTIVE:
+        return RawInteractiveMessage, {"interactive": obj}, {}
+    if kind not in INTERACTIVE_TYPES:
+        known = ", ".join([*INTERACTIVE_TYPES, *PASSTHROUGH_INTERACTIVE])
+        raise WhatsAppValidationError(
+            f"Invalid WhatsApp message: interactive.type: {kind!r} is not an interactive type WhatsApp "
+            f"knows ({known})"
+        )
+    action = obj.get("action", {})
+    common = {
+        "body": _dig(obj, "body", "text"),
+        "header": obj.get("header", _MISSING),
+        "footer": _dig(obj, "footer", "text"),
+    }
+    rename = {
+        "body": "interactive.body.text",
+        "header": "interactive.header",
+        "footer": "interactive.footer.text",
+    }
+    if kind == "button":
+        _only(action, {"buttons"}, "interactive.action")
+        fields = {**common, "buttons": action.get("buttons", _MISSING)}
+        rename["buttons"] = "interactive.action.buttons"
+    elif kind == "list":
+        _only(action, {"button", "sections"}, "interactive.action")
+        fields = {
+            **common,
+            "button": action.get("button", _MISSING),
+            "sections": action.get("sections", _MISSING),
+        }
+        rename.update(button="interactive.action.button", sections="interactive.action.sections")
+    else:
+        _only(action, {"name", "parameters"}, "interactive.action")
+        fields = {
+            **common,
+            "display_text": _dig(action, "parameters", "display_text"),
+            "url": _dig(action, "parameters", "url"),
+        }
+        rename.update(
+            display_text="interactive.action.parameters.display_text", url="interactive.action.parameters.url"
+        )
+    return INTERACTIVE_TYPES[kind], _fields(fields), rename
+
+
+def parse_message(payload: dict[str, Any] | BaseModel) -> OutgoingMessage:
+    """Validate a message given as a Graph payload (``{"type": "text", "text": {...}}``) or a model.
+
+    ``type`` must be one WhatsApp knows and its object must be present; the object is then checked
+    against every limit. ``to``, ``messaging_product``, ``recipient_type`` and ``context`` are ignored:
+    the recipient and the reply context are given separately when the message is sent.
+
+    :raises WhatsAppValidationError: naming the field, the problem and the limit.
+    """
+    if isinstance(payload, OutgoingMessage):
+        return payload
+    if isinstance(payload, BaseModel):
+        payload = payload.model_dump(exclude_none=True)
+    if not isinstance(payload, dict):
+        raise WhatsAppValidationError(
+            "Invalid WhatsApp message: expected a payload dict or a message model, "
+            f"got {type(payload).__name__}"
+        )
+    known = ", ".join(MESSAGE_TYPES)
+    kind = payload.get("type")
+    if kind is None:
+        raise WhatsAppValidationError(f"Invalid WhatsApp message: type: is required (one of {known})")
+    if kind not in MESSAGE_TYPES:
+        raise WhatsAppValidationError(
+            f"Invalid WhatsApp message: type: {kind!r} is not a message type WhatsApp knows ({known})"
+        )
+    obj = payload.get(kind)
+    if obj is None:
+        raise WhatsAppValidationError(
+            f"Invalid WhatsApp message: {kind}: is required for a message of type {kind!r}"
+        )
+    unknown = sorted(set(payload) - _ENVELOPE - {kind})
+    if unknown:
+        raise WhatsAppValidationError(
+            f"Invalid WhatsApp message: {unknown[0]}: is not a field of a {kind} message"
+        )
+
+    model: type[OutgoingMessage]
+    rename: dict[str, str]
+    if kind == "interactive":
+        model, fields, rename = _interactive(obj)
+    elif kind == "contacts":
+        model, fields, rename = ContactsMessage, {"contacts": obj}, {}
+    elif kind == "template":
+        _only(obj, {"name", "language", "components", "namespace"}, "template")
+        model = TemplateMessage
+        language = obj.get("language", _MISSING)
+        code = _dig(language, "code") if isinstance(language, dict) else language
+        fields = _fields({"name": obj.get("name", _MISSING), "language_code": code})
+        if obj.get("components") is not None:
+            fields["components"] = obj["components"]
+        rename = {"name": "template.name", "language_code": "template.language.code",
+                  "components": "template.components"}  # fmt: skip
+    else:
+        model = MESSAGE_TYPES[kind]
+        _only(obj, {*model.model_fields, "id"}, kind)
+        fields = {("media_id" if k == "id" else k): v for k, v in obj.items()}
+        rename = {k: f"{kind}.{k}" for k in model.model_fields}
+        rename["media_id"] = f"{kind}.id"
+    try:
+        return model.model_validate(fields)
+    except ValidationError as error:
+        raise to_whatsapp_error(error, what=model.kind, rename=rename) from None
