@@ -16,7 +16,6 @@ from airflow_provider_whatsapp.messages._common import (
 )
 from airflow_provider_whatsapp.messages.media import MediaRef  # noqa: TC001 (pydantic needs it at run time)
 
-
 Body = Annotated[str, Field(max_length=limits.INTERACTIVE_BODY_MAX), AfterValidator(check_not_blank)]
 Footer = Annotated[str, Field(max_length=limits.INTERACTIVE_FOOTER_MAX), AfterValidator(check_not_blank)]
 HeaderText = Annotated[
