@@ -19,9 +19,9 @@ from airflow_provider_whatsapp.operators._base import WhatsAppBaseOperator
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from airflow_provider_whatsapp.messages import OutgoingMessage
-
     from airflow.sdk import Context
+
+    from airflow_provider_whatsapp.messages import OutgoingMessage
 
 
 def is_concrete(value: Any) -> bool:

@@ -1,0 +1,150 @@
+"""WhatsApp notifier for task and DAG callbacks (``on_failure_callback``, ``on_success_callback``, ...)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_whatsapp._compat import AIRFLOW_V_3_PLUS, BaseNotifier
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+    from airflow_provider_whatsapp.hooks.maton import MatonHook
+    from airflow_provider_whatsapp.messages import OutgoingMessage
+
+
+def _concrete(value: Any) -> bool:
+    from airflow_provider_whatsapp.operators.messages import is_concrete
+
+    return is_concrete(value)
+
+
+class WhatsAppNotifier(BaseNotifier):
+    """Send a WhatsApp text or template when a callback fires.
+
+    Fields are rendered with the task context, e.g. ``body="{{ dag.dag_id }}.{{ ti.task_id }} failed:
+    {{ exception }}"``. Outside the 24-hour window only a template can be delivered (error 131047), so
+    alerts to people who have not written recently should use ``template_name``.
+
+    :param to: a recipient's phone number, or a list of them (each gets the message).
+    :param body: the text to send (at most 4096 characters); give this or ``template_name``.
+    :param template_name: an approved template to send instead of a text.
+    :param language_code: the template's language.
+    :param body_parameters: the template body's text parameters, in placeholder order.
+    :param components: template parameter values as the Graph API takes them.
+    :param preview_url: render a preview of the first URL of a text.
+    :param maton_conn_id: the Airflow connection of type ``maton``.
+    :param phone_number_id: business phone number to send from (default: the connection's).
+    :param connection_id: Maton connection to go through (default: the connection's).
+    """
+
+    template_fields: Sequence[str] = (
+        "to",
+        "body",
+        "template_name",
+        "language_code",
+        "body_parameters",
+        "components",
+        "phone_number_id",
+        "connection_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        to: str | list[str],
+        body: str | None = None,
+        template_name: str | None = None,
+        language_code: str = "en_US",
+        body_parameters: list[Any] | None = None,
+        components: list[dict[str, Any]] | None = None,
+        preview_url: bool = False,
+        maton_conn_id: str = "maton_default",
+        phone_number_id: str | None = None,
+        connection_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if AIRFLOW_V_3_PLUS:
+            super().__init__(**kwargs)
+        else:
+            super().__init__()
+        self.to = to
+        self.body = body
+        self.template_name = template_name
+        self.language_code = language_code
+        self.body_parameters = body_parameters
+        self.components = components
+        self.preview_url = preview_url
+        self.maton_conn_id = maton_conn_id
+        self.phone_number_id = phone_number_id
+        self.connection_id = connection_id
+        if (body is None) == (template_name is None):
+            from airflow_provider_whatsapp.errors import WhatsAppValidationError
+
+            raise WhatsAppValidationError("WhatsAppNotifier needs exactly one of body or template_name.")
+        fields = (body, template_name, language_code, body_parameters, components)
+        if all(_concrete(value) for value in fields):
+            self.build_message()
+        if _concrete(to):
+            self.recipients()
+
+    def recipients(self) -> list[str]:
+        """The rendered recipients, normalised to digits."""
+        from airflow_provider_whatsapp.errors import WhatsAppValidationError
+        from airflow_provider_whatsapp.messages import normalize_recipient
+
+        values = [self.to] if isinstance(self.to, (str, int)) else list(self.to or [])
+        if not values:
+            raise WhatsAppValidationError("to: no recipient given; WhatsAppNotifier needs at least one")
+        return [normalize_recipient(value) for value in values]
+
+    def build_message(self) -> OutgoingMessage:
+        """The validated text or template message."""
+        from airflow_provider_whatsapp.messages import TemplateMessage, TextMessage
+
+        if self.template_name is not None:
+            return TemplateMessage.build(
+                name=self.template_name,
+                language_code=self.language_code,
+                body_parameters=self.body_parameters,
+                components=self.components,
+            )
+        return TextMessage.build(body=self.body, preview_url=self.preview_url)
+
+    def hook(self) -> MatonHook:
+        """A new hook each time, so a changed connection is read again."""
+        from airflow_provider_whatsapp.hooks.maton import MatonHook
+
+        return MatonHook(
+            self.maton_conn_id,
+            connection_id=self.connection_id or None,
+            phone_number_id=self.phone_number_id or None,
+        )
+
+    def notify(self, context: Context) -> None:
+        """Send the message to every recipient (called by Airflow with the rendered fields)."""
+        message = self.build_message()
+        recipients = self.recipients()
+        with self.hook() as hook:
+            for recipient in recipients:
+                wamid = hook.message_id(hook.send_message(message.to_payload(recipient)))
+                self.log.info("WhatsApp notification sent to ...%s: %s", recipient[-4:], wamid)
+
+    async def async_notify(self, context: Context) -> None:
+        """:meth:`notify` without blocking an event loop (Airflow 3's triggerer, deadline alerts)."""
+        message = self.build_message()
+        recipients = self.recipients()
+        hook = self.hook()
+        try:
+            for recipient in recipients:
+                wamid = hook.message_id(await hook.asend_message(message.to_payload(recipient)))
+                self.log.info("WhatsApp notification sent to ...%s: %s", recipient[-4:], wamid)
+        finally:
+            await hook.aclose()
+
+
+send_whatsapp_notification = WhatsAppNotifier
+
+__all__ = ["WhatsAppNotifier", "send_whatsapp_notification"]
