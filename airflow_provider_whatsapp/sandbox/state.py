@@ -1,0 +1,798 @@
+"""The sandbox's memory: business account, Maton connections, templates, media and conversations.
+
+Everything the server knows lives in one :class:`SandboxState` behind one lock, so request threads,
+the inbox page and a test reading what was sent always see a consistent picture. Nothing here speaks
+HTTP; :mod:`~airflow_provider_whatsapp.sandbox.server` does.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import random
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_whatsapp.limits import CUSTOMER_SERVICE_WINDOW_SECONDS
+
+DEFAULT_API_KEY = "sandbox-key"
+DEFAULT_PHONE_NUMBER_ID = "109876543210001"
+DEFAULT_WABA_ID = "209876543210001"
+DEFAULT_DISPLAY_NUMBER = "+1 555-010-0199"
+DEFAULT_VERIFIED_NAME = "Sandbox Business"
+DEFAULT_CONNECTION_ID = "0f7c5a1e-5a4d-4b59-9d7e-5a9c1e0b5a01"
+APP = "whatsapp-business"
+
+# Outgoing message states, in the order WhatsApp reports them.
+STATUS_ORDER = ("accepted", "sent", "delivered", "read")
+STATUSES = (*STATUS_ORDER, "failed")
+
+# Template names matching this are rejected by the sandbox's "review", so rejection paths can be tested.
+REJECT_NAME = re.compile(r"(^|_)reject(ed)?(_|$)")
+REJECT_REASON = "INVALID_FORMAT"
+
+
+class Clock:
+    """Wall-clock time that tests can move forward (e.g. past the 24-hour window)."""
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        self._offset += seconds
+
+
+@dataclass
+class MatonConnection:
+    connection_id: str
+    status: str
+    creation_time: str
+    last_updated_time: str
+    app: str = APP
+    url: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "connection_id": self.connection_id,
+            "status": self.status,
+            "creation_time": self.creation_time,
+            "last_updated_time": self.last_updated_time,
+            "url": self.url,
+            "app": self.app,
+            "metadata": self.metadata,
+        }
+
+
+@dataclass
+class Media:
+    id: str
+    mime_type: str
+    data: bytes
+    filename: str
+    media_type: str
+    phone_number_id: str
+    created_at: float
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass
+class Template:
+    id: str
+    name: str
+    language: str
+    category: str
+    components: list[dict[str, Any]]
+    status: str
+    created_at: float
+    decide_at: float
+    parameter_format: str | None = None
+    rejected_reason: str | None = None
+    outcome: str = "APPROVED"
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "components": self.components,
+            "language": self.language,
+            "status": self.status,
+            "category": self.category,
+            "id": self.id,
+        }
+        if self.parameter_format:
+            out["parameter_format"] = self.parameter_format
+        if self.rejected_reason:
+            out["rejected_reason"] = self.rejected_reason
+        return out
+
+
+@dataclass
+class Message:
+    """One message in a conversation, outgoing (``direction="out"``) or simulated inbound (``"in"``)."""
+
+    id: str
+    direction: str
+    wa_id: str
+    type: str
+    payload: dict[str, Any]
+    timestamp: float
+    phone_number_id: str
+    status: str = "accepted"
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    connection_id: str | None = None
+    label: str | None = None
+    reply_to: str | None = None
+    contact_name: str | None = None
+    error: dict[str, Any] | None = None
+
+    @property
+    def content(self) -> Any:
+        """The message's type object, e.g. ``{"body": "hi"}`` for a text."""
+        return self.payload.get(self.type)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "direction": self.direction,
+            "wa_id": self.wa_id,
+            "type": self.type,
+            "payload": self.payload,
+            "timestamp": self.timestamp,
+            "phone_number_id": self.phone_number_id,
+            "status": self.status,
+            "statuses": list(self.statuses),
+            "connection_id": self.connection_id,
+            "label": self.label,
+            "reply_to": self.reply_to,
+            "error": self.error,
+        }
+
+
+@dataclass
+class RequestRecord:
+    """One API request the sandbox answered (for tests and the demo's summary)."""
+
+    method: str
+    path: str
+    status: int
+    at: float
+    label: str | None
+    connection_id: str | None
+
+
+@dataclass
+class Fault:
+    """A failure to inject into API requests (the gateway, Graph direct and the control plane).
+
+    :param status: HTTP status to answer with (default from ``code``: 400, or 500/503 for transient codes).
+    :param code: Graph error code in the body; without it the body is Maton's.
+    :param times: how many matching requests it hits; ``None`` for every one.
+    :param rate: probability that a matching request is hit.
+    :param latency: seconds to wait before answering (alone, or with an error).
+    :param drop: close the connection without an answer.
+    :param after: with ``drop``: handle the request first, then drop (the answer is lost, the effect stays).
+    :param path: regular expression searched in the request path; ``None`` matches every path.
+    :param method: only requests with this method.
+    """
+
+    status: int | None = None
+    code: int | None = None
+    times: int | None = None
+    rate: float = 1.0
+    latency: float = 0.0
+    drop: bool = False
+    after: bool = False
+    path: str | None = None
+    method: str | None = None
+    message: str | None = None
+    id: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method and self.method.upper() != method:
+            return False
+        return not self.path or re.search(self.path, path) is not None
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ts))
+
+
+def _numeric_id(rng: random.Random) -> str:
+    return str(rng.randrange(10**15, 10**16))
+
+
+def new_wamid(wa_id: str) -> str:
+    """An id shaped like WhatsApp's: ``wamid.`` and a base64 blob naming the recipient."""
+    raw = (
+        b"\x18" + bytes([len(wa_id)]) + wa_id.encode() + b"\x15\x02\x00\x11\x18\x12" + secrets.token_bytes(9)
+    )
+    return "wamid." + base64.b64encode(raw).decode().rstrip("=")
+
+
+def _seed_templates() -> list[dict[str, Any]]:
+    """Approved templates the example DAGs (and a first try) can send without creating one."""
+    return [
+        {
+            "name": "hello_world",
+            "language": "en_US",
+            "category": "UTILITY",
+            "components": [
+                {"type": "HEADER", "format": "TEXT", "text": "Hello World"},
+                {
+                    "type": "BODY",
+                    "text": "Welcome and congratulations!! This message demonstrates your ability to send "
+                    "a WhatsApp message notification from the Cloud API, hosted by Meta. Thank you for "
+                    "taking the time to test with us.",
+                },
+                {"type": "FOOTER", "text": "WhatsApp Business Platform sample message"},
+            ],
+        },
+        {
+            "name": "daily_report",
+            "language": "en_US",
+            "category": "UTILITY",
+            "components": [
+                {"type": "HEADER", "format": "DOCUMENT"},
+                {"type": "BODY", "text": "Hello {{1}}, your {{2}} report for {{3}} is attached."},
+                {"type": "FOOTER", "text": "Sent by Airflow"},
+            ],
+        },
+        {
+            "name": "pipeline_alert",
+            "language": "en_US",
+            "category": "UTILITY",
+            "components": [
+                {"type": "HEADER", "format": "TEXT", "text": "Pipeline alert: {{1}}"},
+                {"type": "BODY", "text": "Task {{1}} of DAG {{2}} failed at {{3}}. Details: {{4}}"},
+                {
+                    "type": "BUTTONS",
+                    "buttons": [{"type": "QUICK_REPLY", "text": "Acknowledge"}],
+                },
+            ],
+        },
+        {
+            "name": "order_update",
+            "language": "en_US",
+            "category": "UTILITY",
+            "components": [
+                {"type": "BODY", "text": "Hi {{1}}, your order {{2}} is {{3}}."},
+                {"type": "FOOTER", "text": "Reply STOP to opt out"},
+            ],
+        },
+        {
+            "name": "weekly_digest",
+            "language": "en_US",
+            "category": "MARKETING",
+            "components": [
+                {"type": "HEADER", "format": "IMAGE"},
+                {"type": "BODY", "text": "Here is this week's digest, {{1}}: {{2}}"},
+            ],
+        },
+    ]
+
+
+class SandboxState:
+    """Everything the sandbox holds. Every public method takes the lock; callers never need to.
+
+    :param api_keys: Maton API keys (and Graph access tokens) the sandbox accepts.
+    :param approval_delay: seconds a newly created template stays PENDING before its review ends.
+    :param require_window: refuse free-form messages (code 131047) to a recipient who has not written
+        in the last 24 hours, as WhatsApp does. Off by default so a first demo can send text.
+    :param rate_limit: requests per second per key through the gateway (Maton's limit); 0 turns it off.
+    :param auto_deliver: mark every accepted outgoing message as sent and delivered straight away.
+    :param seed: whether to create the default connection, phone number and approved templates.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_keys: tuple[str, ...] = (DEFAULT_API_KEY,),
+        approval_delay: float = 1.0,
+        require_window: bool = False,
+        rate_limit: int = 10,
+        auto_deliver: bool = True,
+        seed: bool = True,
+        random_seed: int | None = None,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.clock = Clock()
+        self.rng = random.Random(random_seed)
+        self.api_keys: set[str] = set(api_keys)
+        self.approval_delay = approval_delay
+        self.require_window = require_window
+        self.rate_limit = rate_limit
+        self.auto_deliver = auto_deliver
+        self.label: str | None = None
+        self.version = 0
+        self.connections: dict[str, MatonConnection] = {}
+        self.phone_numbers: dict[str, dict[str, Any]] = {}
+        self.wabas: dict[str, dict[str, Any]] = {}
+        self.profiles: dict[str, dict[str, Any]] = {}
+        self.templates: list[Template] = []
+        self.media: dict[str, Media] = {}
+        self.messages: list[Message] = []
+        self.by_id: dict[str, Message] = {}
+        self.contact_names: dict[str, str] = {}
+        self.last_inbound: dict[str, float] = {}
+        self.requests: list[RequestRecord] = []
+        self.webhook_events: list[dict[str, Any]] = []
+        self.faults: list[Fault] = []
+        self._fault_ids = itertools.count(1)
+        self._hits: dict[str, deque[float]] = {}
+        if seed:
+            self.seed()
+
+    # --- seed -----------------------------------------------------------------------------------
+
+    def seed(self) -> None:
+        with self.lock:
+            now = self.clock.now()
+            self.connections[DEFAULT_CONNECTION_ID] = MatonConnection(
+                connection_id=DEFAULT_CONNECTION_ID,
+                status="ACTIVE",
+                creation_time=_iso(now - 86400),
+                last_updated_time=_iso(now - 86400),
+                metadata={"waba_id": DEFAULT_WABA_ID, "phone_number_id": DEFAULT_PHONE_NUMBER_ID},
+            )
+            self.add_phone_number(DEFAULT_PHONE_NUMBER_ID, DEFAULT_WABA_ID)
+            for spec in _seed_templates():
+                self.add_template(**spec, status="APPROVED")
+
+    def add_phone_number(
+        self,
+        phone_number_id: str,
+        waba_id: str,
+        *,
+        display_phone_number: str = DEFAULT_DISPLAY_NUMBER,
+        verified_name: str = DEFAULT_VERIFIED_NAME,
+    ) -> None:
+        with self.lock:
+            self.wabas.setdefault(
+                waba_id,
+                {
+                    "id": waba_id,
+                    "name": f"{verified_name} WABA",
+                    "currency": "USD",
+                    "timezone_id": "1",
+                    "message_template_namespace": hashlib.md5(waba_id.encode()).hexdigest(),
+                },
+            )
+            self.phone_numbers[phone_number_id] = {
+                "verified_name": verified_name,
+                "code_verification_status": "VERIFIED",
+                "display_phone_number": display_phone_number,
+                "quality_rating": "GREEN",
+                "platform_type": "CLOUD_API",
+                "throughput": {"level": "STANDARD"},
+                "id": phone_number_id,
+                "waba_id": waba_id,
+            }
+            self.profiles[phone_number_id] = {
+                "about": "Automated messages from Airflow.",
+                "address": "1 Sandbox Way, Localhost",
+                "description": "A local emulator of the WhatsApp Business Platform.",
+                "email": "sandbox@example.com",
+                "profile_picture_url": "",
+                "websites": ["https://airflow.apache.org"],
+                "vertical": "PROF_SERVICES",
+                "messaging_product": "whatsapp",
+            }
+
+    def _touch(self) -> None:
+        self.version += 1
+
+    # --- keys and connections -------------------------------------------------------------------
+
+    def key_is_valid(self, key: str | None) -> bool:
+        with self.lock:
+            return bool(key) and key in self.api_keys
+
+    def allow_request(self, key: str) -> float | None:
+        """Count a request against the key's one-second window; seconds to wait when over the limit."""
+        with self.lock:
+            if self.rate_limit <= 0:
+                return None
+            now = time.monotonic()
+            hits = self._hits.setdefault(hashlib.sha256(key.encode()).hexdigest(), deque())
+            while hits and now - hits[0] >= 1.0:
+                hits.popleft()
+            if len(hits) >= self.rate_limit:
+                return max(0.0, hits[0] + 1.0 - now)
+            hits.append(now)
+            return None
+
+    def choose_connection(self, header: str | None) -> MatonConnection | None:
+        """The connection a gateway request uses: the one named, else the oldest ACTIVE one."""
+        with self.lock:
+            if header:
+                found = self.connections.get(header)
+                return found if found and found.app == APP and found.status == "ACTIVE" else None
+            active = [c for c in self.connections.values() if c.status == "ACTIVE" and c.app == APP]
+            return min(active, key=lambda c: c.creation_time) if active else None
+
+    def list_connections(self, app: str | None, status: str | None) -> list[MatonConnection]:
+        with self.lock:
+            return [
+                c
+                for c in self.connections.values()
+                if (not app or c.app == app) and (not status or c.status == status)
+            ]
+
+    def create_connection(self, app: str, oauth_base: str) -> MatonConnection:
+        with self.lock:
+            now = _iso(self.clock.now())
+            cid = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+            conn = MatonConnection(cid, "PENDING", now, now, app=app, url=f"{oauth_base}/{cid}")
+            self.connections[cid] = conn
+            self._touch()
+            return conn
+
+    def activate_connection(self, connection_id: str) -> MatonConnection | None:
+        with self.lock:
+            conn = self.connections.get(connection_id)
+            if conn is not None:
+                conn.status = "ACTIVE"
+                conn.last_updated_time = _iso(self.clock.now())
+                conn.metadata.setdefault("waba_id", DEFAULT_WABA_ID)
+                conn.metadata.setdefault("phone_number_id", DEFAULT_PHONE_NUMBER_ID)
+                self._touch()
+            return conn
+
+    def delete_connection(self, connection_id: str) -> bool:
+        with self.lock:
+            self._touch()
+            return self.connections.pop(connection_id, None) is not None
+
+    # --- templates ------------------------------------------------------------------------------
+
+    def add_template(
+        self,
+        *,
+        name: str,
+        language: str,
+        category: str,
+        components: list[dict[str, Any]],
+        status: str | None = None,
+        parameter_format: str | None = None,
+    ) -> Template:
+        """Add a template; without ``status`` it goes through the sandbox's review (PENDING first)."""
+        with self.lock:
+            now = self.clock.now()
+            outcome = "REJECTED" if REJECT_NAME.search(name) else "APPROVED"
+            template = Template(
+                id=_numeric_id(self.rng),
+                name=name,
+                language=language,
+                category=category,
+                components=components,
+                status=status or "PENDING",
+                created_at=now,
+                decide_at=now + (0 if status else self.approval_delay),
+                parameter_format=parameter_format,
+                outcome=outcome,
+            )
+            self.templates.append(template)
+            self._review()
+            self._touch()
+            return template
+
+    def _review(self) -> None:
+        now = self.clock.now()
+        for template in self.templates:
+            if template.status == "PENDING" and now >= template.decide_at:
+                template.status = template.outcome
+                if template.outcome == "REJECTED":
+                    template.rejected_reason = REJECT_REASON
+                self._touch()
+
+    def list_templates(self) -> list[Template]:
+        with self.lock:
+            self._review()
+            return list(self.templates)
+
+    def find_template(self, name: str, language: str) -> Template | None:
+        with self.lock:
+            self._review()
+            return next((t for t in self.templates if t.name == name and t.language == language), None)
+
+    def template_by_id(self, template_id: str) -> Template | None:
+        with self.lock:
+            self._review()
+            return next((t for t in self.templates if t.id == template_id), None)
+
+    def set_template_status(self, name: str, status: str, *, reason: str | None = None) -> int:
+        """Force the status of every language of a template (e.g. PAUSED); returns how many changed."""
+        with self.lock:
+            changed = 0
+            for template in self.templates:
+                if template.name == name:
+                    template.status = status
+                    template.rejected_reason = reason if status == "REJECTED" else None
+                    changed += 1
+            self._touch()
+            return changed
+
+    def delete_templates(self, name: str, template_id: str | None = None) -> int:
+        with self.lock:
+            keep = [t for t in self.templates if not (t.name == name and template_id in (None, t.id))]
+            removed = len(self.templates) - len(keep)
+            self.templates = keep
+            self._touch()
+            return removed
+
+    # --- media ----------------------------------------------------------------------------------
+
+    def add_media(
+        self, data: bytes, mime_type: str, filename: str, media_type: str, phone_number_id: str
+    ) -> Media:
+        with self.lock:
+            media = Media(
+                id=_numeric_id(self.rng),
+                mime_type=mime_type,
+                data=data,
+                filename=filename,
+                media_type=media_type,
+                phone_number_id=phone_number_id,
+                created_at=self.clock.now(),
+            )
+            self.media[media.id] = media
+            self._touch()
+            return media
+
+    def delete_media(self, media_id: str) -> bool:
+        with self.lock:
+            self._touch()
+            return self.media.pop(media_id, None) is not None
+
+    # --- messages -------------------------------------------------------------------------------
+
+    def window_open(self, wa_id: str) -> bool:
+        """Whether the recipient wrote within the last 24 hours (the customer service window)."""
+        with self.lock:
+            last = self.last_inbound.get(wa_id)
+            return last is not None and self.clock.now() - last < CUSTOMER_SERVICE_WINDOW_SECONDS
+
+    def add_outgoing(
+        self,
+        payload: dict[str, Any],
+        wa_id: str,
+        phone_number_id: str,
+        connection_id: str | None,
+    ) -> Message:
+        with self.lock:
+            kind = str(payload.get("type") or "text")
+            context = payload.get("context") or {}
+            message = Message(
+                id=new_wamid(wa_id),
+                direction="out",
+                wa_id=wa_id,
+                type=kind,
+                payload=payload,
+                timestamp=self.clock.now(),
+                phone_number_id=phone_number_id,
+                connection_id=connection_id,
+                label=self.label,
+                reply_to=context.get("message_id") if isinstance(context, dict) else None,
+            )
+            self._store(message)
+            self._set_status(message, "accepted", event=False)
+            if self.auto_deliver:
+                self._set_status(message, "sent")
+                self._set_status(message, "delivered")
+            return message
+
+    def add_inbound(
+        self,
+        wa_id: str,
+        *,
+        text: str | None = None,
+        message: dict[str, Any] | None = None,
+        name: str | None = None,
+        reply_to: str | None = None,
+        phone_number_id: str = DEFAULT_PHONE_NUMBER_ID,
+        read_previous: bool = True,
+    ) -> Message:
+        """A message the recipient ``wa_id`` sends to the business (opens the 24-hour window).
+
+        :param message: the message object as a webhook carries it (``type`` and the type's object);
+            ``text`` is a shortcut for a text message.
+        :param read_previous: mark the business's earlier messages to this recipient as read, as
+            the recipient's phone does when they open the chat to answer.
+        """
+        payload = dict(message or {"type": "text", "text": {"body": text or ""}})
+        with self.lock:
+            if name:
+                self.contact_names[wa_id] = name
+            if read_previous:
+                for earlier in self.messages:
+                    if earlier.wa_id == wa_id and earlier.direction == "out" and earlier.status != "failed":
+                        self._set_status(earlier, "read")
+            inbound = Message(
+                id=new_wamid(wa_id),
+                direction="in",
+                wa_id=wa_id,
+                type=str(payload.get("type") or "text"),
+                payload=payload,
+                timestamp=self.clock.now(),
+                phone_number_id=phone_number_id,
+                status="received",
+                reply_to=reply_to or (payload.get("context") or {}).get("id"),
+                contact_name=name or self.contact_names.get(wa_id),
+                label=self.label,
+            )
+            self._store(inbound)
+            self.last_inbound[wa_id] = inbound.timestamp
+            event_message = {
+                "from": wa_id,
+                "id": inbound.id,
+                "timestamp": str(int(inbound.timestamp)),
+                **payload,
+            }
+            if inbound.reply_to:
+                event_message["context"] = {"from": DEFAULT_DISPLAY_NUMBER, "id": inbound.reply_to}
+            self._event(
+                phone_number_id,
+                {
+                    "contacts": [{"profile": {"name": inbound.contact_name or wa_id}, "wa_id": wa_id}],
+                    "messages": [event_message],
+                },
+            )
+            return inbound
+
+    def _store(self, message: Message) -> None:
+        self.messages.append(message)
+        self.by_id[message.id] = message
+        self._touch()
+
+    def set_status(self, message_id: str, status: str, *, error_code: int | None = None) -> Message | None:
+        """Move an outgoing message to ``status`` (sent, delivered, read or failed); reports each step."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+        with self.lock:
+            message = self.by_id.get(message_id)
+            if message is None:
+                return None
+            if status == "failed":
+                message.error = {"code": error_code or 131026, "title": "Message undeliverable"}
+                self._set_status(message, "failed")
+            else:
+                # Reaching a later state passes through the earlier ones, as the webhooks would say.
+                for step in STATUS_ORDER[1 : STATUS_ORDER.index(status) + 1]:
+                    self._set_status(message, step)
+            return message
+
+    def _set_status(self, message: Message, status: str, *, event: bool = True) -> None:
+        if any(s["status"] == status for s in message.statuses):
+            return
+        now = self.clock.now()
+        message.statuses.append({"status": status, "timestamp": now})
+        if status == "failed" or STATUS_ORDER.index(status) > _rank(message.status):
+            message.status = status
+        self._touch()
+        if event and message.direction == "out":
+            body: dict[str, Any] = {
+                "id": message.id,
+                "status": status,
+                "timestamp": str(int(now)),
+                "recipient_id": message.wa_id,
+            }
+            if status == "failed" and message.error:
+                body["errors"] = [message.error]
+            self._event(message.phone_number_id, {"statuses": [body]})
+
+    def mark_inbound_read(self, message_id: str) -> bool:
+        with self.lock:
+            message = self.by_id.get(message_id)
+            if message is None or message.direction != "in":
+                return False
+            message.status = "read"
+            self._touch()
+            return True
+
+    def _event(self, phone_number_id: str, value: dict[str, Any]) -> None:
+        number = self.phone_numbers.get(phone_number_id, {})
+        self.webhook_events.append(
+            {
+                "object": "whatsapp_business_account",
+                "entry": [
+                    {
+                        "id": number.get("waba_id", DEFAULT_WABA_ID),
+                        "changes": [
+                            {
+                                "field": "messages",
+                                "value": {
+                                    "messaging_product": "whatsapp",
+                                    "metadata": {
+                                        "display_phone_number": re.sub(
+                                            r"\D", "", number.get("display_phone_number", "")
+                                        ),
+                                        "phone_number_id": phone_number_id,
+                                    },
+                                    **value,
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+
+    def messages_to(self, wa_id: str | None = None, *, direction: str | None = "out") -> list[Message]:
+        with self.lock:
+            return [
+                m
+                for m in self.messages
+                if (wa_id is None or m.wa_id == wa_id) and (direction is None or m.direction == direction)
+            ]
+
+    # --- requests and faults --------------------------------------------------------------------
+
+    def record(self, method: str, path: str, status: int, connection_id: str | None) -> None:
+        with self.lock:
+            self.requests.append(
+                RequestRecord(method, path, status, self.clock.now(), self.label, connection_id)
+            )
+
+    def add_fault(self, fault: Fault) -> Fault:
+        with self.lock:
+            fault.id = next(self._fault_ids)
+            self.faults.append(fault)
+            return fault
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+    def faults_for(self, method: str, path: str) -> tuple[float, Fault | None]:
+        """The latency to add and the failing fault (if any) for one request; uses up ``times``."""
+        with self.lock:
+            latency = 0.0
+            failing: Fault | None = None
+            for fault in list(self.faults):
+                if not fault.matches(method, path) or self.rng.random() >= fault.rate:
+                    continue
+                is_failure = fault.drop or fault.status is not None or fault.code is not None
+                if is_failure and failing is not None:
+                    continue
+                latency += fault.latency
+                if is_failure:
+                    failing = fault
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+            return latency, failing
+
+    def reset(self) -> None:
+        """Forget conversations, media, requests, faults and created templates; keep the seed."""
+        with self.lock:
+            for store in (self.connections, self.phone_numbers, self.wabas, self.profiles, self.media):
+                store.clear()
+            for log in (self.templates, self.messages, self.requests, self.webhook_events, self.faults):
+                log.clear()
+            self.by_id.clear()
+            self.contact_names.clear()
+            self.last_inbound.clear()
+            self._hits.clear()
+            self.label = None
+            self.seed()
+
+
+def _rank(status: str) -> int:
+    return STATUS_ORDER.index(status) if status in STATUS_ORDER else -1
