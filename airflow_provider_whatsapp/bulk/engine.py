@@ -1,0 +1,499 @@
+"""The bulk send engine: many recipients, concurrently, never faster than the rate limit.
+
+One dispatcher hands recipients to concurrent send tasks at an even pace (``max_rate`` per second).
+Each send is bracketed by journal records (see :mod:`.progress`): the ``attempt`` record is durable
+before the request leaves, the outcome is written when the answer comes back.
+
+What each answer does:
+
+* accepted: recorded with its wamid;
+* throttled (HTTP 429, codes 4, 80007, 130429): nothing was sent; the whole send slows down (the
+  pace halves and pauses for ``Retry-After``, then recovers step by step) and that recipient is
+  tried again first;
+* pair rate (131056): nothing was sent; only that recipient waits (6 s, doubling), the rest go on;
+* other retryable failures (connect errors, 503, transient codes): that recipient is tried again
+  after an exponential backoff;
+* ambiguous (a 5xx or a broken connection after the request left): the message may have been
+  delivered, so the recipient is recorded as unknown and never sent again automatically;
+* permanent (a Graph code that will not change on retry): recorded as failed;
+* fatal for every recipient (bad key, no Maton connection, missing permission, unknown template,
+  account locked): the send stops; recipients not yet tried stay pending for the next try.
+
+The dispatcher is the only pacer: the hook is built with its own limiter off and one attempt per
+call, so every retry decision is made here, per recipient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import math
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_whatsapp.bulk.progress import (
+    ACCEPTED,
+    ATTEMPT,
+    FAILED,
+    RELEASED,
+    UNKNOWN,
+    Journal,
+    Outcome,
+    record,
+)
+from airflow_provider_whatsapp.errors import (
+    MatonNoConnectionError,
+    WhatsAppAccountLockedError,
+    WhatsAppAuthError,
+    WhatsAppConfigurationError,
+    WhatsAppDeliveryUnknownError,
+    WhatsAppError,
+    WhatsAppPairRateLimitError,
+    WhatsAppPermanentError,
+    WhatsAppPermissionError,
+    WhatsAppPhoneNotRegisteredError,
+    WhatsAppRateLimitError,
+    WhatsAppRetryableError,
+    WhatsAppTemplateNotFoundError,
+    WhatsAppUnsupportedMessageError,
+)
+from airflow_provider_whatsapp.limits import PAIR_RATE_INTERVAL_SECONDS
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Collection
+
+log = logging.getLogger(__name__)
+
+# Errors that would fail every remaining recipient the same way: stop instead of sending them all.
+FATAL_ERRORS: tuple[type[WhatsAppError], ...] = (
+    WhatsAppAuthError,
+    WhatsAppConfigurationError,
+    MatonNoConnectionError,
+    WhatsAppPermissionError,
+    WhatsAppAccountLockedError,
+    WhatsAppPhoneNotRegisteredError,
+    WhatsAppTemplateNotFoundError,
+    WhatsAppUnsupportedMessageError,
+)
+
+# Pace a little under the limit so that jitter in arrival times never pushes the server's count over.
+PACE_SAFETY = 1.03
+# Consecutive ambiguous answers, with no success between, after which the send stops: something is
+# wrong with the gateway and every further send would also end as "unknown".
+MAX_CONSECUTIVE_UNKNOWN = 5
+
+
+@dataclass(frozen=True)
+class BulkItem:
+    """One recipient (normalised) and the payload to send them."""
+
+    to: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class BulkConfig:
+    """How the engine paces and retries.
+
+    :param max_rate: most sends per second.
+    :param max_concurrency: most requests in flight at once.
+    :param max_attempts: attempts per recipient, the first included, for failures that are safe to retry.
+    :param max_retry_seconds: no retry of a recipient starts this long after its first attempt.
+    :param pair_backoff: first wait after a pair-rate error (131056); doubles for each further one.
+    :param resend_unknown: send again to recipients a previous try left unknown: ``True`` for all, or
+        the recipients (normalised numbers) to send again.
+    :param retry_failed: send again to recipients that failed in a previous try.
+    """
+
+    max_rate: float
+    max_concurrency: int
+    max_attempts: int = 6
+    max_retry_seconds: float = 300.0
+    pair_backoff: float = PAIR_RATE_INTERVAL_SECONDS
+    transient_backoff: float = 0.5
+    resend_unknown: bool | Collection[str] = False
+    retry_failed: bool = True
+
+    def resends(self, to: str) -> bool:
+        if isinstance(self.resend_unknown, bool):
+            return self.resend_unknown
+        return to in self.resend_unknown
+
+
+@dataclass
+class BulkResult:
+    """What a bulk send did; ``as_dict()`` is the operator's XCom value."""
+
+    total: int = 0
+    sent: int = 0
+    skipped: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    unknown: list[dict[str, Any]] = field(default_factory=list)
+    not_sent: int = 0
+    throttled: int = 0
+    elapsed_seconds: float = 0.0
+    aborted: WhatsAppError | None = None
+    progress_path: str = ""
+
+    @property
+    def problem_ratio(self) -> float:
+        """Recipients that failed or may not have got the message, over all recipients."""
+        return (len(self.failed) + len(self.unknown)) / self.total if self.total else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        rate = self.sent / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+        return {
+            "total": self.total,
+            "sent": self.sent,
+            "skipped": self.skipped,
+            "failed": len(self.failed),
+            "unknown": len(self.unknown),
+            "not_sent": self.not_sent,
+            "failures": self.failed,
+            "unknown_recipients": self.unknown,
+            "throttled": self.throttled,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "rate_per_second": round(rate, 2),
+            "progress_path": self.progress_path,
+        }
+
+
+class Pacer:
+    """Even spacing at the current rate, plus a hard cap on actual departures in any window.
+
+    ``rate`` starts at ``max_rate``, halves on each throttling answer (with a pause for
+    ``Retry-After``) and grows back by a twentieth of ``max_rate`` per success. Independently,
+    :meth:`depart` lets at most ``floor(max_rate)`` requests leave in any
+    ``floor(max_rate) / max_rate`` seconds (plus a safety margin), measured when they actually leave.
+    """
+
+    def __init__(self, max_rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if max_rate <= 0:
+            raise ValueError("max_rate must be positive")
+        self.max_rate = max_rate
+        self.rate = max_rate
+        self._clock = clock
+        self._next_slot = 0.0
+        self._paused_until = 0.0
+        self._burst = max(1, math.floor(max_rate))
+        self._window = self._burst / max_rate * PACE_SAFETY
+        self._departures: deque[float] = deque()
+
+    def wait_time(self) -> float:
+        """Seconds until the dispatcher may hand out the next send."""
+        return max(0.0, max(self._next_slot, self._paused_until) - self._clock())
+
+    def dispatched(self) -> None:
+        now = self._clock()
+        self._next_slot = max(now, self._next_slot) + PACE_SAFETY / self.rate
+
+    async def depart(self) -> None:
+        """Wait, if needed, so that this request keeps the departures within the window."""
+        while True:
+            now = self._clock()
+            while self._departures and self._departures[0] <= now - self._window:
+                self._departures.popleft()
+            if len(self._departures) < self._burst:
+                self._departures.append(now)
+                return
+            await asyncio.sleep(self._departures[0] + self._window - now)
+
+    def throttled(self, retry_after: float | None) -> None:
+        now = self._clock()
+        self.rate = max(min(1.0, self.max_rate), self.rate / 2)
+        pause = retry_after if retry_after is not None else 1.0
+        self._paused_until = max(self._paused_until, now + pause)
+
+    def succeeded(self) -> None:
+        if self.rate < self.max_rate:
+            self.rate = min(self.max_rate, self.rate + self.max_rate / 20)
+
+
+class JournalWriter:
+    """Group commit: records written while a write is in progress go together in the next one."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def write(self, entry: dict[str, Any]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((entry, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(self.journal.append, [entry for entry, _ in batch])
+            except BaseException as error:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                if not isinstance(error, Exception):
+                    raise
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+
+@dataclass
+class _Job:
+    item: BulkItem
+    attempts: int = 0
+    first_attempt: float | None = None
+    pair_waits: int = 0
+
+
+class JournalError(WhatsAppError):
+    """Progress could not be recorded, so no further message is sent."""
+
+
+class BulkSender:
+    """Runs one bulk send. Use :func:`run_bulk`."""
+
+    def __init__(
+        self,
+        items: list[BulkItem],
+        send: Callable[[dict[str, Any]], Awaitable[str]],
+        journal: Journal,
+        config: BulkConfig,
+    ) -> None:
+        self.items = items
+        self.send = send
+        self.journal = journal
+        self.config = config
+        self.pacer = Pacer(config.max_rate)
+        self.writer = JournalWriter(journal)
+        self.result = BulkResult(total=len(items), progress_path=journal.location)
+        self._ready: deque[_Job] = deque()
+        self._delayed: list[tuple[float, int, _Job]] = []
+        self._sequence = 0
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._wake: asyncio.Event | None = None
+        self._consecutive_unknown = 0
+        self._last_report = 0.0
+
+    # --- resume ---------------------------------------------------------------------------------
+
+    def _plan(self, prior: dict[str, Outcome]) -> None:
+        for item in self.items:
+            outcome = prior.get(item.to)
+            state = outcome.state if outcome else None
+            if outcome is None or state == RELEASED:
+                self._ready.append(_Job(item))
+            elif state == ACCEPTED:
+                self.result.skipped += 1
+            elif state in (ATTEMPT, UNKNOWN):
+                if self.config.resends(item.to):
+                    log.warning("Sending again to %s, left unknown by a previous try, as asked.", item.to)
+                    self._ready.append(_Job(item))
+                else:
+                    reason = outcome.reason or (
+                        "A previous try stopped while this message was being sent: it may have been "
+                        "delivered. Check the recipient's chat; list the recipient in resend_unknown "
+                        "to send it again."
+                    )
+                    self.result.unknown.append(_entry(item.to, outcome.code, reason, previous=True))
+            elif state == FAILED:
+                if self.config.retry_failed:
+                    self._ready.append(_Job(item))
+                else:
+                    self.result.failed.append(
+                        _entry(item.to, outcome.code, outcome.reason or "", previous=True)
+                        | {"retryable": outcome.retryable}
+                    )
+
+    # --- run ------------------------------------------------------------------------------------
+
+    async def run(self) -> BulkResult:
+        prior = await asyncio.to_thread(self.journal.outcomes)
+        self._plan(prior)
+        if self.result.skipped or self.result.unknown:
+            log.info(
+                "Resuming: %d recipient(s) already accepted are skipped, %d left unknown by a previous "
+                "try are not sent again, %d to send.",
+                self.result.skipped,
+                len(self.result.unknown),
+                len(self._ready),
+            )
+        self._wake = asyncio.Event()
+        started = time.monotonic()
+        self._last_report = started
+        try:
+            await self._dispatch()
+        finally:
+            if self._inflight:
+                for task in self._inflight:
+                    task.cancel()
+                await asyncio.gather(*self._inflight, return_exceptions=True)
+            self.result.elapsed_seconds = time.monotonic() - started
+        self.result.not_sent = len(self._ready) + len(self._delayed)
+        return self.result
+
+    async def _dispatch(self) -> None:
+        assert self._wake is not None
+        while self._ready or self._delayed or self._inflight:
+            if self.result.aborted is not None and not self._inflight:
+                return
+            now = time.monotonic()
+            while self._delayed and self._delayed[0][0] <= now:
+                self._ready.appendleft(heapq.heappop(self._delayed)[2])
+            timeout: float | None = None
+            can_start = self.result.aborted is None and len(self._inflight) < self.config.max_concurrency
+            if self._ready and can_start:
+                timeout = self.pacer.wait_time()
+                if timeout <= 0:
+                    self._start(self._ready.popleft())
+                    continue
+            if self._delayed and self.result.aborted is None:
+                until_due = max(0.0, self._delayed[0][0] - now)
+                timeout = until_due if timeout is None else min(timeout, until_due)
+            self._report()
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    def _start(self, job: _Job) -> None:
+        self.pacer.dispatched()
+        task = asyncio.create_task(self._attempt(job))
+        self._inflight.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled() and task.exception() is not None and self.result.aborted is None:
+            error = task.exception()
+            self.result.aborted = (
+                error if isinstance(error, WhatsAppError) else JournalError(f"Bulk send stopped: {error!r}")
+            )
+        assert self._wake is not None
+        self._wake.set()
+
+    def _report(self) -> None:
+        now = time.monotonic()
+        if now - self._last_report < 5:
+            return
+        self._last_report = now
+        r = self.result
+        log.info(
+            "Bulk send: %d sent, %d skipped, %d failed, %d unknown, %d to go (pace %.1f/s).",
+            r.sent,
+            r.skipped,
+            len(r.failed),
+            len(r.unknown),
+            len(self._ready) + len(self._delayed) + len(self._inflight),
+            self.pacer.rate,
+        )
+
+    async def _journal(self, entry: dict[str, Any]) -> None:
+        try:
+            await self.writer.write(entry)
+        except Exception as error:
+            raise JournalError(
+                f"Could not record bulk send progress in {self.journal.location}: {error!r}. Stopped so "
+                "that no message is sent without a record of it."
+            ) from error
+
+    async def _attempt(self, job: _Job) -> None:
+        to = job.item.to
+        job.attempts += 1
+        if job.first_attempt is None:
+            job.first_attempt = time.monotonic()
+        await self._journal(record(to, ATTEMPT, attempt=job.attempts))
+        await self.pacer.depart()
+        try:
+            wamid = await self.send(job.item.payload)
+        except WhatsAppDeliveryUnknownError as error:
+            await self._unknown(to, error.code, error.message)
+        except WhatsAppRetryableError as error:
+            await self._retry_later(job, error)
+        except FATAL_ERRORS as error:
+            await self._journal(record(to, FAILED, code=error.code, reason=error.message))
+            self.result.failed.append(_entry(to, error.code, error.message) | {"retryable": False})
+            if self.result.aborted is None:
+                self.result.aborted = error
+        except WhatsAppPermanentError as error:
+            await self._journal(record(to, FAILED, code=error.code, reason=error.message))
+            self.result.failed.append(_entry(to, error.code, error.message) | {"retryable": False})
+            self._consecutive_unknown = 0
+        except WhatsAppError as error:
+            # Answered, but not as a send should be (e.g. no message id): it may have gone through.
+            await self._unknown(to, error.code, error.message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            await self._unknown(to, None, f"The send failed unexpectedly after it started: {error!r}")
+        else:
+            await self._journal(record(to, ACCEPTED, wamid=wamid))
+            self.result.sent += 1
+            self._consecutive_unknown = 0
+            self.pacer.succeeded()
+
+    async def _unknown(self, to: str, code: int | None, reason: str) -> None:
+        await self._journal(record(to, UNKNOWN, code=code, reason=reason))
+        self.result.unknown.append(_entry(to, code, reason))
+        self._consecutive_unknown += 1
+        if self._consecutive_unknown >= MAX_CONSECUTIVE_UNKNOWN and self.result.aborted is None:
+            self.result.aborted = WhatsAppDeliveryUnknownError(
+                f"{self._consecutive_unknown} sends in a row ended without a clear answer (last: {reason}). "
+                "Stopped so that more recipients are not left in doubt; check the gateway.",
+                code=code,
+            )
+
+    async def _retry_later(self, job: _Job, error: WhatsAppRetryableError) -> None:
+        to = job.item.to
+        await self._journal(record(to, RELEASED, code=error.code, reason=error.message))
+        throttled = isinstance(error, WhatsAppRateLimitError)
+        if throttled:
+            self.result.throttled += 1
+            self.pacer.throttled(error.retry_after)
+        assert job.first_attempt is not None
+        elapsed = time.monotonic() - job.first_attempt
+        if isinstance(error, WhatsAppPairRateLimitError):
+            job.pair_waits += 1
+            delay = min(60.0, self.config.pair_backoff * 2 ** (job.pair_waits - 1))
+        elif throttled:
+            delay = 0.0  # the pacer's pause holds everyone back; this recipient goes first after it
+        else:
+            backoff = min(30.0, self.config.transient_backoff * 2 ** (job.attempts - 1))
+            delay = backoff / 2 + random.uniform(0, backoff / 2)
+        if error.retry_after is not None:
+            delay = max(delay, error.retry_after)
+        if job.attempts >= self.config.max_attempts or elapsed + delay > self.config.max_retry_seconds:
+            reason = f"{error.message} Gave up after {job.attempts} attempt(s); nothing was delivered."
+            await self._journal(record(to, FAILED, code=error.code, reason=reason, retryable=True))
+            self.result.failed.append(_entry(to, error.code, reason) | {"retryable": True})
+            return
+        log.info("Send to %s refused for now (%s); trying again in %.1f s.", to, error.code, delay)
+        if delay <= 0:
+            self._ready.appendleft(job)
+        else:
+            self._sequence += 1
+            heapq.heappush(self._delayed, (time.monotonic() + delay, self._sequence, job))
+
+
+def _entry(to: str, code: int | None, reason: str, *, previous: bool = False) -> dict[str, Any]:
+    entry: dict[str, Any] = {"to": to, "code": code, "reason": reason}
+    if previous:
+        entry["previous_try"] = True
+    return entry
+
+
+async def run_bulk(
+    items: list[BulkItem],
+    send: Callable[[dict[str, Any]], Awaitable[str]],
+    journal: Journal,
+    config: BulkConfig,
+) -> BulkResult:
+    """Send ``items`` with ``send`` (which returns the wamid), recording progress in ``journal``."""
+    return await BulkSender(items, send, journal, config).run()

@@ -1,0 +1,246 @@
+"""Send one message, or one template with per-recipient parameters, to many WhatsApp recipients."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_whatsapp._compat import AirflowException, AirflowFailException
+from airflow_provider_whatsapp.operators._base import WhatsAppBaseOperator
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
+    from airflow_provider_whatsapp.bulk.engine import BulkResult
+    from airflow_provider_whatsapp.hooks.maton import MatonHook
+
+
+class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
+    """Send to many recipients at the rate limit; resumable after a crash without duplicates.
+
+    Give either ``message`` (the same message for everyone: a payload dict such as
+    ``{"type": "text", "text": {"body": "..."}}`` or a message model) or ``template_name`` with
+    parameters, shared (``body_parameters``, ``components``, ``header``) and per recipient
+    (``recipients=[{"to": "+14155550100", "body_parameters": ["Ada"]}, ...]``). Everything is
+    validated before the first send. A file in the message (``file_path``) is uploaded once.
+
+    Sends run concurrently, never above ``max_rate`` per second. A throttled send (HTTP 429, codes 4,
+    80007, 130429) slows everything down and is retried; a pair-rate error (131056) holds back only
+    that recipient. A send that may have reached WhatsApp (a 5xx, a broken connection, a worker killed
+    mid-request) is reported as *unknown* and never sent again unless you ask with ``resend_unknown``.
+
+    Progress is a journal of every send (recipient, state, wamid) under ``progress_path``, keyed by
+    ``dag_id/run_id/task_id[.map_index]``; a new try of the task reads it and skips every recipient
+    already accepted. The default, ``$AIRFLOW_HOME/whatsapp_bulk_progress``, is on the worker's own
+    disk: with several workers use storage they all see (``s3://bucket/prefix``, ``gs://...``, or a
+    shared mount as ``file:///shared/...``).
+
+    Returns (XCom) ``{"total", "sent", "skipped", "failed", "unknown", "not_sent", "failures":
+    [{"to", "code", "reason", "retryable"}], "unknown_recipients": [{"to", "code", "reason"}],
+    "throttled", "elapsed_seconds", "rate_per_second", "progress_path"}``; ``skipped`` counts
+    recipients accepted by an earlier try.
+
+    :param recipients: phone numbers, or dicts with ``to`` and per-recipient template fields
+        (``body_parameters``, ``components``, ``header``); also a JSON/Python list as a string, or
+        numbers separated by commas or new lines (templated, so it can come from XCom).
+    :param message: the message for every recipient (exclusive with ``template_name``).
+    :param template_name: an approved template; ``language_code``, ``components``,
+        ``body_parameters`` and ``header`` are its shared values, overridden per recipient.
+    :param max_rate: most sends per second: default the connection's ``rate_limit`` extra, else 10
+        through Maton (its per-account limit) and 80 for Graph direct (Meta's per-number default).
+    :param max_concurrency: most requests in flight (default: enough for 2 s of latency at max_rate).
+    :param max_failure_ratio: the task fails when failed plus unknown recipients exceed this fraction
+        of all recipients (default 0: any failure or doubt fails the task, after every other
+        recipient was tried).
+    :param resend_unknown: ``True`` to send again to every recipient a previous try left unknown (may
+        duplicate), or a list of the recipients to send again (after checking they did not get it).
+    :param retry_failed: on a new try, send again to recipients that failed before (safe: a failed
+        send was not delivered); ``False`` keeps them failed.
+    :param progress_path: where the journal lives (templated): a local or shared path, or any
+        ``ObjectStoragePath`` URL (``s3://conn_id@bucket/prefix``).
+    """
+
+    template_fields: Sequence[str] = (
+        *WhatsAppBaseOperator.template_fields,
+        "recipients",
+        "message",
+        "template_name",
+        "language_code",
+        "components",
+        "body_parameters",
+        "header",
+        "progress_path",
+    )
+    template_fields_renderers = {"message": "json", "components": "json", "recipients": "json"}
+
+    def __init__(
+        self,
+        *,
+        recipients: Any,
+        message: Any = None,
+        template_name: str | None = None,
+        language_code: str = "en_US",
+        components: list[Any] | None = None,
+        body_parameters: list[Any] | None = None,
+        header: Any = None,
+        max_rate: float | None = None,
+        max_concurrency: int | None = None,
+        max_failure_ratio: float = 0.0,
+        resend_unknown: bool | Collection[str] = False,
+        retry_failed: bool = True,
+        progress_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if message is not None and template_name is not None:
+            raise ValueError("Give either message or template_name to WhatsAppSendBulkOperator, not both.")
+        if message is None and template_name is None:
+            raise ValueError("WhatsAppSendBulkOperator needs message or template_name.")
+        if max_rate is not None and max_rate <= 0:
+            raise ValueError(f"max_rate must be positive, got {max_rate!r}.")
+        if not 0.0 <= max_failure_ratio <= 1.0:
+            raise ValueError(f"max_failure_ratio must be between 0 and 1, got {max_failure_ratio!r}.")
+        self.recipients = recipients
+        self.message = message
+        self.template_name = template_name
+        self.language_code = language_code
+        self.components = components
+        self.body_parameters = body_parameters
+        self.header = header
+        self.max_rate = max_rate
+        self.max_concurrency = max_concurrency
+        self.max_failure_ratio = max_failure_ratio
+        self.resend_unknown = resend_unknown
+        self.retry_failed = retry_failed
+        self.progress_path = progress_path
+
+    def _bulk_hook(self) -> MatonHook:
+        from airflow_provider_whatsapp.hooks.maton import MatonHook
+
+        # One attempt per call and no limiter of its own: the engine paces and decides every retry.
+        return MatonHook(
+            self.maton_conn_id,
+            connection_id=self.connection_id or None,
+            phone_number_id=self.phone_number_id or None,
+            max_attempts=1,
+            rate_limit=0,
+        )
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        import asyncio
+
+        from airflow_provider_whatsapp.bulk.engine import BulkConfig, run_bulk
+        from airflow_provider_whatsapp.bulk.items import build_plan, upload_once
+        from airflow_provider_whatsapp.bulk.progress import open_journal
+        from airflow_provider_whatsapp.hooks.maton import MatonHook
+        from airflow_provider_whatsapp.limits import GRAPH_MESSAGES_PER_SECOND, MATON_REQUESTS_PER_SECOND
+        from airflow_provider_whatsapp.messages import normalize_recipient
+
+        plan = build_plan(
+            self.recipients,
+            message=self.message,
+            template_name=self.template_name,
+            language_code=self.language_code,
+            components=self.components,
+            body_parameters=self.body_parameters,
+            header=self.header,
+        )
+        resend: bool | frozenset[str] = (
+            self.resend_unknown
+            if isinstance(self.resend_unknown, bool)
+            else frozenset(normalize_recipient(r) for r in parse_list(self.resend_unknown))
+        )
+        hook = self._bulk_hook()
+        settings = hook.settings  # connection problems surface here, before any record or send
+        settings.require_phone_number_id()
+        max_rate = self.max_rate or settings.rate_limit
+        if not max_rate or max_rate <= 0:
+            max_rate = MATON_REQUESTS_PER_SECOND if settings.via_maton else GRAPH_MESSAGES_PER_SECOND
+        concurrency = self.max_concurrency or max(4, int(max_rate * 2))
+
+        plan = upload_once(plan, lambda kind, source: self.hook.upload_media(source, media_type=kind))
+        items = plan.items()
+        ti = context["ti"]
+        journal = open_journal(
+            self.progress_path,
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            map_index=getattr(ti, "map_index", None),
+        )
+        config = BulkConfig(
+            max_rate=float(max_rate),
+            max_concurrency=concurrency,
+            resend_unknown=resend,
+            retry_failed=self.retry_failed,
+        )
+        self.log.info(
+            "Bulk send to %d recipient(s) at up to %g/s (%d in flight); progress in %s.",
+            len(items),
+            max_rate,
+            concurrency,
+            journal.location,
+        )
+
+        async def send(payload: dict[str, Any]) -> str:
+            return MatonHook.message_id(await hook.asend_message(payload))
+
+        async def run() -> BulkResult:
+            try:
+                return await run_bulk(items, send, journal, config)
+            finally:
+                await hook.aclose()
+
+        try:
+            result = asyncio.run(run())
+        finally:
+            journal.close()
+            hook.close()
+        return self._finish(result)
+
+    def _finish(self, result: BulkResult) -> dict[str, Any]:
+        summary = result.as_dict()
+        self.log.info(
+            "Bulk send done: %d sent, %d skipped (accepted before), %d failed, %d unknown, %d not sent, "
+            "%d throttled answer(s); %.1f messages/s.",
+            summary["sent"],
+            summary["skipped"],
+            summary["failed"],
+            summary["unknown"],
+            summary["not_sent"],
+            summary["throttled"],
+            summary["rate_per_second"],
+        )
+        for entry in result.failed[:20]:
+            self.log.warning("Failed: %s (code %s): %s", entry["to"], entry["code"], entry["reason"])
+        for entry in result.unknown[:20]:
+            self.log.warning("Unknown, may have been delivered: %s: %s", entry["to"], entry["reason"])
+        if result.aborted is not None:
+            error = result.aborted
+            cls = AirflowException if getattr(error, "retryable", False) else AirflowFailException
+            raise cls(
+                f"Bulk send stopped: {error}. {summary['sent']} sent, {summary['skipped']} skipped, "
+                f"{summary['failed']} failed, {summary['unknown']} unknown, {summary['not_sent']} not sent "
+                f"yet (a new try sends them). Progress: {summary['progress_path']}"
+            )
+        if result.problem_ratio > self.max_failure_ratio:
+            retryable = any(entry.get("retryable") for entry in result.failed)
+            cls = AirflowException if retryable else AirflowFailException
+            unknown_hint = (
+                " Unknown recipients may have received the message: check their chats, then list those "
+                "who did not in resend_unknown (or raise max_failure_ratio to accept)."
+                if result.unknown
+                else ""
+            )
+            raise cls(
+                f"{summary['failed']} failed and {summary['unknown']} unknown of {summary['total']} "
+                f"recipients ({result.problem_ratio:.1%}) is more than max_failure_ratio="
+                f"{self.max_failure_ratio:.1%}.{unknown_hint} Progress: {summary['progress_path']}"
+            )
+        return summary
+
+
+def parse_list(value: Any) -> list[Any]:
+    """A templated list argument (``resend_unknown``) as a list."""
+    from airflow_provider_whatsapp.bulk.items import parse_recipients
+
+    return parse_recipients(value)

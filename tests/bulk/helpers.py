@@ -1,0 +1,92 @@
+"""Shared pieces of the bulk tests: a WhatsApp-like responder that logs who got what, and a task context."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from tests.conftest import PHONE_NUMBER_ID
+from tests.loopback import Recorded, Reply, graph_error, sent
+
+MESSAGES = rf"^/whatsapp-business/v21\.0/{PHONE_NUMBER_ID}/messages$"
+
+
+def numbers(count: int, start: int = 0) -> list[str]:
+    """``count`` distinct, valid recipients."""
+    return [f"+1 415 555 {i:04d}" for i in range(start, start + count)]
+
+
+def digits(number: str) -> str:
+    return "".join(c for c in number if c.isdigit())
+
+
+class Inbox:
+    """Answers sends like WhatsApp and keeps what each recipient received (the "phones").
+
+    ``rules`` maps a recipient (digits) to a list of replies used in turn before normal delivery;
+    a reply is a ``Reply`` (not delivered) or ``"deliver-500"`` (delivered, but answered 500).
+    """
+
+    def __init__(self, *, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.delivered: list[str] = []
+        self.attempts: list[tuple[str, float]] = []
+        self.rules: dict[str, list[Reply | str]] = {}
+        self.on_delivery: Callable[[str, int], None] | None = None
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Recorded) -> Reply:
+        to = request.json["to"]
+        with self._lock:
+            self.attempts.append((to, request.at))
+            queued = self.rules.get(to)
+            rule = queued.pop(0) if queued else None
+            if isinstance(rule, Reply):
+                return rule
+            self.delivered.append(to)
+            count = len(self.delivered)
+            wamid = f"wamid.{next(self._ids)}.{uuid.uuid4().hex[:6]}"
+        if self.on_delivery is not None:
+            self.on_delivery(to, count)
+        if rule == "deliver-500":
+            return Reply(500, {"error": {"message": "Internal error", "code": 1200}}, delay=self.delay)
+        return Reply(json=sent(wamid, to), delay=self.delay)
+
+    def counts(self) -> Counter[str]:
+        return Counter(self.delivered)
+
+
+def throttled_429(retry_after: str = "0.2") -> Reply:
+    return Reply(429, {"error": {"message": "Too many requests"}}, headers={"Retry-After": retry_after})
+
+
+def graph(code: int, status: int = 400, retry_after: str | None = None) -> Reply:
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    return Reply(status, graph_error(code, "refused"), headers=headers)
+
+
+def context(
+    task_id: str = "bulk", run_id: str | None = None, dag_id: str = "bulk_dag", map_index: int = -1
+) -> dict[str, Any]:
+    """The part of a task context the bulk operator reads."""
+    ti = SimpleNamespace(
+        dag_id=dag_id, task_id=task_id, run_id=run_id or f"manual__{uuid.uuid4().hex}", map_index=map_index
+    )
+    return {"ti": ti}
+
+
+def journal_file(progress: Path, ctx: dict[str, Any]) -> Path:
+    from airflow_provider_whatsapp.bulk.progress import open_journal
+
+    ti = ctx["ti"]
+    journal = open_journal(
+        str(progress), dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index
+    )
+    return Path(journal.location)
