@@ -507,6 +507,19 @@ def validate_template_definition(body: Any) -> dict[str, Any]:
     body_component = _component(components, "BODY")
     if body_component is None or not body_component.get("text"):
         raise GraphError(100, "A template needs a BODY component with text.", subcode=2388072)
+    expected = placeholders(body_component["text"])
+    example = body_component.get("example") or {}
+    if str(spec.get("parameter_format") or "").upper() == "NAMED":
+        samples = example.get("body_text_named_params") or []
+    else:
+        rows = example.get("body_text") or [[]]
+        samples = rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], list) else []
+    if expected and len(samples) != len(expected):
+        raise GraphError(
+            100,
+            f"components[BODY]: {len(expected)} variable(s) need as many sample values in example.body_text.",
+            subcode=2388043,
+        )
     text_limits = {
         "HEADER": limits.TEMPLATE_HEADER_TEXT_MAX,
         "BODY": limits.TEMPLATE_BODY_TEXT_MAX,

@@ -1,0 +1,326 @@
+"""The sandbox's Graph endpoints and Maton's control plane, driven through MatonHook as a DAG would."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from airflow_provider_whatsapp.errors import (
+    WhatsAppError,
+    WhatsAppInvalidParameterError,
+    WhatsAppReEngagementError,
+    WhatsAppTemplateNotFoundError,
+    WhatsAppValidationError,
+)
+from airflow_provider_whatsapp.hooks.maton import MatonHook
+from airflow_provider_whatsapp.limits import MEDIA_RULES
+from airflow_provider_whatsapp.sandbox import WhatsAppSandbox
+from tests.sandbox.conftest import RECIPIENT, assert_graph_error, messages_path, template, text
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+# --- media ---------------------------------------------------------------------------------------
+
+
+def test_media_upload_get_download_delete(whatsapp_sandbox: WhatsAppSandbox, tmp_path: Path) -> None:
+    source = tmp_path / "chart.png"
+    source.write_bytes(PNG)
+    hook = MatonHook()
+
+    media_id = hook.upload_media(source)
+    info = hook.get_media(media_id)
+    target = hook.download_media(media_id, tmp_path / "copy.png")
+
+    assert info["mime_type"] == "image/png"
+    assert info["file_size"] == len(PNG)
+    assert info["sha256"] == hashlib.sha256(PNG).hexdigest()
+    assert info["url"].startswith(whatsapp_sandbox.url)
+    assert Path(target).read_bytes() == PNG
+    assert hook.delete_media(media_id) is True
+    with pytest.raises(WhatsAppInvalidParameterError):
+        hook.get_media(media_id)
+
+
+def test_media_download_url_needs_the_key(whatsapp_sandbox: WhatsAppSandbox, tmp_path: Path) -> None:
+    source = tmp_path / "a.png"
+    source.write_bytes(PNG)
+    url = MatonHook().get_media(MatonHook().upload_media(source))["url"]
+    assert httpx.get(url).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("mime", "size", "accepted"),
+    [
+        ("image/png", MEDIA_RULES["image"].max_bytes, True),
+        ("image/png", MEDIA_RULES["image"].max_bytes + 1, False),
+        ("image/webp", MEDIA_RULES["sticker"].max_bytes + 1, False),
+        ("application/pdf", 1000, True),
+    ],
+)
+def test_media_limits_are_enforced_by_the_server(
+    whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client, mime: str, size: int, accepted: bool
+) -> None:
+    response = client.post(
+        f"/whatsapp-business/v21.0/{whatsapp_sandbox.phone_number_id}/media",
+        files={"file": ("f", b"\x00" * size, mime)},
+        data={"messaging_product": "whatsapp", "type": mime},
+    )
+    if accepted:
+        assert response.status_code == 200 and response.json()["id"].isdigit()
+    else:
+        error = assert_graph_error(response, 400, 131053)
+        assert "at most" in error["error_data"]["details"]
+
+
+def test_media_upload_without_messaging_product_is_refused(
+    whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client
+) -> None:
+    response = client.post(
+        f"/whatsapp-business/v21.0/{whatsapp_sandbox.phone_number_id}/media",
+        files={"file": ("a.png", PNG, "image/png")},
+    )
+    assert_graph_error(response, 400, 100)
+
+
+def test_a_message_may_only_use_media_that_exists(
+    whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client
+) -> None:
+    payload = {"messaging_product": "whatsapp", "to": RECIPIENT, "type": "image", "image": {"id": "123"}}
+    assert_graph_error(client.post(messages_path(whatsapp_sandbox), json=payload), 400, 131009)
+    payload["image"] = {"link": "ftp://example.com/a.png"}
+    assert_graph_error(client.post(messages_path(whatsapp_sandbox), json=payload), 400, 131009)
+    payload["image"] = {}
+    assert_graph_error(client.post(messages_path(whatsapp_sandbox), json=payload), 400, 131008)
+
+
+# --- templates -----------------------------------------------------------------------------------
+
+BODY = [
+    {
+        "type": "BODY",
+        "text": "Hello {{1}}, the load of {{2}} finished.",
+        "example": {"body_text": [["Ana", "sales"]]},
+    }
+]
+
+
+@pytest.mark.whatsapp_sandbox(approval_delay=0.3)
+def test_a_created_template_is_pending_then_approved(whatsapp_sandbox: WhatsAppSandbox) -> None:
+    hook = MatonHook()
+    created = hook.create_template(name="load_done", language="en_US", category="UTILITY", components=BODY)
+
+    assert created["status"] == "PENDING" and created["category"] == "UTILITY"
+    with pytest.raises(WhatsAppTemplateNotFoundError):  # not approved yet
+        hook.send_message(template("load_done", "Ana", "sales"))
+    time.sleep(0.4)
+    (found,) = hook.list_templates(name="load_done")
+    assert found["status"] == "APPROVED" and found["id"] == created["id"]
+    assert MatonHook.message_id(hook.send_message(template("load_done", "Ana", "sales")))
+
+
+@pytest.mark.whatsapp_sandbox(approval_delay=0)
+def test_a_template_named_to_be_rejected_is_rejected_with_a_reason(whatsapp_sandbox: WhatsAppSandbox) -> None:
+    MatonHook().create_template(name="promo_reject", language="en_US", category="MARKETING", components=BODY)
+    (found,) = MatonHook().list_templates(name="promo_reject")
+    assert found["status"] == "REJECTED"
+    assert found["rejected_reason"] == "INVALID_FORMAT"
+
+
+def test_template_definitions_are_checked(whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client) -> None:
+    path = f"/whatsapp-business/v21.0/{whatsapp_sandbox.waba_id}/message_templates"
+    good = {"name": "ok_name", "language": "en_US", "category": "UTILITY", "components": BODY}
+    assert_graph_error(client.post(path, json={**good, "name": "Bad Name"}), 400, 100)
+    assert_graph_error(client.post(path, json={**good, "category": "OTHER"}), 400, 100)
+    assert client.post(path, json=good).status_code == 200
+    duplicate = assert_graph_error(client.post(path, json=good), 400, 100)
+    assert duplicate["error_subcode"] == 2388024
+
+
+def test_template_list_pages_and_the_hook_follows_them(
+    whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client
+) -> None:
+    for i in range(7):
+        whatsapp_sandbox.state.add_template(
+            name=f"bulk_{i}", language="en_US", category="UTILITY", components=BODY, status="APPROVED"
+        )
+    total = len(whatsapp_sandbox.templates())
+    path = f"/whatsapp-business/v21.0/{whatsapp_sandbox.waba_id}/message_templates"
+
+    first = client.get(path, params={"limit": 5}).json()
+    assert len(first["data"]) == 5
+    assert set(first["paging"]["cursors"]) == {"before", "after"}
+    second = client.get(path, params={"limit": 5, "after": first["paging"]["cursors"]["after"]}).json()
+    assert [t["name"] for t in second["data"]] == [t.name for t in whatsapp_sandbox.templates()[5:10]]
+    last = client.get(path, params={"limit": total}).json()
+    assert "next" not in last["paging"]
+    assert len(MatonHook().list_templates(page_size=3)) == total
+
+
+def test_deleting_a_template(whatsapp_sandbox: WhatsAppSandbox) -> None:
+    hook = MatonHook()
+    assert hook.delete_template("order_update") is True
+    assert hook.list_templates(name="order_update") == []
+    with pytest.raises(WhatsAppInvalidParameterError):
+        hook.delete_template("order_update")
+
+
+def test_a_paused_template_cannot_be_sent(whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client) -> None:
+    whatsapp_sandbox.state.set_template_status("hello_world", "PAUSED")
+    assert_graph_error(
+        client.post(messages_path(whatsapp_sandbox), json=template("hello_world")), 400, 132015
+    )
+
+
+def test_a_media_header_template_needs_its_media(
+    whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client
+) -> None:
+    params = ("Ana", "sales", "Monday")
+    path = messages_path(whatsapp_sandbox)
+    assert_graph_error(client.post(path, json=template("daily_report", *params)), 400, 132012)
+    header = {"type": "document", "document": {"link": "https://example.com/r.pdf", "filename": "r.pdf"}}
+    assert client.post(path, json=template("daily_report", *params, header=header)).status_code == 200
+    (sent,) = whatsapp_sandbox.messages_to(RECIPIENT)
+    assert "Hello Ana, your sales report for Monday is attached." in whatsapp_sandbox.transcript()
+    assert sent.type == "template"
+
+
+# --- phone numbers, profile, read receipts --------------------------------------------------------
+
+
+def test_phone_numbers_and_business_profile(whatsapp_sandbox: WhatsAppSandbox) -> None:
+    hook = MatonHook()
+    number = hook.get_phone_number()
+    assert number["id"] == whatsapp_sandbox.phone_number_id
+    assert number["display_phone_number"] and number["verified_name"]
+    assert [n["id"] for n in hook.list_phone_numbers()] == [whatsapp_sandbox.phone_number_id]
+
+    hook.update_business_profile(about="Nightly reports", websites=["https://example.com"])
+
+    profile = hook.get_business_profile()
+    assert profile["about"] == "Nightly reports" and profile["websites"] == ["https://example.com"]
+    with pytest.raises(WhatsAppInvalidParameterError):
+        hook.update_business_profile(about="x" * 140)
+    with pytest.raises(WhatsAppValidationError):
+        hook.update_business_profile()
+
+
+def test_mark_as_read_marks_an_inbound_message(whatsapp_sandbox: WhatsAppSandbox) -> None:
+    inbound = whatsapp_sandbox.add_inbound(RECIPIENT, "Is the report ready?")
+    assert MatonHook().mark_as_read(inbound.id) == {"success": True}
+    assert whatsapp_sandbox.state.by_id[inbound.id].status == "read"
+    with pytest.raises(WhatsAppInvalidParameterError):
+        MatonHook().mark_as_read("wamid.unknown")
+
+
+def test_unknown_objects_get_graphs_subcode_33(
+    whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client
+) -> None:
+    error = assert_graph_error(client.get("/whatsapp-business/v21.0/999"), 400, 100)
+    assert error["error_subcode"] == 33
+
+
+# --- control plane -------------------------------------------------------------------------------
+
+
+def test_control_plane_list_create_activate_delete(whatsapp_sandbox: WhatsAppSandbox) -> None:
+    hook = MatonHook()
+    (seeded,) = hook.list_maton_connections()
+    assert seeded["connection_id"] == whatsapp_sandbox.connection_id and seeded["status"] == "ACTIVE"
+
+    created = hook.create_maton_connection()
+    assert created["status"] == "PENDING" and created["app"] == "whatsapp-business"
+    assert httpx.get(created["url"]).status_code == 200  # "completing" the OAuth flow
+
+    assert hook.get_maton_connection(created["connection_id"])["status"] == "ACTIVE"
+    assert len(hook.list_maton_connections()) == 2
+    hook.delete_maton_connection(created["connection_id"])
+    assert [c["connection_id"] for c in hook.list_maton_connections(status=None)] == [seeded["connection_id"]]
+    ok, said = hook.test_connection()
+    assert ok and whatsapp_sandbox.connection_id in said
+
+
+# --- the 24-hour window and status updates --------------------------------------------------------
+
+
+@pytest.mark.whatsapp_sandbox(require_window=True)
+def test_free_form_needs_an_inbound_message_in_the_last_24_hours(whatsapp_sandbox: WhatsAppSandbox) -> None:
+    hook = MatonHook()
+    with pytest.raises(WhatsAppReEngagementError):
+        hook.send_message(text("hi"))
+    hook.send_message(template("hello_world"))  # templates may always be sent
+
+    whatsapp_sandbox.add_inbound(RECIPIENT, "hello?")
+    hook.send_message(text("hi"))
+
+    whatsapp_sandbox.advance_clock(24 * 3600 + 1)
+    with pytest.raises(WhatsAppReEngagementError):
+        hook.send_message(text("still there?"))
+
+
+def test_the_24_hour_rule_can_be_switched_on_over_http(
+    whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client
+) -> None:
+    assert client.post("/_sandbox/config", json={"require_window": True}).json()["require_window"] is True
+    assert_graph_error(client.post(messages_path(whatsapp_sandbox), json=text("hi")), 400, 131047)
+    assert client.post("/_sandbox/inbound", json={"from": RECIPIENT, "text": "hi"}).status_code == 200
+    assert client.post(messages_path(whatsapp_sandbox), json=text("hi")).status_code == 200
+
+
+@pytest.mark.whatsapp_sandbox(auto_deliver=False)
+def test_status_updates_and_their_webhook_events(
+    whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client
+) -> None:
+    wamid = MatonHook.message_id(MatonHook().send_message(text("report ready")))
+    assert whatsapp_sandbox.messages_to(RECIPIENT)[0].status == "accepted"
+
+    assert client.post("/_sandbox/status", json={"message_id": wamid, "status": "read"}).status_code == 200
+
+    (message,) = whatsapp_sandbox.messages_to(RECIPIENT)
+    assert message.status == "read"
+    assert [s["status"] for s in message.statuses] == ["accepted", "sent", "delivered", "read"]
+    events = client.get("/_sandbox/webhooks").json()["data"]
+    statuses = [e["entry"][0]["changes"][0]["value"]["statuses"][0] for e in events]
+    assert [(s["id"], s["status"]) for s in statuses] == [
+        (wamid, "sent"),
+        (wamid, "delivered"),
+        (wamid, "read"),
+    ]
+
+
+def test_an_inbound_reply_reads_earlier_messages_and_is_a_webhook(
+    whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client
+) -> None:
+    wamid = MatonHook.message_id(MatonHook().send_message(text("Approve the load?")))
+    client.post(
+        "/_sandbox/inbound",
+        json={
+            "from": RECIPIENT,
+            "name": "Ana",
+            "message": {
+                "type": "interactive",
+                "interactive": {"type": "button_reply", "button_reply": {"id": "yes", "title": "Yes"}},
+            },
+            "reply_to": wamid,
+        },
+    )
+    assert whatsapp_sandbox.messages_to(RECIPIENT)[0].status == "read"
+    value = client.get("/_sandbox/webhooks").json()["data"][-1]["entry"][0]["changes"][0]["value"]
+    assert value["contacts"][0]["profile"]["name"] == "Ana"
+    assert value["messages"][0]["interactive"]["button_reply"]["id"] == "yes"
+    assert value["messages"][0]["context"]["id"] == wamid
+
+
+def test_failed_status_carries_an_error(whatsapp_sandbox: WhatsAppSandbox) -> None:
+    wamid = MatonHook.message_id(MatonHook().send_message(text("hi")))
+    whatsapp_sandbox.set_status(wamid, "failed", error_code=131026)
+    assert whatsapp_sandbox.messages_to(RECIPIENT)[0].error == {
+        "code": 131026,
+        "title": "Message undeliverable",
+    }
+    with pytest.raises(WhatsAppError):
+        MatonHook(max_attempts=1).send_message({"to": RECIPIENT, "type": "nonsense", "nonsense": {}})
