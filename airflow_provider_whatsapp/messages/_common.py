@@ -162,5 +162,12 @@ def to_whatsapp_error(
         loc = tuple(item.get("loc", ()))
         if rename and loc and isinstance(loc[0], str) and loc[0] in rename:
             item = {**item, "loc": (rename[loc[0]], *loc[1:])}
-        problems.append(describe_error(item))
+        problem = describe_error(item)
+        if rename and not loc:
+            # A check across fields names its path in the text: translate that path too.
+            for field, shown in rename.items():
+                if problem.startswith(field) and problem[len(field) : len(field) + 1] in {"[", ".", ":"}:
+                    problem = shown + problem[len(field) :]
+                    break
+        problems.append(problem)
     return WhatsAppValidationError(f"Invalid WhatsApp {what}: " + "; ".join(problems))
