@@ -1,5 +1,8 @@
-"""A loopback Maton gateway shared by a whole test module (starting and stopping one per test costs
-0.5 s each in ``socketserver``'s shutdown poll). Import ``gateway`` into a test module to use it."""
+"""A loopback Maton gateway shared by a whole test module.
+
+Starting and stopping a server per test costs 0.5 s each (``socketserver``'s shutdown poll), so test
+modules keep one server and reset it between tests.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +14,15 @@ from tests.conftest import connection_json
 from tests.loopback import LoopbackServer
 
 
-@pytest.fixture(scope="module")
-def _module_gateway() -> Iterator[LoopbackServer]:
+def module_server() -> Iterator[LoopbackServer]:
+    """Body of a module-scoped fixture: one running loopback server."""
     with LoopbackServer() as server:
         yield server
 
 
-@pytest.fixture
-def gateway(monkeypatch: pytest.MonkeyPatch, _module_gateway: LoopbackServer) -> LoopbackServer:
-    """``maton_default`` pointing at a loopback server with no routes and no recorded requests."""
-    _module_gateway.requests.clear()
-    _module_gateway._routes.clear()
-    monkeypatch.setenv("AIRFLOW_CONN_MATON_DEFAULT", connection_json(_module_gateway.url))
-    return _module_gateway
+def reset_gateway(monkeypatch: pytest.MonkeyPatch, server: LoopbackServer) -> LoopbackServer:
+    """Forget routes and recorded requests, and point ``maton_default`` at ``server``."""
+    server.requests.clear()
+    server._routes.clear()
+    monkeypatch.setenv("AIRFLOW_CONN_MATON_DEFAULT", connection_json(server.url))
+    return server

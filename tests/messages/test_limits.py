@@ -29,7 +29,6 @@ from airflow_provider_whatsapp.operators.messages import (
     WhatsAppSendVideoOperator,
 )
 from tests.loopback import LoopbackServer
-from tests.messages.gateway import _module_gateway, gateway  # noqa: F401 (fixtures)
 
 TO = "+1 415 555 0100"
 MB = 1024 * 1024

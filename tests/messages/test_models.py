@@ -37,7 +37,7 @@ def test_recipients_are_normalised_to_digits(given: object, expected: str) -> No
     "given", ["", "call me", "+1 415 555 0100 ext 2", "1415.555.0100", None, True, "١٤١٥٥٥٥٠١٠٠"]
 )
 def test_values_that_cannot_be_phone_numbers_are_refused(given: object) -> None:
-    with pytest.raises(WhatsAppValidationError, match="^to: "):
+    with pytest.raises(WhatsAppValidationError, match=r"^to: "):
         normalize_recipient(given)  # type: ignore[arg-type]
 
 
