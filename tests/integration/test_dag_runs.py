@@ -38,3 +38,94 @@ def test_templated_xcom_and_failure_notifier(maton_conn: LoopbackServer, dags_fo
     assert second["context"] == {"message_id": "wamid.FIRST"}
     assert alert["to"] == "14155550100"
     assert alert["text"]["body"] == "whatsapp_xcom_and_alert.explode failed: disk full on /data"
+
+
+# --- the example DAGs, end to end against the loopback gateway -----------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
+MEDIA = rf"^/whatsapp-business/v21\.0/{PHONE_NUMBER_ID}/media$"
+
+
+def _sent(server: LoopbackServer) -> list[dict]:
+    return [r.json for r in server.requests_to("POST", MESSAGES)]
+
+
+def test_example_report_uploads_the_pdf_and_sends_the_template(
+    maton_conn: LoopbackServer, dags_folder: Path, tmp_path: Path
+) -> None:
+    maton_conn.route("POST", MEDIA, Reply(json={"id": "media-report"}))
+    maton_conn.route("POST", MESSAGES, Reply(json=sent("wamid.REPORT")))
+
+    dag_run = run_dag(
+        EXAMPLES / "example_report.py",
+        dags_folder,
+        "example_whatsapp_report",
+        run_conf={"recipient": "+1 415 555 0100", "report_dir": f"file://{tmp_path}"},
+    )
+
+    assert set(task_states(dag_run).values()) == {"success"}
+    (upload,) = maton_conn.requests_to("POST", MEDIA)
+    assert upload.body.count(b"%PDF-1.4") == 1 and b"application/pdf" in upload.body
+    (send,) = _sent(maton_conn)
+    header, body = send["template"]["components"]
+    assert header["parameters"][0]["document"]["id"] == "media-report"
+    assert header["parameters"][0]["document"]["filename"].startswith("sales_20")
+    day, orders = (p["text"] for p in body["parameters"])
+    assert len(list(tmp_path.glob(f"sales_{day}.*"))) == 2  # the CSV and the PDF
+    assert int(orders) > 0
+
+
+@pytest.mark.parametrize("fail_load", [True, False])
+def test_example_etl_alert(maton_conn: LoopbackServer, dags_folder: Path, fail_load: bool) -> None:
+    maton_conn.route("POST", MESSAGES, Reply(json=sent("wamid.ALERT")))
+
+    dag_run = run_dag(
+        EXAMPLES / "example_etl_alert.py",
+        dags_folder,
+        "example_whatsapp_etl_alert",
+        run_conf={"fail_load": fail_load},
+    )
+
+    (message,) = _sent(maton_conn)
+    assert message["to"] == "14155550100"
+    if fail_load:
+        assert task_states(dag_run)["load"] == "failed"
+        assert message["text"]["body"].startswith("*example_whatsapp_etl_alert* failed at task `load`")
+        assert "disk quota exceeded" in message["text"]["body"]
+    else:
+        assert task_states(dag_run)["load"] == "success"
+        assert message["text"]["body"].startswith("example_whatsapp_etl_alert: loaded 50 rows for 20")
+
+
+def test_example_interactive_threads_the_list_under_the_buttons(
+    maton_conn: LoopbackServer, dags_folder: Path
+) -> None:
+    maton_conn.route(
+        "POST",
+        MESSAGES,
+        Reply(json=sent("wamid.ASK")),
+        Reply(json=sent("wamid.LIST")),
+        Reply(json=sent("wamid.CTA")),
+    )
+
+    dag_run = run_dag(EXAMPLES / "example_interactive.py", dags_folder, "example_whatsapp_interactive")
+
+    assert set(task_states(dag_run).values()) == {"success"}
+    buttons, listing, cta = _sent(maton_conn)
+    assert [b["reply"]["title"] for b in buttons["interactive"]["action"]["buttons"]] == [
+        "Publish",
+        "Hold",
+        "Show details",
+    ]
+    assert listing["context"] == {"message_id": "wamid.ASK"}
+    assert listing["interactive"]["type"] == "list"
+    assert cta["interactive"]["action"]["name"] == "cta_url"
+
+
+def test_example_fanout_maps_one_send_per_recipient(maton_conn: LoopbackServer, dags_folder: Path) -> None:
+    maton_conn.route("POST", MESSAGES, Reply(json=sent("wamid.FAN")))
+
+    dag_run = run_dag(EXAMPLES / "example_fanout.py", dags_folder, "example_whatsapp_fanout")
+
+    assert set(task_states(dag_run).values()) == {"success"}
+    assert sorted(m["to"] for m in _sent(maton_conn)) == ["14155550100", "14155550101", "442079460000"]

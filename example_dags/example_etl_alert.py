@@ -1,0 +1,70 @@
+"""An ETL pipeline that alerts on WhatsApp when a task fails, and confirms when the load is done.
+
+The notifier is a task-level callback given through ``default_args``, so every task alerts with its own
+context: ``{{ dag.dag_id }}``, ``{{ ti.task_id }}``, ``{{ exception }}``. The load fails on purpose while
+``params.fail_load`` is true (the default, so a first run shows the alert); trigger with
+``{"fail_load": false}`` to see the success message instead.
+
+A free-form alert is delivered only within 24 hours of the on-call person's last message; for alerts
+that must always arrive, use an approved template (the commented notifier below). The recipient comes
+from the Airflow Variable ``whatsapp_oncall``, else from ``params.oncall``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow_provider_whatsapp.notifications.whatsapp import WhatsAppNotifier, send_whatsapp_notification
+
+try:  # Airflow 3
+    from airflow.sdk import DAG, task
+except ImportError:  # Airflow 2.11
+    from airflow import DAG
+    from airflow.decorators import task
+
+ONCALL = "{{ var.value.get('whatsapp_oncall', params.oncall) }}"
+
+alert_on_failure = WhatsAppNotifier(
+    to=ONCALL,
+    body=(
+        "*{{ dag.dag_id }}* failed at task `{{ ti.task_id }}` (run {{ run_id }}, try {{ ti.try_number }}):\n"
+        "{{ exception }}"
+    ),
+)
+# Outside the 24-hour window, send an approved template instead, e.g. "{{1}} failed at {{2}}: {{3}}":
+# alert_on_failure = WhatsAppNotifier(
+#     to=ONCALL,
+#     template_name="etl_failure",
+#     body_parameters=["{{ dag.dag_id }}", "{{ ti.task_id }}", "{{ exception | string | truncate(200) }}"],
+# )
+
+with DAG(
+    dag_id="example_whatsapp_etl_alert",
+    description="ETL with a WhatsApp alert on any task failure and a message when the load succeeds",
+    schedule="@hourly",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    params={"oncall": "+1 415 555 0100", "fail_load": True},
+    default_args={"retries": 0, "on_failure_callback": alert_on_failure},
+    tags=["example", "whatsapp"],
+) as dag:
+
+    @task
+    def extract() -> list[dict[str, int]]:
+        return [{"id": i, "amount": i * 10} for i in range(1, 101)]
+
+    @task
+    def transform(rows: list[dict[str, int]]) -> list[dict[str, int]]:
+        return [row for row in rows if row["amount"] % 20 == 0]
+
+    @task(
+        on_success_callback=send_whatsapp_notification(
+            to=ONCALL, body="{{ dag.dag_id }}: loaded {{ ti.xcom_pull(task_ids='load') }} rows for {{ ds }}."
+        )
+    )
+    def load(rows: list[dict[str, int]], params: dict | None = None) -> int:
+        if (params or {}).get("fail_load", True):
+            raise RuntimeError(f"warehouse refused the batch of {len(rows)} rows: disk quota exceeded")
+        return len(rows)
+
+    load(transform(extract()))

@@ -1,0 +1,92 @@
+"""Interactive WhatsApp messages: reply buttons, a list of options and a call-to-action URL button.
+
+Interactive messages are free-form, so they are delivered only within 24 hours of the recipient's last
+message (else error 131047: send a template first). When the recipient taps a button or a row, its
+``id`` comes back to the business in a webhook. The second message replies to the first one
+(``reply_to`` takes the first send's wamid from XCom), so the two appear threaded in the chat.
+
+The recipient comes from the Airflow Variable ``whatsapp_recipient``, else from ``params.recipient``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow_provider_whatsapp.operators.messages import (
+    WhatsAppSendButtonsOperator,
+    WhatsAppSendCtaUrlOperator,
+    WhatsAppSendListOperator,
+)
+
+try:  # Airflow 3
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2.11
+    from airflow import DAG
+
+RECIPIENT = "{{ var.value.get('whatsapp_recipient', params.recipient) }}"
+
+with DAG(
+    dag_id="example_whatsapp_interactive",
+    description="Ask with reply buttons, offer a list of reports, link to the dashboard",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    params={"recipient": "+1 415 555 0100"},
+    tags=["example", "whatsapp"],
+) as dag:
+    ask = WhatsAppSendButtonsOperator(
+        task_id="ask_approval",
+        to=RECIPIENT,
+        header="Nightly load {{ ds }}",
+        body="The nightly load finished with 3 rejected rows. Publish the numbers anyway?",
+        footer="Sent by Airflow",
+        buttons=[
+            {"id": "publish-{{ ds_nodash }}", "title": "Publish"},
+            {"id": "hold-{{ ds_nodash }}", "title": "Hold"},
+            {"id": "details-{{ ds_nodash }}", "title": "Show details"},
+        ],
+    )
+
+    offer = WhatsAppSendListOperator(
+        task_id="offer_reports",
+        to=RECIPIENT,
+        reply_to="{{ ti.xcom_pull(task_ids='ask_approval') }}",
+        header="Reports",
+        body="Which reports do you want every morning?",
+        button="Choose reports",
+        sections=[
+            {
+                "title": "Sales",
+                "rows": [
+                    {
+                        "id": "sales-daily",
+                        "title": "Daily sales",
+                        "description": "Orders and revenue by region",
+                    },
+                    {"id": "sales-weekly", "title": "Weekly sales", "description": "Every Monday at 8:00"},
+                ],
+            },
+            {
+                "title": "Operations",
+                "rows": [
+                    {
+                        "id": "ops-failures",
+                        "title": "Failed tasks",
+                        "description": "Only when something failed",
+                    },
+                    {"id": "ops-sla", "title": "SLA misses"},
+                ],
+            },
+        ],
+        footer="You can change this any time",
+    )
+
+    link = WhatsAppSendCtaUrlOperator(
+        task_id="link_dashboard",
+        to=RECIPIENT,
+        body="The full numbers for {{ ds }} are on the dashboard.",
+        display_text="Open dashboard",
+        url="https://example.com/dashboards/sales?day={{ ds }}",
+    )
+
+    ask >> offer >> link
