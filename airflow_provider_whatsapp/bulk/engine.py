@@ -81,8 +81,11 @@ FATAL_ERRORS: tuple[type[WhatsAppError], ...] = (
     WhatsAppUnsupportedMessageError,
 )
 
-# Pace a little under the limit so that jitter in arrival times never pushes the server's count over.
+# Space sends a little wider than the limit, and count the window a little longer than a second, so
+# that jitter in arrival times never pushes the server's count over. The window's margin is the
+# smaller one, so that it only holds a send back when jitter bunched requests up.
 PACE_SAFETY = 1.03
+WINDOW_SAFETY = 1.015
 # Consecutive ambiguous answers, with no success between, after which the send stops: something is
 # wrong with the gateway and every further send would also end as "unknown".
 MAX_CONSECUTIVE_UNKNOWN = 5
@@ -163,13 +166,28 @@ class BulkResult:
         }
 
 
+class Departure:
+    """One request in the pacer's window: when it left and, once answered, when the answer came."""
+
+    __slots__ = ("answered", "left")
+
+    def __init__(self, left: float) -> None:
+        self.left = left
+        self.answered: float | None = None
+
+
 class Pacer:
-    """Even spacing at the current rate, plus a hard cap on actual departures in any window.
+    """Even spacing at the current rate, plus a hard cap on requests reaching the server in any window.
 
     ``rate`` starts at ``max_rate``, halves on each throttling answer (with a pause for
-    ``Retry-After``) and grows back by a twentieth of ``max_rate`` per success. Independently,
-    :meth:`depart` lets at most ``floor(max_rate)`` requests leave in any
-    ``floor(max_rate) / max_rate`` seconds (plus a safety margin), measured when they actually leave.
+    ``Retry-After``) and grows back by a twentieth of ``max_rate`` per success.
+
+    Independently, :meth:`depart` keeps at most ``floor(max_rate)`` requests in any
+    ``floor(max_rate) / max_rate`` seconds *as the server counts them*, on arrival. A request can
+    reach the server well after it left the engine (a new connection, a TLS handshake, the first
+    request's lazy set-up), and a late early request bunches up with the ones after it. So a request
+    in flight always counts as arriving now, and an answered one as having arrived at its answer time
+    minus the quickest round trip seen (requests that took longer than that were late on the way in).
     """
 
     def __init__(self, max_rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -181,8 +199,10 @@ class Pacer:
         self._next_slot = 0.0
         self._paused_until = 0.0
         self._burst = max(1, math.floor(max_rate))
-        self._window = self._burst / max_rate * PACE_SAFETY
-        self._departures: deque[float] = deque()
+        self._window = self._burst / max_rate * WINDOW_SAFETY
+        self._window_entries: list[Departure] = []
+        self._quickest = math.inf
+        self._changed: asyncio.Event | None = None
 
     def wait_time(self) -> float:
         """Seconds until the dispatcher may hand out the next send."""
@@ -190,18 +210,49 @@ class Pacer:
 
     def dispatched(self) -> None:
         now = self._clock()
-        self._next_slot = max(now, self._next_slot) + PACE_SAFETY / self.rate
+        interval = PACE_SAFETY / self.rate
+        # Stay on the grid when the dispatcher woke a little late (up to two slots), rather than
+        # losing that time for good; the window in depart() still caps what reaches the server.
+        self._next_slot = max(now - 2 * interval, self._next_slot) + interval
 
-    async def depart(self) -> None:
-        """Wait, if needed, so that this request keeps the departures within the window."""
+    def _arrival(self, entry: Departure) -> float | None:
+        """Latest time the server may have counted ``entry``; ``None`` while it is in flight."""
+        if entry.answered is None:
+            return None
+        return max(entry.left, entry.answered - self._quickest)
+
+    async def depart(self) -> Departure:
+        """Wait until one more request fits in the window, then count it as leaving now."""
+        if self._changed is None:
+            self._changed = asyncio.Event()
         while True:
             now = self._clock()
-            while self._departures and self._departures[0] <= now - self._window:
-                self._departures.popleft()
-            if len(self._departures) < self._burst:
-                self._departures.append(now)
-                return
-            await asyncio.sleep(self._departures[0] + self._window - now)
+            horizon = now - self._window
+            kept, expiries = [], []
+            for entry in self._window_entries:
+                arrival = self._arrival(entry)
+                if arrival is None:
+                    kept.append(entry)
+                elif arrival > horizon:
+                    kept.append(entry)
+                    expiries.append(arrival + self._window)
+            self._window_entries = kept
+            if len(kept) < self._burst:
+                entry = Departure(now)
+                kept.append(entry)
+                return entry
+            self._changed.clear()
+            timeout = max(0.0, min(expiries) - now) if expiries else None
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=timeout)
+
+    def answered(self, entry: Departure) -> None:
+        """The request of ``entry`` got an answer (or failed): it has reached the server, or never will."""
+        now = self._clock()
+        entry.answered = now
+        self._quickest = min(self._quickest, now - entry.left)
+        if self._changed is not None:
+            self._changed.set()
 
     def throttled(self, retry_after: float | None) -> None:
         now = self._clock()
@@ -410,9 +461,12 @@ class BulkSender:
         if job.first_attempt is None:
             job.first_attempt = time.monotonic()
         await self._journal(record(to, ATTEMPT, attempt=job.attempts))
-        await self.pacer.depart()
+        departure = await self.pacer.depart()
         try:
-            wamid = await self.send(job.item.payload)
+            try:
+                wamid = await self.send(job.item.payload)
+            finally:
+                self.pacer.answered(departure)
         except WhatsAppDeliveryUnknownError as error:
             await self._unknown(to, error.code, error.message)
         except WhatsAppRetryableError as error:

@@ -186,6 +186,9 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
 
         async def run() -> BulkResult:
             try:
+                # Create the client (TLS context, transport) before the pacer's clock starts, so the first
+                # request does not leave a fraction of a second after its slot and bunch up the next ones.
+                hook.get_async_conn()
                 return await run_bulk(items, send, journal, config)
             finally:
                 await hook.aclose()

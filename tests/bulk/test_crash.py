@@ -1,0 +1,106 @@
+"""SIGKILL a bulk send part-way, run the task again: every recipient gets exactly one message.
+
+The kill comes from the server at the moment the 80th message is delivered, before it answers: so at
+least that recipient received the message without the sender ever learning it, the worst case for
+duplicates. A retry skips every recipient the journal shows accepted and reports the ones that were
+in flight as unknown, without sending to them again. The test then does what the task's error tells
+the user to do: check those recipients' chats (here, the server's record of deliveries) and list the
+ones that did not get the message in ``resend_unknown``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
+from tests.bulk.crash_child import RECIPIENTS
+from tests.bulk.helpers import MESSAGES, Inbox, context, digits, journal_file, numbers
+from tests.conftest import REPO_ROOT, connection_json
+from tests.loopback import LoopbackServer
+
+KILL_AT = 80
+TEXT = {"type": "text", "text": {"body": "Quarterly results are out"}}
+
+
+def test_sigkill_mid_send_then_retry_delivers_each_message_exactly_once(
+    loopback: LoopbackServer, tmp_path: Path, monkeypatch: object
+) -> None:
+    conn = connection_json(loopback.url)
+    os.environ["AIRFLOW_CONN_MATON_DEFAULT"] = conn
+    inbox = Inbox(delay=0.05)
+    loopback.route("POST", MESSAGES, inbox)
+    run_id = "scheduled__2026-11-21T00:00:00+00:00"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.bulk.crash_child", str(tmp_path), run_id],
+        cwd=REPO_ROOT,
+        env={**os.environ, "AIRFLOW_CONN_MATON_DEFAULT": conn},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    killed = threading.Event()
+
+    def kill_on_delivery(to: str, count: int) -> None:
+        if count == KILL_AT and not killed.is_set():
+            os.kill(child.pid, signal.SIGKILL)  # delivered, and the sender never hears back
+            killed.set()
+
+    inbox.on_delivery = kill_on_delivery
+    try:
+        _, stderr = child.communicate(timeout=60)
+        assert killed.is_set(), f"the child ended before it could be killed: {stderr.decode()[-2000:]}"
+        assert child.returncode == -signal.SIGKILL
+        delivered_before_retry = list(inbox.delivered)
+        ctx = context(run_id=run_id)
+        recorded = [json.loads(line) for line in journal_file(tmp_path, ctx).read_text().splitlines() if line]
+        accepted_before = {r["to"] for r in recorded if r["state"] == "accepted"}
+
+        # The retry: skips what was accepted, sends the rest, and does not touch the in-flight ones.
+        retry = WhatsAppSendBulkOperator(
+            task_id="bulk",
+            recipients=numbers(RECIPIENTS),
+            message=TEXT,
+            max_rate=80,
+            progress_path=str(tmp_path),
+            max_failure_ratio=0.1,
+        ).execute(ctx)
+
+        unknown = [entry["to"] for entry in retry["unknown_recipients"]]
+        assert retry["skipped"] == len(accepted_before)
+        assert retry["skipped"] + retry["sent"] + retry["unknown"] == RECIPIENTS
+        assert retry["failed"] == 0
+        killed_mid_request = delivered_before_retry[KILL_AT - 1]
+        assert killed_mid_request in unknown  # delivered, answer never seen: reported, not re-sent
+        assert max(inbox.counts().values()) == 1  # no duplicate so far
+
+        # The user checks the unknown recipients' chats and resends to those who did not get it.
+        not_received = [to for to in unknown if to not in inbox.counts()]
+        final = WhatsAppSendBulkOperator(
+            task_id="bulk",
+            recipients=numbers(RECIPIENTS),
+            message=TEXT,
+            max_rate=80,
+            progress_path=str(tmp_path),
+            resend_unknown=not_received,
+            max_failure_ratio=0.1,
+        ).execute(ctx)
+        assert final["sent"] == len(not_received)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+    counts = inbox.counts()
+    assert len(inbox.delivered) == RECIPIENTS  # 200 messages
+    assert set(counts) == {digits(n) for n in numbers(RECIPIENTS)}  # to 200 distinct recipients
+    assert set(counts.values()) == {1}  # none twice
+    print(
+        f"crash test: killed at delivery {KILL_AT}; accepted before kill {len(accepted_before)}, "
+        f"unknown after kill {len(unknown)} ({len(unknown) - len(not_received)} had arrived, "
+        f"{len(not_received)} had not); messages {len(inbox.delivered)}, distinct {len(counts)}"
+    )
