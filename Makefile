@@ -8,9 +8,9 @@ VENV3     := .venvs/airflow3
 VENV2     := .venvs/airflow2
 PYTEST_ARGS ?=
 
-.PHONY: test lint typecheck test-airflow3 test-airflow2 demo demo-serve bench clean
+.PHONY: test lint typecheck test-airflow3 test-airflow2 demo demo-serve browser-deps bench clean
 
-test: lint typecheck test-airflow3 test-airflow2
+test: lint typecheck browser-deps test-airflow3 test-airflow2
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -39,6 +39,25 @@ test-airflow3: $(VENV3)/.ready
 
 test-airflow2: $(VENV2)/.ready
 	$(VENV2)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Headless Chromium for the inbox browser test: Debian's package, installed only when missing.
+browser-deps:
+	@if [ -x /usr/bin/chromium ] || [ -n "$$CHROMIUM" ]; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	elif command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "browser-deps: no /usr/bin/chromium and no way to install it; the browser test will be skipped"; fi
+
+# The example DAGs against the local sandbox, then a transcript and the inbox URL.
+# SANDBOX=0 with MATON_API_KEY set sends through the real gateway; DEMO_ARGS="--screenshot docs/inbox.png".
+DEMO_ARGS ?=
+demo: $(VENV3)/.ready
+	$(VENV3)/bin/python -m airflow_provider_whatsapp.sandbox.demo $(DEMO_ARGS)
+
+# The same, then keeps the sandbox and its inbox up until Ctrl-C.
+demo-serve: $(VENV3)/.ready
+	$(VENV3)/bin/python -m airflow_provider_whatsapp.sandbox.demo --serve $(DEMO_ARGS)
 
 clean:
 	rm -rf .venvs .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

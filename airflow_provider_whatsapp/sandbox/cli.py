@@ -21,8 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--approval-delay",
         type=float,
-        default=1.0,
-        help="seconds a new template stays PENDING before it is APPROVED (or REJECTED)",
+        default=0.0,
+        help="seconds a new template stays PENDING before it is APPROVED (or REJECTED); "
+        "with 0 it is approved from the first read after its creation",
     )
     parser.add_argument(
         "--require-window",

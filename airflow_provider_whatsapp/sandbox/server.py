@@ -687,7 +687,10 @@ class WhatsAppSandbox:
     def start(self) -> WhatsAppSandbox:
         self._server = SandboxServer(self._port, self.state)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="whatsapp-sandbox", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="whatsapp-sandbox",
+            daemon=True,
         )
         self._thread.start()
         return self

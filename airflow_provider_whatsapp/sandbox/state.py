@@ -249,21 +249,18 @@ def _seed_templates() -> list[dict[str, Any]]:
             "category": "UTILITY",
             "components": [
                 {"type": "HEADER", "format": "DOCUMENT"},
-                {"type": "BODY", "text": "Hello {{1}}, your {{2}} report for {{3}} is attached."},
+                {"type": "BODY", "text": "Sales report for {{1}}: {{2}} orders."},
                 {"type": "FOOTER", "text": "Sent by Airflow"},
             ],
         },
         {
-            "name": "pipeline_alert",
+            "name": "etl_failure",
             "language": "en_US",
             "category": "UTILITY",
             "components": [
-                {"type": "HEADER", "format": "TEXT", "text": "Pipeline alert: {{1}}"},
-                {"type": "BODY", "text": "Task {{1}} of DAG {{2}} failed at {{3}}. Details: {{4}}"},
-                {
-                    "type": "BUTTONS",
-                    "buttons": [{"type": "QUICK_REPLY", "text": "Acknowledge"}],
-                },
+                {"type": "HEADER", "format": "TEXT", "text": "Pipeline alert"},
+                {"type": "BODY", "text": "{{1}} failed at {{2}}: {{3}}"},
+                {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Acknowledge"}]},
             ],
         },
         {
@@ -280,8 +277,8 @@ def _seed_templates() -> list[dict[str, Any]]:
             "language": "en_US",
             "category": "MARKETING",
             "components": [
-                {"type": "HEADER", "format": "IMAGE"},
-                {"type": "BODY", "text": "Here is this week's digest, {{1}}: {{2}}"},
+                {"type": "BODY", "text": "Hi {{1}}, your weekly digest for {{2}} is ready."},
+                {"type": "FOOTER", "text": "Reply STOP to unsubscribe"},
             ],
         },
     ]
@@ -291,7 +288,9 @@ class SandboxState:
     """Everything the sandbox holds. Every public method takes the lock; callers never need to.
 
     :param api_keys: Maton API keys (and Graph access tokens) the sandbox accepts.
-    :param approval_delay: seconds a newly created template stays PENDING before its review ends.
+    :param approval_delay: seconds a newly created template stays PENDING before its review ends. The
+        creation is always answered PENDING; with 0 the next read already finds it APPROVED (or
+        REJECTED), so a sensor's first look succeeds.
     :param require_window: refuse free-form messages (code 131047) to a recipient who has not written
         in the last 24 hours, as WhatsApp does. Off by default so a first demo can send text.
     :param rate_limit: requests per second per key through the gateway (Maton's limit); 0 turns it off.
@@ -303,7 +302,7 @@ class SandboxState:
         self,
         *,
         api_keys: tuple[str, ...] = (DEFAULT_API_KEY,),
-        approval_delay: float = 1.0,
+        approval_delay: float = 0.0,
         require_window: bool = False,
         rate_limit: int = 10,
         auto_deliver: bool = True,
@@ -488,7 +487,6 @@ class SandboxState:
                 outcome=outcome,
             )
             self.templates.append(template)
-            self._review()
             self._touch()
             return template
 

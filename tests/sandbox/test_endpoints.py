@@ -179,13 +179,13 @@ def test_a_paused_template_cannot_be_sent(whatsapp_sandbox: WhatsAppSandbox, cli
 def test_a_media_header_template_needs_its_media(
     whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client
 ) -> None:
-    params = ("Ana", "sales", "Monday")
+    params = ("2026-11-20", "1204")
     path = messages_path(whatsapp_sandbox)
     assert_graph_error(client.post(path, json=template("daily_report", *params)), 400, 132012)
     header = {"type": "document", "document": {"link": "https://example.com/r.pdf", "filename": "r.pdf"}}
     assert client.post(path, json=template("daily_report", *params, header=header)).status_code == 200
     (sent,) = whatsapp_sandbox.messages_to(RECIPIENT)
-    assert "Hello Ana, your sales report for Monday is attached." in whatsapp_sandbox.transcript()
+    assert "Sales report for 2026-11-20: 1204 orders." in whatsapp_sandbox.transcript()
     assert sent.type == "template"
 
 

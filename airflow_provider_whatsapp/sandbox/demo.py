@@ -1,0 +1,277 @@
+"""``make demo``: run every example DAG with ``airflow dags test`` against the sandbox, show what arrived.
+
+Steps: a private ``AIRFLOW_HOME`` under ``.demo/``, ``airflow db migrate``, the sandbox on 127.0.0.1,
+``maton_default`` pointing at it, each DAG of ``example_dags/`` run in turn (its messages tagged with
+its dag id), then a transcript per recipient and the inbox URL. ``--serve`` keeps the sandbox (and
+the inbox) up afterwards; ``--screenshot PATH`` saves a picture of the inbox.
+
+With ``SANDBOX=0`` and ``MATON_API_KEY`` set, the same DAGs go to the real gateway instead (phone
+number and WABA ids from ``WHATSAPP_PHONE_NUMBER_ID`` / ``WHATSAPP_WABA_ID``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_whatsapp.sandbox.server import WhatsAppSandbox
+
+DEFAULT_PORT = 8765
+DAG_TIMEOUT = 600
+
+# Lists the DAGs of a folder, in a subprocess (so the demo itself never imports Airflow).
+_LIST_DAGS = """
+import json, sys
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:
+    from airflow.models.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+print(json.dumps({
+    "dags": sorted(([d.fileloc, d.dag_id] for d in bag.dags.values())),
+    "errors": {str(k): str(v) for k, v in bag.import_errors.items()},
+}))
+"""
+
+
+@dataclass
+class DagResult:
+    dag_id: str
+    file: str
+    ok: bool
+    seconds: float
+    log: Path
+    messages: list[Any] = field(default_factory=list)
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _truthy(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+def _airflow(
+    args: list[str], env: dict[str, str], log: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    with log.open("w") as out:
+        return subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+def _run_succeeded(returncode: int, log: Path) -> bool:
+    """``airflow dags test`` may exit 0 when the run failed: its ``DagRun Finished`` line decides."""
+    if returncode != 0:
+        return False
+    text = log.read_text(errors="replace")
+    finished = [line for line in text.splitlines() if "DagRun Finished" in line]
+    if finished:
+        return "state=success" in finished[-1]
+    return "state=failed" not in text and "DagRun failed" not in text
+
+
+def _environment(home: Path, dags_folder: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def _real_gateway_connection() -> str | None:
+    """``maton_default`` for the real gateway, from the environment (``None``: MATON_API_KEY missing)."""
+    key = os.environ.get("MATON_API_KEY")
+    if not key:
+        return None
+    extra = {
+        "phone_number_id": os.environ.get("WHATSAPP_PHONE_NUMBER_ID"),
+        "waba_id": os.environ.get("WHATSAPP_WABA_ID"),
+        "connection_id": os.environ.get("MATON_CONNECTION_ID"),
+    }
+    return json.dumps(
+        {
+            "conn_type": "maton",
+            "host": os.environ.get("MATON_BASE_URL", "https://api.maton.ai"),
+            "password": key,
+            "extra": {k: v for k, v in extra.items() if v},
+        }
+    )
+
+
+def _start_sandbox(port: int) -> WhatsAppSandbox:
+    for candidate in (port, 0):
+        try:
+            return WhatsAppSandbox(candidate).start()
+        except OSError:
+            continue
+    raise RuntimeError("could not start the sandbox")
+
+
+def list_dags(dags_folder: Path, env: dict[str, str], log: Path) -> list[tuple[str, str]]:
+    """``[(file, dag_id)]`` of the folder, sorted by file; import errors are reported and fail the demo."""
+    result = subprocess.run(
+        [sys.executable, "-c", _LIST_DAGS, str(dags_folder)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    log.write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise RuntimeError(f"listing the DAGs failed; see {log}")
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    for file, error in data["errors"].items():
+        _say(f"  ! {Path(file).name} does not import: {error.strip().splitlines()[-1]}")
+    if data["errors"]:
+        raise RuntimeError("some example DAGs do not import")
+    return [(str(f), str(d)) for f, d in data["dags"]]
+
+
+def run(args: argparse.Namespace) -> int:
+    root = Path.cwd()
+    dags_folder = Path(args.dags_folder).resolve()
+    work = (root / args.home).resolve()
+    home = work / "airflow"
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
+    env = _environment(home, dags_folder)
+
+    use_sandbox = _truthy(os.environ.get("SANDBOX"), True)
+    sandbox: WhatsAppSandbox | None = None
+    if use_sandbox:
+        sandbox = _start_sandbox(args.port)
+        env["AIRFLOW_CONN_MATON_DEFAULT"] = sandbox.connection_json()
+        env.pop("MATON_API_KEY", None)
+        _say(f"WhatsApp sandbox on {sandbox.url} (nothing leaves this machine)")
+    else:
+        conn = _real_gateway_connection()
+        if conn is None and "AIRFLOW_CONN_MATON_DEFAULT" not in os.environ:
+            _say("SANDBOX=0 needs MATON_API_KEY (and WHATSAPP_PHONE_NUMBER_ID, WHATSAPP_WABA_ID) set.")
+            return 2
+        if conn is not None:
+            env["AIRFLOW_CONN_MATON_DEFAULT"] = conn
+        _say("Sending through the real Maton gateway: recipients get real WhatsApp messages.")
+
+    try:
+        _say(f"Airflow home {home}; migrating its database...")
+        migrated = _airflow(["db", "migrate"], env, logs / "db-migrate.log", 600)
+        if migrated.returncode != 0:
+            _say(f"airflow db migrate failed; see {logs / 'db-migrate.log'}")
+            return 1
+        dags = list_dags(dags_folder, env, logs / "list-dags.log")
+        if not dags:
+            _say(f"No DAGs in {dags_folder}.")
+            return 1
+        results = [_run_one(file, dag_id, env, logs, sandbox) for file, dag_id in dags]
+        _report(results, sandbox)
+        if sandbox is not None and args.screenshot:
+            _screenshot(sandbox, args.screenshot)
+        if sandbox is not None and args.serve:
+            _say(f"\nServing the inbox at {sandbox.url}/ ; Ctrl-C to stop.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        return 0 if all(r.ok for r in results) else 1
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+
+
+def _run_one(
+    file: str, dag_id: str, env: dict[str, str], logs: Path, sandbox: WhatsAppSandbox | None
+) -> DagResult:
+    log = logs / f"{dag_id}.log"
+    _say(f"▶ airflow dags test {dag_id}  ({Path(file).name})")
+    before = len(sandbox.messages) if sandbox else 0
+    started = time.monotonic()
+    if sandbox is not None:
+        sandbox.configure(label=dag_id)
+    try:
+        completed = _airflow(["dags", "test", dag_id], env, log, DAG_TIMEOUT)
+        ok = _run_succeeded(completed.returncode, log)
+    except subprocess.TimeoutExpired:
+        ok = False
+    finally:
+        if sandbox is not None:
+            sandbox.configure(label=None)
+    result = DagResult(dag_id, file, ok, time.monotonic() - started, log)
+    if sandbox is not None:
+        result.messages = [m for m in sandbox.messages[before:] if m.label == dag_id]
+    sent = f", {len(result.messages)} message(s) sent" if sandbox is not None else ""
+    _say(f"  {'✓ success' if ok else '✗ FAILED'} in {result.seconds:.0f}s{sent}  (log: {log})")
+    if not ok:
+        tail = log.read_text(errors="replace").splitlines()[-25:]
+        _say("\n".join("    " + line for line in tail))
+    return result
+
+
+def _report(results: list[DagResult], sandbox: WhatsAppSandbox | None) -> None:
+    _say("\n=== What each DAG sent ===")
+    for r in results:
+        recipients = sorted({m.wa_id for m in r.messages})
+        state = "success" if r.ok else "FAILED"
+        detail = f"{len(r.messages)} message(s) to {len(recipients)} recipient(s)" if sandbox else ""
+        _say(f"  {r.dag_id:<32} {state:<8} {detail}")
+    if sandbox is None:
+        return
+    _say("\n=== What each recipient received ===")
+    _say(sandbox.transcript())
+    _say(f"\nInbox: {sandbox.url}/  (it stays up with `make demo-serve`)")
+
+
+def _screenshot(sandbox: WhatsAppSandbox, path: str) -> None:
+    from airflow_provider_whatsapp.sandbox.browser import screenshot_inbox
+
+    # The conversation with the most kinds of message shows the most of the page.
+    counts: dict[str, set[str]] = {}
+    for message in sandbox.messages:
+        counts.setdefault(message.wa_id, set()).add(message.type)
+    wa_id = max(counts, key=lambda w: len(counts[w])) if counts else None
+    screenshot_inbox(sandbox.url, path, wa_id=wa_id)
+    _say(f"Screenshot of the inbox saved to {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="make demo", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--dags-folder", default="example_dags")
+    parser.add_argument("--home", default=".demo", help="where the demo keeps its Airflow home and logs")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="sandbox port (a free one if taken)")
+    parser.add_argument("--serve", action="store_true", help="keep the sandbox and its inbox up afterwards")
+    parser.add_argument(
+        "--screenshot", metavar="PATH", help="save a screenshot of the inbox (needs chromium)"
+    )
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
