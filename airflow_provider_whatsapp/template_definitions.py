@@ -333,6 +333,7 @@ def validate_template(
         validate_language(language)
     if known(category):
         validate_category(category)
-    # ``components`` is never rendered by Jinja, so its ``{{1}}`` placeholders are not templates.
-    if not only_concrete or isinstance(components, (list, tuple)):
-        validate_components(components, category=category if known(category) else None)
+    # ``components`` is never rendered by Jinja, so its ``{{1}}`` placeholders are not templates. Some
+    # rules depend on the category (authentication templates differ): wait until it is known.
+    if not only_concrete or (isinstance(components, (list, tuple)) and known(category)):
+        validate_components(components, category=category)

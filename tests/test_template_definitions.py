@@ -258,3 +258,12 @@ def test_copy_of_good_components_is_valid() -> None:
     validate_template(
         name="daily_report", language="en_US", category="UTILITY", components=copy.deepcopy(good_components())
     )
+
+
+def test_components_wait_for_a_templated_category(maton_conn: LoopbackServer) -> None:
+    auth_components = [{"type": "BODY", "add_security_recommendation": True}]
+    operator = create(category="{{ params.category }}", components=auth_components)  # no parse-time error
+    operator.category = "AUTHENTICATION"  # as rendered
+    maton_conn.route("POST", TEMPLATES, Reply(json={"id": "77", "status": "PENDING"}))
+
+    assert operator.execute({}) == "77"
