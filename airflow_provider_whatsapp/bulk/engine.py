@@ -367,7 +367,13 @@ class BulkSender:
     # --- run ------------------------------------------------------------------------------------
 
     async def run(self) -> BulkResult:
-        prior = await asyncio.to_thread(self.journal.outcomes)
+        try:
+            prior = await asyncio.to_thread(self.journal.outcomes)
+        except Exception as error:
+            raise JournalError(
+                f"Could not read bulk send progress from {self.journal.location}: {error!r}. Nothing was "
+                "sent: without it, recipients already sent to could get the message again."
+            ) from error
         self._plan(prior)
         if self.result.skipped or self.result.unknown:
             log.info(

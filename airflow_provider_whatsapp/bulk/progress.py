@@ -215,6 +215,8 @@ class ObjectStoreJournal(Journal):
             return
         if self._generation is None:
             self.load()
+        if self._sequence == 0 and self.directory.protocol in ("file", "local"):
+            self.directory.mkdir(parents=True, exist_ok=True)  # object stores have no directories
         self._sequence += 1
         name = f"{self._generation:05d}-{self._sequence:08d}-{self._token}.jsonl"
         target = self.directory / name
