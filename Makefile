@@ -40,14 +40,16 @@ test-airflow3: $(VENV3)/.ready
 test-airflow2: $(VENV2)/.ready
 	$(VENV2)/bin/python -m pytest $(PYTEST_ARGS)
 
-# Headless Chromium for the inbox browser test: Debian's package, installed only when missing.
+# Headless Chromium (and an emoji font, for reactions) for the inbox browser test: Debian's packages,
+# installed only when missing.
+BROWSER_PKGS := chromium fonts-noto-color-emoji
 browser-deps:
-	@if [ -x /usr/bin/chromium ] || [ -n "$$CHROMIUM" ]; then :; \
+	@if { [ -x /usr/bin/chromium ] || [ -n "$$CHROMIUM" ]; } && [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then :; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PKGS) >/dev/null; \
 	elif command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then \
-		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "browser-deps: no /usr/bin/chromium and no way to install it; the browser test will be skipped"; fi
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PKGS) >/dev/null; \
+	else echo "browser-deps: cannot install $(BROWSER_PKGS); without chromium the browser test is skipped"; fi
 
 # The example DAGs against the local sandbox, then a transcript and the inbox URL.
 # SANDBOX=0 with MATON_API_KEY set sends through the real gateway; DEMO_ARGS="--screenshot docs/inbox.png".

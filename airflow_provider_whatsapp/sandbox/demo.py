@@ -26,6 +26,11 @@ from airflow_provider_whatsapp.sandbox.server import WhatsAppSandbox
 DEFAULT_PORT = 8765
 DAG_TIMEOUT = 600
 
+# Examples whose default params make the run fail on purpose, to show the alert it sends: such a run
+# counts as a success when it failed *and* its alert arrived. Each is then run again with ``conf``
+# that lets it succeed.
+FAILS_ON_PURPOSE: dict[str, dict[str, Any]] = {"example_whatsapp_etl_alert": {"fail_load": False}}
+
 # Lists the DAGs of a folder, in a subprocess (so the demo itself never imports Airflow).
 _LIST_DAGS = """
 import json, sys
@@ -49,6 +54,7 @@ class DagResult:
     seconds: float
     log: Path
     messages: list[Any] = field(default_factory=list)
+    note: str = ""
 
 
 def _say(text: str = "") -> None:
@@ -188,7 +194,15 @@ def run(args: argparse.Namespace) -> int:
         if not dags:
             _say(f"No DAGs in {dags_folder}.")
             return 1
-        results = [_run_one(file, dag_id, env, logs, sandbox) for file, dag_id in dags]
+        results = []
+        for file, dag_id in dags:
+            if dag_id in FAILS_ON_PURPOSE:
+                results.append(_run_one(file, dag_id, env, logs, sandbox, expect_failure=True))
+                results.append(_run_one(file, dag_id, env, logs, sandbox, conf=FAILS_ON_PURPOSE[dag_id]))
+            else:
+                results.append(_run_one(file, dag_id, env, logs, sandbox))
+        if sandbox is not None:
+            _simulate_replies(sandbox)
         _report(results, sandbox)
         if sandbox is not None and args.screenshot:
             _screenshot(sandbox, args.screenshot)
@@ -206,43 +220,83 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_one(
-    file: str, dag_id: str, env: dict[str, str], logs: Path, sandbox: WhatsAppSandbox | None
+    file: str,
+    dag_id: str,
+    env: dict[str, str],
+    logs: Path,
+    sandbox: WhatsAppSandbox | None,
+    *,
+    conf: dict[str, Any] | None = None,
+    expect_failure: bool = False,
 ) -> DagResult:
-    log = logs / f"{dag_id}.log"
-    _say(f"▶ airflow dags test {dag_id}  ({Path(file).name})")
+    suffix = "-failing" if expect_failure else ("-conf" if conf else "")
+    log = logs / f"{dag_id}{suffix}.log"
+    command = ["dags", "test", dag_id, *(["--conf", json.dumps(conf)] if conf else [])]
+    shown = " ".join(command[:3]) + (f" --conf '{json.dumps(conf)}'" if conf else "")
+    purpose = "  [fails on purpose: shows its alert]" if expect_failure else ""
+    _say(f"▶ airflow {shown}  ({Path(file).name}){purpose}")
     before = len(sandbox.messages) if sandbox else 0
     started = time.monotonic()
     if sandbox is not None:
         sandbox.configure(label=dag_id)
     try:
-        completed = _airflow(["dags", "test", dag_id], env, log, DAG_TIMEOUT)
-        ok = _run_succeeded(completed.returncode, log)
+        completed = _airflow(command, env, log, DAG_TIMEOUT)
+        succeeded = _run_succeeded(completed.returncode, log)
     except subprocess.TimeoutExpired:
-        ok = False
+        succeeded = False
     finally:
         if sandbox is not None:
             sandbox.configure(label=None)
-    result = DagResult(dag_id, file, ok, time.monotonic() - started, log)
-    if sandbox is not None:
-        result.messages = [m for m in sandbox.messages[before:] if m.label == dag_id]
-    sent = f", {len(result.messages)} message(s) sent" if sandbox is not None else ""
-    _say(f"  {'✓ success' if ok else '✗ FAILED'} in {result.seconds:.0f}s{sent}  (log: {log})")
+    messages = [m for m in sandbox.messages[before:] if m.label == dag_id] if sandbox else []
+    if expect_failure:
+        ok = not succeeded and (sandbox is None or bool(messages))
+        note = "failed as intended, alert sent" if ok else "expected a failure with an alert"
+    else:
+        ok, note = succeeded, ("success" if succeeded else "FAILED")
+    result = DagResult(dag_id, file, ok, time.monotonic() - started, log, messages, note)
+    sent = f", {len(messages)} message(s) sent" if sandbox is not None else ""
+    _say(f"  {'✓' if ok else '✗'} {note} in {result.seconds:.0f}s{sent}  (log: {log})")
     if not ok:
         tail = log.read_text(errors="replace").splitlines()[-25:]
         _say("\n".join("    " + line for line in tail))
     return result
 
 
+def _simulate_replies(sandbox: WhatsAppSandbox) -> None:
+    """Answer like a phone would, so the inbox shows both sides: the recipient of the first question
+    with reply buttons taps its first button (which also reads, blue ticks, what they were sent)
+    and reacts to the last document or template they received."""
+    question = next(
+        (
+            m
+            for m in sandbox.messages
+            if m.type == "interactive" and isinstance(m.content, dict) and m.content.get("type") == "button"
+        ),
+        None,
+    )
+    if question is None:
+        return
+    wa_id = question.wa_id
+    liked = next(
+        (m for m in reversed(sandbox.messages_to(wa_id)) if m.type in ("template", "document", "image")), None
+    )
+    if liked is not None:
+        reaction = {"type": "reaction", "reaction": {"message_id": liked.id, "emoji": "👍"}}
+        sandbox.add_inbound(wa_id, message=reaction, name="Ada")
+    button = question.content["action"]["buttons"][0]["reply"]
+    tapped = {"type": "button_reply", "button_reply": {"id": button["id"], "title": button["title"]}}
+    sandbox.add_inbound(wa_id, message={"type": "interactive", "interactive": tapped}, reply_to=question.id)
+
+
 def _report(results: list[DagResult], sandbox: WhatsAppSandbox | None) -> None:
     _say("\n=== What each DAG sent ===")
     for r in results:
         recipients = sorted({m.wa_id for m in r.messages})
-        state = "success" if r.ok else "FAILED"
         detail = f"{len(r.messages)} message(s) to {len(recipients)} recipient(s)" if sandbox else ""
-        _say(f"  {r.dag_id:<32} {state:<8} {detail}")
+        _say(f"  {'✓' if r.ok else '✗'} {r.dag_id:<38} {r.note:<32} {detail}")
     if sandbox is None:
         return
-    _say("\n=== What each recipient received ===")
+    _say("\n=== What each recipient received (← a simulated reply) ===")
     _say(sandbox.transcript())
     _say(f"\nInbox: {sandbox.url}/  (it stays up with `make demo-serve`)")
 

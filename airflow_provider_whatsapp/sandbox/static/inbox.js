@@ -45,8 +45,8 @@ function humanSize(size) {
 }
 
 function initials(conversation) {
-  const source = conversation.name || conversation.wa_id.slice(-2);
-  return source.split(/\s+/).map((w) => w[0]).join("").slice(0, 2).toUpperCase();
+  if (!conversation.name) return conversation.wa_id.slice(-2);
+  return conversation.name.split(/\s+/).map((w) => w[0]).join("").slice(0, 2).toUpperCase();
 }
 
 function avatarColour(wa_id) {
