@@ -61,5 +61,10 @@ demo: $(VENV3)/.ready
 demo-serve: $(VENV3)/.ready
 	$(VENV3)/bin/python -m airflow_provider_whatsapp.sandbox.demo --serve $(DEMO_ARGS)
 
+# Benchmarks (bulk throughput at the limit, client overhead, import cost, upload memory); writes
+# benchmarks/results.md with the machine, the versions, median/min/max and the command of each figure.
+bench: $(VENV3)/.ready
+	$(VENV3)/bin/python benchmarks/run.py
+
 clean:
 	rm -rf .venvs .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
