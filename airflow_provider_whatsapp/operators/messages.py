@@ -63,7 +63,7 @@ class WhatsAppSendMessageOperator(WhatsAppBaseOperator):
         self,
         *,
         to: str,
-        message: dict[str, Any] | Any = None,
+        message: dict[str, Any] | Any,
         reply_to: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -125,7 +125,7 @@ class WhatsAppSendTextOperator(WhatsAppSendMessageOperator):
     def __init__(
         self, *, to: str, body: str, preview_url: bool = False, reply_to: str | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(to=to, reply_to=reply_to, **kwargs)
+        super().__init__(to=to, message=None, reply_to=reply_to, **kwargs)
         self.body = body
         self.preview_url = preview_url
         self.validate_if_concrete()
@@ -184,7 +184,7 @@ class WhatsAppSendTemplateOperator(WhatsAppSendMessageOperator):
         reply_to: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(to=to, reply_to=reply_to, **kwargs)
+        super().__init__(to=to, message=None, reply_to=reply_to, **kwargs)
         self.template_name = template_name
         self.language_code = language_code
         self.components = components
@@ -230,7 +230,7 @@ class _WhatsAppSendMediaOperator(WhatsAppSendMessageOperator):
         reply_to: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(to=to, reply_to=reply_to, **kwargs)
+        super().__init__(to=to, message=None, reply_to=reply_to, **kwargs)
         self.link = link
         self.media_id = media_id
         self.file_path = file_path
@@ -368,7 +368,7 @@ class WhatsAppSendLocationOperator(WhatsAppSendMessageOperator):
         reply_to: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(to=to, reply_to=reply_to, **kwargs)
+        super().__init__(to=to, message=None, reply_to=reply_to, **kwargs)
         self.latitude = latitude
         self.longitude = longitude
         self.name = name
@@ -397,7 +397,7 @@ class WhatsAppSendContactsOperator(WhatsAppSendMessageOperator):
     def __init__(
         self, *, to: str, contacts: list[dict[str, Any]], reply_to: str | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(to=to, reply_to=reply_to, **kwargs)
+        super().__init__(to=to, message=None, reply_to=reply_to, **kwargs)
         self.contacts = contacts
         self.validate_if_concrete()
 
@@ -420,7 +420,7 @@ class _WhatsAppSendInteractiveOperator(WhatsAppSendMessageOperator):
         reply_to: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(to=to, reply_to=reply_to, **kwargs)
+        super().__init__(to=to, message=None, reply_to=reply_to, **kwargs)
         self.body = body
         self.header = header
         self.footer = footer
@@ -555,7 +555,7 @@ class WhatsAppSendReactionOperator(WhatsAppSendMessageOperator):
     def __init__(
         self, *, to: str, message_id: str, emoji: str, reply_to: str | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(to=to, reply_to=reply_to, **kwargs)
+        super().__init__(to=to, message=None, reply_to=reply_to, **kwargs)
         self.message_id = message_id
         self.emoji = emoji
         self.validate_if_concrete()
