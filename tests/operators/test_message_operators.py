@@ -326,3 +326,34 @@ def test_notifier_template_and_validation(gateway: LoopbackServer) -> None:
     (request,) = gateway.requests
     assert request.json["template"]["name"] == "etl_failed"
     meta_schema().check(request.json)
+
+
+def test_generic_operator_takes_a_model(gateway: LoopbackServer) -> None:
+    from airflow_provider_whatsapp.messages import LocationMessage
+
+    gateway.route("POST", MESSAGES, Reply(json=sent(WAMID)))
+    model = LocationMessage.build(latitude=1.5, longitude=2.5)
+
+    assert _run(WhatsAppSendMessageOperator(task_id="m", to=RECIPIENT, message=model)) == WAMID
+    assert gateway.requests[0].json["location"] == {"latitude": 1.5, "longitude": 2.5}
+
+
+def test_real_xcomargs_are_not_validated_at_parse_time() -> None:
+    import datetime
+
+    try:
+        from airflow.sdk import DAG, task
+    except ImportError:
+        from airflow import DAG
+        from airflow.decorators import task
+
+    @task
+    def numbers() -> str:
+        return "+1 415 555 0100"
+
+    with DAG("xcomarg_parse", schedule=None, start_date=datetime.datetime(2024, 1, 1)):
+        recipient = numbers()
+        operator = WhatsAppSendTextOperator(task_id="send", to=recipient, body="hi")
+
+    assert operator.to is recipient
+    assert "numbers" in operator.upstream_task_ids
