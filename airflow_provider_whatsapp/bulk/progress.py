@@ -200,12 +200,17 @@ class ObjectStoreJournal(Journal):
         return sorted((c for c in children if c.name.endswith(".jsonl")), key=lambda c: c.name)
 
     def load(self) -> list[dict[str, Any]]:
-        entries: list[dict[str, Any]] = []
+        from concurrent.futures import ThreadPoolExecutor
+
+        objects = self._objects()
         generation = 0
-        for obj in self._objects():
+        for obj in objects:
             with contextlib.suppress(ValueError):
                 generation = max(generation, int(obj.name.split("-", 1)[0]))
-            entries.extend(_parse_lines(obj.read_bytes()))
+        # One round trip per object: read them side by side, then replay in name order.
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            contents = list(pool.map(lambda obj: obj.read_bytes(), objects))
+        entries = [entry for data in contents for entry in _parse_lines(data)]
         if self._generation is None:
             self._generation = generation + 1
         return entries
