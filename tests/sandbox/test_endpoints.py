@@ -324,3 +324,17 @@ def test_failed_status_carries_an_error(whatsapp_sandbox: WhatsAppSandbox) -> No
     }
     with pytest.raises(WhatsAppError):
         MatonHook(max_attempts=1).send_message({"to": RECIPIENT, "type": "nonsense", "nonsense": {}})
+
+
+def test_reset_forgets_everything_but_the_seed(
+    whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client
+) -> None:
+    MatonHook().send_message(text("hi"))
+    MatonHook().delete_template("hello_world")
+    whatsapp_sandbox.inject_fault(code=131000)
+
+    assert client.post("/_sandbox/reset").json() == {"success": True}
+
+    assert whatsapp_sandbox.messages == [] and whatsapp_sandbox.state.faults == []
+    assert [t["name"] for t in MatonHook().list_templates(name="hello_world")] == ["hello_world"]
+    assert whatsapp_sandbox.state.connections
