@@ -226,6 +226,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, request: _Request) -> tuple[int, Any, dict[str, str]]:
         state = self.server.state
         gateway = _GATEWAY.match(request.path)
+        if not (gateway or _GRAPH.match(request.path) or request.path.startswith("/connections")):
+            raise maton_error(404, "not_found", f"Unknown path {request.path}: expected /{APP}/vXX.X/...")
         if gateway or request.path.startswith("/connections"):
             request.gateway = True
             key = request.bearer()

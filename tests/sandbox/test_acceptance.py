@@ -189,3 +189,8 @@ def test_graph_direct_paths_are_not_under_matons_limit(
 ) -> None:
     path = f"/v21.0/{whatsapp_sandbox.phone_number_id}"
     assert {client.get(path).status_code for _ in range(MATON_REQUESTS_PER_SECOND + 3)} == {200}
+
+
+def test_an_unknown_gateway_path_is_a_404(client: httpx.Client) -> None:
+    response = client.get("/whatsapp-business/messages")
+    assert response.status_code == 404 and response.json()["error"]["type"] == "not_found"
