@@ -306,7 +306,12 @@ class _Job:
 
 
 class JournalError(WhatsAppError):
-    """Progress could not be recorded, so no further message is sent."""
+    """Progress could not be recorded, so no further message is sent.
+
+    A new try is safe (the journal says what was sent), so Airflow may retry the task.
+    """
+
+    retryable = True
 
 
 class BulkSender:
