@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
-from airflow_provider_whatsapp.sandbox.server import WhatsAppSandbox
+from airflow_provider_whatsapp.sandbox.server import WhatsAppSandbox, wait_until_stopped
 from airflow_provider_whatsapp.sandbox.state import DEFAULT_API_KEY
 
 
@@ -55,10 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"WhatsApp sandbox on {sandbox.url}  (inbox: {sandbox.url}/)", flush=True)
     print(f"export AIRFLOW_CONN_MATON_DEFAULT='{sandbox.connection_json()}'", flush=True)
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        wait_until_stopped()
     finally:
         sandbox.stop()
     return 0

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_whatsapp.sandbox.server import WhatsAppSandbox
+from airflow_provider_whatsapp.sandbox.server import WhatsAppSandbox, wait_until_stopped
 
 DEFAULT_PORT = 8765
 DAG_TIMEOUT = 600
@@ -208,11 +208,7 @@ def run(args: argparse.Namespace) -> int:
             _screenshot(sandbox, args.screenshot)
         if sandbox is not None and args.serve:
             _say(f"\nServing the inbox at {sandbox.url}/ ; Ctrl-C to stop.")
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                pass
+            wait_until_stopped()
         return 0 if all(r.ok for r in results) else 1
     finally:
         if sandbox is not None:

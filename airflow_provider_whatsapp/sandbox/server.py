@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import threading
 import time
@@ -806,6 +807,19 @@ class WhatsAppSandbox:
             yield
         finally:
             self.configure(label=previous)
+
+
+def wait_until_stopped() -> None:
+    """Block until Ctrl-C or SIGTERM (also when started in the background, where SIGINT is ignored)."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: Any) -> None:
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handle)
+    while not stop.wait(1.0):
+        pass
 
 
 def _digits(value: str) -> str:
