@@ -221,30 +221,38 @@ class Pacer:
             return None
         return max(entry.left, entry.answered - self._quickest)
 
+    def room(self) -> tuple[bool, float | None]:
+        """Whether one more request fits in the window now, and else how long until one may.
+
+        ``None`` for the wait means: not before a request in flight is answered.
+        """
+        now = self._clock()
+        horizon = now - self._window
+        kept, expiries = [], []
+        for entry in self._window_entries:
+            arrival = self._arrival(entry)
+            if arrival is None or arrival > horizon:
+                kept.append(entry)
+                if arrival is not None:
+                    expiries.append(arrival + self._window)
+        self._window_entries = kept
+        if len(kept) < self._burst:
+            return True, 0.0
+        return False, (max(0.0, min(expiries) - now) if expiries else None)
+
     async def depart(self) -> Departure:
         """Wait until one more request fits in the window, then count it as leaving now."""
         if self._changed is None:
             self._changed = asyncio.Event()
         while True:
-            now = self._clock()
-            horizon = now - self._window
-            kept, expiries = [], []
-            for entry in self._window_entries:
-                arrival = self._arrival(entry)
-                if arrival is None:
-                    kept.append(entry)
-                elif arrival > horizon:
-                    kept.append(entry)
-                    expiries.append(arrival + self._window)
-            self._window_entries = kept
-            if len(kept) < self._burst:
-                entry = Departure(now)
-                kept.append(entry)
+            fits, wait = self.room()
+            if fits:
+                entry = Departure(self._clock())
+                self._window_entries.append(entry)
                 return entry
             self._changed.clear()
-            timeout = max(0.0, min(expiries) - now) if expiries else None
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=timeout)
+                await asyncio.wait_for(self._changed.wait(), timeout=wait)
 
     def answered(self, entry: Departure) -> None:
         """The request of ``entry`` got an answer (or failed): it has reached the server, or never will."""

@@ -96,6 +96,36 @@ def test_pacer_halves_on_throttling_and_recovers() -> None:
     assert pacer.rate == 80
 
 
+def test_pacer_counts_a_late_request_where_the_server_saw_it() -> None:
+    now = [0.0]
+    pacer = Pacer(2, clock=lambda: now[0])  # 2 requests in any 1.015 s
+    window = 2 / 2 * 1.015
+
+    async def depart_at(t: float) -> Any:
+        now[0] = t
+        return await pacer.depart()
+
+    first = asyncio.run(depart_at(0.0))
+    second = asyncio.run(depart_at(0.1))
+    now[0] = 0.15
+    pacer.answered(second)  # a quick round trip: 50 ms
+    now[0] = 0.5
+    pacer.answered(first)  # 500 ms: it reached the server about 450 ms after it left
+
+    now[0] = 1.2  # 1.2 s after the first left, but only 0.75 s after it arrived
+    assert pacer.room() == (True, 0.0)  # the second has left the window
+    asyncio.run(depart_at(1.2))
+    fits, wait = pacer.room()
+    assert not fits
+    assert wait == pytest.approx(0.45 + window - 1.2)  # counted from its arrival, not its departure
+
+    in_flight = Pacer(1, clock=lambda: now[0])
+    now[0] = 5.0
+    asyncio.run(in_flight.depart())
+    now[0] = 60.0
+    assert in_flight.room() == (False, None)  # unanswered: it may still be on its way
+
+
 # --- throttling and pair rate --------------------------------------------------------------------
 
 
