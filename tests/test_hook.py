@@ -530,3 +530,26 @@ def test_pair_rate_error_waits_the_pair_interval() -> None:
 
     assert isinstance(error, WhatsAppPairRateLimitError)
     assert error.retry_after == 6.0
+
+
+def _webp(size: int, *, animated: bool) -> bytes:
+    flags = 0x02 if animated else 0x00
+    header = (
+        b"RIFF" + (size - 8).to_bytes(4, "little") + b"WEBPVP8X" + (10).to_bytes(4, "little") + bytes([flags])
+    )
+    return header + b"\0" * (size - len(header))
+
+
+def test_animated_sticker_may_be_up_to_500_kb(maton_conn: LoopbackServer, tmp_path) -> None:
+    maton_conn.route("POST", rf"/{PHONE_NUMBER_ID}/media$", Reply(json={"id": "sticker-1"}))
+    animated = tmp_path / "wave.webp"
+    animated.write_bytes(_webp(300 * 1024, animated=True))
+    still = tmp_path / "still.webp"
+    still.write_bytes(_webp(300 * 1024, animated=False))
+
+    assert MatonHook().upload_media(animated) == "sticker-1"
+    with pytest.raises(ValueError, match="at most 102400 bytes"):
+        MatonHook().upload_media(still)
+
+    assert len(maton_conn.requests) == 1
+    assert maton_conn.requests[0].body.count(b"RIFF") == 1  # the file went whole, from its first byte

@@ -67,12 +67,20 @@ def open_media(
         opener = functools.partial(open, local)
     mime = mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
     kind = media_type or media_type_for_mime(mime)
-    try:
-        check_media(kind, mime, size)
-    except ValueError as error:
-        raise WhatsAppValidationError(f"file_path: {name}: {error}") from None
     with opener("rb") as handle:
+        animated = kind == "sticker" and _is_animated_webp(handle)
+        try:
+            check_media(kind, mime, size, animated=animated)
+        except ValueError as error:
+            raise WhatsAppValidationError(f"file_path: {name}: {error}") from None
+        handle.seek(0)
         yield handle, name, mime
+
+
+def _is_animated_webp(handle: IO[bytes]) -> bool:
+    """An extended WebP (``VP8X`` chunk) with its animation flag set; WhatsApp allows these 500 KB."""
+    head = handle.read(21)
+    return len(head) == 21 and head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8X" and bool(head[20] & 0x02)
 
 
 @contextmanager

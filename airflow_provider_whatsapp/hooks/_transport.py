@@ -231,7 +231,8 @@ def send_sync(
         attempts.number += 1
         if limiter is not None:
             time.sleep(limiter.reserve())
-        log.debug("%s (attempt %d)", request.label, attempts.number)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s (attempt %d)", request.label, attempts.number)
         try:
             return handle_response(request, client.send(request.build(client)))
         except httpx.HTTPError as exc:
@@ -249,7 +250,8 @@ async def send_async(
         attempts.number += 1
         if limiter is not None:
             await asyncio.sleep(limiter.reserve())
-        log.debug("%s (attempt %d)", request.label, attempts.number)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s (attempt %d)", request.label, attempts.number)
         try:
             return handle_response(request, await client.send(request.build(client)))
         except httpx.HTTPError as exc:
