@@ -31,7 +31,7 @@ alert_on_failure = WhatsAppNotifier(
         "{{ exception }}"
     ),
 )
-# Outside the 24-hour window, send an approved template instead, e.g. "{{1}} failed at {{2}}: {{3}}":
+# Outside the 24-hour window, send an approved template instead, e.g. "Task {{1}} failed at {{2}}: {{3}}.":
 # alert_on_failure = WhatsAppNotifier(
 #     to=ONCALL,
 #     template_name="etl_failure",

@@ -248,8 +248,16 @@ def _seed_templates() -> list[dict[str, Any]]:
             "language": "en_US",
             "category": "UTILITY",
             "components": [
-                {"type": "HEADER", "format": "DOCUMENT"},
-                {"type": "BODY", "text": "Sales report for {{1}}: {{2}} orders."},
+                {
+                    "type": "HEADER",
+                    "format": "DOCUMENT",
+                    "example": {"header_handle": ["4::YXBwbGljYXRpb24vcGRm"]},
+                },
+                {
+                    "type": "BODY",
+                    "text": "Sales report for {{1}}: {{2}} orders.",
+                    "example": {"body_text": [["2026-11-20", "1284"]]},
+                },
                 {"type": "FOOTER", "text": "Sent by Airflow"},
             ],
         },
@@ -259,7 +267,11 @@ def _seed_templates() -> list[dict[str, Any]]:
             "category": "UTILITY",
             "components": [
                 {"type": "HEADER", "format": "TEXT", "text": "Pipeline alert"},
-                {"type": "BODY", "text": "{{1}} failed at {{2}}: {{3}}"},
+                {
+                    "type": "BODY",
+                    "text": "Task {{1}} failed at {{2}}: {{3}}.",
+                    "example": {"body_text": [["load_orders", "02:00", "connection refused"]]},
+                },
                 {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Acknowledge"}]},
             ],
         },
@@ -268,7 +280,11 @@ def _seed_templates() -> list[dict[str, Any]]:
             "language": "en_US",
             "category": "UTILITY",
             "components": [
-                {"type": "BODY", "text": "Hi {{1}}, your order {{2}} is {{3}}."},
+                {
+                    "type": "BODY",
+                    "text": "Hi {{1}}, your order {{2}} is {{3}}.",
+                    "example": {"body_text": [["Ana", "A-1042", "on its way"]]},
+                },
                 {"type": "FOOTER", "text": "Reply STOP to opt out"},
             ],
         },
@@ -277,7 +293,11 @@ def _seed_templates() -> list[dict[str, Any]]:
             "language": "en_US",
             "category": "MARKETING",
             "components": [
-                {"type": "BODY", "text": "Hi {{1}}, your weekly digest for {{2}} is ready."},
+                {
+                    "type": "BODY",
+                    "text": "Hi {{1}}, your weekly digest for {{2}} is ready.",
+                    "example": {"body_text": [["Ana", "week 47"]]},
+                },
                 {"type": "FOOTER", "text": "Reply STOP to unsubscribe"},
             ],
         },

@@ -19,6 +19,8 @@ from airflow_provider_whatsapp.errors import (
 from airflow_provider_whatsapp.hooks.maton import MatonHook
 from airflow_provider_whatsapp.limits import MEDIA_RULES
 from airflow_provider_whatsapp.sandbox import WhatsAppSandbox
+from airflow_provider_whatsapp.sandbox.state import _seed_templates
+from airflow_provider_whatsapp.template_definitions import validate_template
 from tests.sandbox.conftest import RECIPIENT, assert_graph_error, messages_path, template, text
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -338,3 +340,14 @@ def test_reset_forgets_everything_but_the_seed(
     assert whatsapp_sandbox.messages == [] and whatsapp_sandbox.state.faults == []
     assert [t["name"] for t in MatonHook().list_templates(name="hello_world")] == ["hello_world"]
     assert whatsapp_sandbox.state.connections
+
+
+@pytest.mark.parametrize("seeded", _seed_templates(), ids=lambda t: t["name"])
+def test_seeded_templates_follow_the_rules_the_provider_enforces(seeded: dict) -> None:
+    # A template the sandbox offers must be one a user could have created through the provider.
+    validate_template(
+        name=seeded["name"],
+        language=seeded["language"],
+        category=seeded["category"],
+        components=seeded["components"],
+    )
