@@ -194,31 +194,36 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(answer.status, answer.body)
             self.close_connection = True
             return
-        api = request.path.startswith(("/connections", f"/{APP}/")) or _GRAPH.match(request.path)
-        status = 500
+        api = bool(request.path.startswith(("/connections", f"/{APP}/")) or _GRAPH.match(request.path))
+        status, body, headers, content_type = self._outcome(request, api)
+        if api:
+            # Logged before answering: a client that holds its answer finds its request in the log.
+            conn = request.connection.connection_id if request.connection else None
+            self.server.state.record(request.method, request.path, status, conn)
+        if body is _DROPPED:
+            self._drop()
+            return
+        self._answer(status, body, content_type=content_type, headers=headers)
+
+    def _outcome(self, request: _Request, api: bool) -> tuple[int, Any, dict[str, str] | None, str]:
+        """Status, body, headers and content type of the answer, errors included."""
         try:
             if not api:
                 status, body, content_type = self._local(request)
-                self._answer(status, body, content_type=content_type)
-                return
+                return status, body, None, content_type
             status, body, headers = self._api(request)
-            if body is _DROPPED:
-                self._drop()
-                return
-            self._answer(status, body, headers=headers)
+            return status, body, headers, "application/json"
         except HttpAnswer as answer:
-            status = answer.status
-            self._answer(answer.status, answer.body, headers=answer.headers)
+            return answer.status, answer.body, answer.headers, "application/json"
         except GraphError as error:
-            status = error.status
-            self._answer(error.status, error.body())
+            return error.status, error.body(), None, "application/json"
         except Exception as error:  # a sandbox bug: answer like Graph's unknown error, keep serving
-            status = 500
-            self._answer(500, GraphError(1, f"Sandbox error: {type(error).__name__}: {error}").body())
-        finally:
-            if api:
-                conn = request.connection.connection_id if request.connection else None
-                self.server.state.record(request.method, request.path, status, conn)
+            return (
+                500,
+                GraphError(1, f"Sandbox error: {type(error).__name__}: {error}").body(),
+                None,
+                "application/json",
+            )
 
     do_GET = do_POST = do_DELETE = do_PUT = do_HEAD = _handle
 
