@@ -16,7 +16,7 @@ from airflow_provider_whatsapp._compat import (
     aget_connection,
     connection_extra,
     get_connection,
-    mask_secret,
+    mask_key,
 )
 from airflow_provider_whatsapp._connection_form import CONNECTION_UI
 from airflow_provider_whatsapp.errors import (
@@ -156,7 +156,7 @@ class MatonHook(BaseHook):
         )
 
     def _finish(self, settings: MatonSettings) -> MatonSettings:
-        mask_secret(settings.api_key)
+        mask_key(settings.api_key)
         overrides: dict[str, Any] = {
             "connection_id": self.connection_id,
             "phone_number_id": self.phone_number_id,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PHONE_NUMBER_ID
+from tests.conftest import PHONE_NUMBER_ID, TEST_KEY
 from tests.dagrun import run_dag, task_states
 from tests.loopback import LoopbackServer, Reply, sent
 
@@ -129,3 +129,70 @@ def test_example_fanout_maps_one_send_per_recipient(maton_conn: LoopbackServer, 
 
     assert set(task_states(dag_run).values()) == {"success"}
     assert sorted(m["to"] for m in _sent(maton_conn)) == ["14155550100", "14155550101", "442079460000"]
+
+
+def _debug_dag_run(server: LoopbackServer, dags_folder: Path, **env: str) -> str:
+    """Run the secret-probe DAG in a child process with DEBUG logging; return everything it printed."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    server.route("POST", MESSAGES, Reply(json=sent("wamid.OK")), Reply(401, {"error": "Invalid API key"}))
+    child_env = {
+        **os.environ,
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
+        "AIRFLOW__LOGGING__NAMESPACE_LEVELS": "httpx=DEBUG httpcore=DEBUG airflow_provider_whatsapp=DEBUG",
+        **env,
+    }
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.secret_probe_run",
+            str(DAGS / "whatsapp_secret_probe.py"),
+            str(dags_folder),
+        ],
+        cwd=REPO_ROOT,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = child.stdout + child.stderr
+    assert "'accepted': 'success'" in output and "'refused': 'failed'" in output, output[-3000:]
+    assert "Maton API key was refused" in output  # the error was logged in full
+    assert "httpcore" in output  # DEBUG logging was really on
+    assert [r.header("Authorization") for r in server.requests] == [
+        f"Bearer {env.get('MATON_API_KEY', TEST_KEY)}"
+    ] * 2
+    return output
+
+
+def test_key_from_the_environment_appears_nowhere_in_a_debug_dag_run(
+    loopback: LoopbackServer, dags_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_MATON_DEFAULT", raising=False)
+    key = "mtn-env-key-0b7d41aa-SECRET"
+
+    output = _debug_dag_run(
+        loopback,
+        dags_folder,
+        MATON_API_KEY=key,
+        MATON_BASE_URL=loopback.url,
+    )
+
+    assert key not in output
+
+
+def test_key_from_a_connection_shows_only_in_airflows_own_test_supervisor_line(
+    maton_conn: LoopbackServer, dags_folder: Path
+) -> None:
+    # On Airflow 3, dag.test()'s in-process supervisor logs every MaskSecret message it receives,
+    # value included, at DEBUG; Airflow sends one for each connection password it loads. That line is
+    # Airflow's; nothing the provider logs, raises or returns may carry the key.
+    output = _debug_dag_run(maton_conn, dags_folder)
+
+    leaks = [line for line in output.splitlines() if TEST_KEY in line]
+    assert all("Sending request" in line and "MaskSecret(" in line for line in leaks), leaks
