@@ -7,7 +7,7 @@ nothing from Airflow.
 
 from __future__ import annotations
 
-from airflow_provider_whatsapp.sandbox.server import WhatsAppSandbox
+from airflow_provider_whatsapp.sandbox.controller import WhatsAppSandbox
 from airflow_provider_whatsapp.sandbox.state import (
     DEFAULT_API_KEY,
     DEFAULT_CONNECTION_ID,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from airflow_provider_whatsapp.sandbox.server import WhatsAppSandbox, wait_until_stopped
+from airflow_provider_whatsapp.sandbox.controller import WhatsAppSandbox, wait_until_stopped
 from airflow_provider_whatsapp.sandbox.state import DEFAULT_API_KEY
 
 

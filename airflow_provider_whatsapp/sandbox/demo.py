@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_whatsapp.sandbox.server import WhatsAppSandbox, wait_until_stopped
+from airflow_provider_whatsapp.sandbox.controller import WhatsAppSandbox, wait_until_stopped
 
 DEFAULT_PORT = 8765
 DAG_TIMEOUT = 600

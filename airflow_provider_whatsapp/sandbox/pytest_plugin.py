@@ -24,7 +24,7 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from airflow_provider_whatsapp.sandbox.server import WhatsAppSandbox
+    from airflow_provider_whatsapp.sandbox.controller import WhatsAppSandbox
 
 CONN_ENV = "AIRFLOW_CONN_MATON_DEFAULT"
 
@@ -42,7 +42,7 @@ def whatsapp_sandbox(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[WhatsAppSandbox]:
     """A running WhatsApp sandbox; ``maton_default`` points at it while the test runs."""
-    from airflow_provider_whatsapp.sandbox.server import WhatsAppSandbox
+    from airflow_provider_whatsapp.sandbox.controller import WhatsAppSandbox
 
     settings: dict[str, Any] = {}
     for marker in reversed(list(request.node.iter_markers("whatsapp_sandbox"))):

@@ -38,6 +38,9 @@ STATUSES = (*STATUS_ORDER, "failed")
 REJECT_NAME = re.compile(r"(^|_)reject(ed)?(_|$)")
 REJECT_REASON = "INVALID_FORMAT"
 
+# What SandboxState.configure may change while the sandbox runs.
+CONFIG_FIELDS = ("require_window", "approval_delay", "rate_limit", "auto_deliver", "label")
+
 
 class Clock:
     """Wall-clock time that tests can move forward (e.g. past the 24-hour window)."""
@@ -358,6 +361,19 @@ class SandboxState:
             self.seed()
 
     # --- seed -----------------------------------------------------------------------------------
+
+    def configure(self, **settings: Any) -> None:
+        """Change the sandbox's behaviour: ``require_window``, ``approval_delay``, ``rate_limit``,
+        ``auto_deliver``, ``label`` (tags the messages that follow, e.g. with a DAG id)."""
+        unknown = set(settings) - set(CONFIG_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(CONFIG_FIELDS)}"
+            )
+        with self.lock:
+            for key, value in settings.items():
+                setattr(self, key, value)
+            self.version += 1
 
     def seed(self) -> None:
         with self.lock:
