@@ -93,32 +93,54 @@ class RetryPolicy:
         return delay
 
 
+class Booking:
+    """One request's place in the limiter's window: booked at ``at``, answered at ``answered``."""
+
+    __slots__ = ("answered", "at")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.answered: float | None = None
+
+    def finish(self) -> None:
+        self.answered = time.monotonic()
+
+
 class RateLimiter:
     """At most ``rate`` requests in any window of one second, across the threads of a process.
 
-    ``reserve()`` books the next free slot and says how long to wait for it, so the sync path sleeps
-    and the async path awaits the same answer.
+    The server counts a request when it arrives, which may be long after it was booked on a busy
+    machine. The answer, though, never comes before the arrival: so a request waits until one second
+    after the *answer* of the one ``rate`` places before it, and the server can never count one too
+    many, whatever the load. (A request still unanswered is counted from its booking, with a margin.)
+
+    ``reserve()`` says how long to wait and returns the booking to ``finish()`` once answered; the sync
+    path sleeps and the async path awaits the same delay.
     """
 
-    # The server counts arrivals, which lag the booked slot by a variable amount (a new connection,
-    # a busy machine); 5% of room keeps that lag from putting one request too many in its second.
-    _SAFETY = 1.05
+    # Only for a request still in flight when the one ``rate`` places later is booked.
+    _IN_FLIGHT_MARGIN = 1.05
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
         self._burst = max(1, math.floor(rate))
-        self._period = self._burst / rate * self._SAFETY
-        self._slots: deque[float] = deque(maxlen=self._burst)
+        self._period = self._burst / rate
+        self._window: deque[Booking] = deque(maxlen=self._burst)
         self._lock = threading.Lock()
 
-    def reserve(self) -> float:
+    def reserve(self) -> tuple[float, Booking]:
         with self._lock:
             now = time.monotonic()
-            slot = now
-            if len(self._slots) == self._burst:
-                slot = max(now, self._slots[0] + self._period)
-            self._slots.append(slot)
-            return slot - now
+            start = now
+            if len(self._window) == self._burst:
+                oldest = self._window[0]
+                if oldest.answered is not None:
+                    start = max(now, oldest.answered + self._period)
+                else:
+                    start = max(now, oldest.at + self._period * self._IN_FLIGHT_MARGIN)
+            booking = Booking(start)
+            self._window.append(booking)
+            return start - now, booking
 
 
 _limiters: dict[tuple[str, str, float], RateLimiter] = {}
@@ -230,8 +252,10 @@ def send_sync(
     attempts = Attempts(request, policy)
     while True:
         attempts.number += 1
+        booking = None
         if limiter is not None:
-            time.sleep(limiter.reserve())
+            delay, booking = limiter.reserve()
+            time.sleep(delay)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s (attempt %d)", request.label, attempts.number)
         try:
@@ -240,6 +264,9 @@ def send_sync(
             error: WhatsAppError = error_from_transport(request, exc)
         except WhatsAppError as exc:
             error = exc
+        finally:
+            if booking is not None:
+                booking.finish()
         time.sleep(attempts.next_delay(error))
 
 
@@ -249,8 +276,10 @@ async def send_async(
     attempts = Attempts(request, policy)
     while True:
         attempts.number += 1
+        booking = None
         if limiter is not None:
-            await asyncio.sleep(limiter.reserve())
+            delay, booking = limiter.reserve()
+            await asyncio.sleep(delay)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s (attempt %d)", request.label, attempts.number)
         try:
@@ -259,4 +288,7 @@ async def send_async(
             error: WhatsAppError = error_from_transport(request, exc)
         except WhatsAppError as exc:
             error = exc
+        finally:
+            if booking is not None:
+                booking.finish()
         await asyncio.sleep(attempts.next_delay(error))
