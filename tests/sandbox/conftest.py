@@ -30,6 +30,15 @@ def text(body: str, to: str = RECIPIENT) -> dict:
     return {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": body}}
 
 
+def reaction(message_id: str, emoji: str, to: str = RECIPIENT) -> dict:
+    return {
+        "messaging_product": "whatsapp",
+        "to": to,
+        "type": "reaction",
+        "reaction": {"message_id": message_id, "emoji": emoji},
+    }
+
+
 def buttons(count: int, to: str = RECIPIENT) -> dict:
     return {
         "messaging_product": "whatsapp",

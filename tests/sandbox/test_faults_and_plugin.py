@@ -20,7 +20,15 @@ from airflow_provider_whatsapp.errors import (
 )
 from airflow_provider_whatsapp.hooks.maton import MatonHook
 from airflow_provider_whatsapp.sandbox import WhatsAppSandbox
-from tests.sandbox.conftest import RECIPIENT, assert_graph_error, buttons, messages_path, template, text
+from tests.sandbox.conftest import (
+    RECIPIENT,
+    assert_graph_error,
+    buttons,
+    messages_path,
+    reaction,
+    template,
+    text,
+)
 
 # --- faults --------------------------------------------------------------------------------------
 
@@ -102,15 +110,7 @@ def test_conversations_json_renders_what_a_phone_shows(
     first = client.post(path, json=text("*Load finished*")).json()["messages"][0]["id"]
     client.post(path, json=buttons(2))
     client.post(path, json=template("order_update", "Ana", "A-17", "shipped"))
-    client.post(
-        path,
-        json={
-            "messaging_product": "whatsapp",
-            "to": RECIPIENT,
-            "type": "reaction",
-            "reaction": {"message_id": first, "emoji": "👍"},
-        },
-    )
+    client.post(path, json=reaction(first, "👍"))
     whatsapp_sandbox.add_inbound(RECIPIENT, "Thanks!", name="Ana")
 
     data = client.get("/_sandbox/conversations").json()

@@ -13,7 +13,7 @@ import pytest
 
 from airflow_provider_whatsapp.sandbox import WhatsAppSandbox
 from airflow_provider_whatsapp.sandbox.browser import chromium_page, find_chromium
-from tests.sandbox.conftest import RECIPIENT, buttons, messages_path, template, text
+from tests.sandbox.conftest import RECIPIENT, buttons, messages_path, reaction, template, text
 
 pytestmark = pytest.mark.browser
 
@@ -112,15 +112,7 @@ def fill_conversations(sandbox: WhatsAppSandbox) -> None:
                 },
             },
         )
-        client.post(
-            path,
-            json={
-                "messaging_product": "whatsapp",
-                "to": RECIPIENT,
-                "type": "reaction",
-                "reaction": {"message_id": first, "emoji": "👍"},
-            },
-        )
+        client.post(path, json=reaction(first, "👍"))
         client.post(path, json=text("Nightly load started", to=OTHER))
     sandbox.add_inbound(RECIPIENT, "Thanks, looks good", name="Ana")
 
