@@ -290,14 +290,8 @@ def _timed_out(request: ApiRequest, exc: Exception) -> WhatsAppError | None:
     return None
 
 
-def error_from_transport(request: ApiRequest, exc: Exception) -> WhatsAppError:
-    """Map a failure before any answer: safe to retry only when the request never left this machine."""
-    error = _before_answer(request, exc)
-    error.__cause__ = exc
-    return error
-
-
 def _before_answer(request: ApiRequest, exc: Exception) -> WhatsAppError:
+    """A failure before any answer: safe to retry only when the request never left this machine."""
     where = request.label
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)):
         return WhatsAppConnectError(f"Could not connect for {where}: {type(exc).__name__}. Nothing was sent.")
