@@ -94,6 +94,15 @@ class WhatsAppConnectError(WhatsAppRetryableError):
     """The gateway could not be reached; nothing was sent."""
 
 
+class WhatsAppTimeoutError(WhatsAppTransientError):
+    """A read got no complete answer within the hook's ``timeout``.
+
+    The hook does not ask again within the same call (the timeout bounds how long a slow server may
+    hold it); Airflow may retry the task. A send that times out raises
+    :class:`WhatsAppDeliveryUnknownError` instead.
+    """
+
+
 # --- ambiguous: the request may have taken effect ------------------------------------------------
 
 
@@ -297,6 +306,7 @@ def error_from_response(
     *,
     retry_after: float | None = None,
     may_have_taken_effect: bool,
+    redirect_host: str | None = None,
 ) -> WhatsAppError:
     """Turn an HTTP error response from Maton or Graph into the matching provider error.
 
@@ -304,7 +314,9 @@ def error_from_response(
     :param body: the decoded JSON body, or the text when it was not JSON.
     :param retry_after: seconds from the ``Retry-After`` header, if any.
     :param may_have_taken_effect: True for a request (a send) that must not be repeated when the
-        failure is ambiguous (a 5xx without a code that proves it was refused).
+        failure is ambiguous (a 3xx, or a 5xx without a code that proves it was refused).
+    :param redirect_host: the host a 3xx pointed to (never the rest of ``Location``, which may carry
+        anything).
     """
     graph = _graph_error(body)
     code = _as_int(graph.get("code")) if graph else None
@@ -343,6 +355,20 @@ def error_from_response(
             return cls(describe(advice), retry_after=retry_after, **fields)
         return cls(describe(advice), **fields)
 
+    if 300 <= status_code < 400:
+        # Redirects are never followed: the bearer key would go along to wherever they point.
+        # Its body is not quoted: it repeats the target, which could carry anything.
+        where = f" to {redirect_host}" if redirect_host else ""
+        if may_have_taken_effect:
+            return WhatsAppDeliveryUnknownError(
+                f"The gateway answered HTTP {status_code}, a redirect{where}. {MAY_HAVE_BEEN_DELIVERED}",
+                **fields,
+            )
+        return WhatsAppConfigurationError(
+            f"The gateway answered HTTP {status_code}, a redirect{where}; redirects are not followed, so "
+            "that the key goes nowhere else. Check the connection's host (scheme, port, path).",
+            **fields,
+        )
     if status_code == 401:
         return WhatsAppAuthError(
             describe(
@@ -365,6 +391,17 @@ def error_from_response(
                 "maton.ai, and set connection_id in the connection's extra if you have several."
             ),
             **fields,
+        )
+    if status_code == 408:
+        # The server gave up waiting for the request before it was complete: nothing took effect.
+        return WhatsAppTransientError(
+            describe("The server timed out receiving the request; it is safe to try again."),
+            retry_after=retry_after,
+            **fields,
+        )
+    if status_code == 413:
+        return WhatsAppPermanentError(
+            describe("The request is larger than the server accepts; make it smaller."), **fields
         )
     if status_code == 503:
         return WhatsAppTransientError(

@@ -89,6 +89,8 @@ MEDIA_RULES: dict[str, MediaRule] = {
     "sticker": MediaRule("sticker", frozenset({"image/webp"}), 100 * KB),
 }
 ANIMATED_STICKER_MAX_BYTES = 500 * KB
+# The largest media file of any type
+MEDIA_MAX_BYTES = max(rule.max_bytes for rule in MEDIA_RULES.values())
 
 # Media types that may carry a caption
 CAPTIONED_MEDIA = frozenset({"image", "video", "document"})

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -16,7 +20,13 @@ from urllib.parse import parse_qs, urlsplit
 
 @dataclass
 class Reply:
-    """One scripted answer. ``drop`` closes the connection without answering."""
+    """One scripted answer.
+
+    ``drop`` closes the connection without answering; ``raw`` is written as the whole answer (status
+    line included, anything goes) before closing; ``reset`` makes either close with a TCP reset.
+    ``trickle`` sends the answer (status line, headers, body) one byte every ``trickle`` seconds.
+    ``chunks`` makes the body, sent chunked, from a fresh iterable (so a huge body is never held).
+    """
 
     status: int = 200
     json: Any = None
@@ -24,6 +34,17 @@ class Reply:
     delay: float = 0.0
     drop: bool = False
     body: bytes | None = None
+    raw: bytes | None = None
+    reset: bool = False
+    trickle: float = 0.0
+    chunks: Callable[[], Iterable[bytes]] | None = None
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that reset or dropped the connection (some tests make it) is not a server error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 @dataclass
@@ -53,7 +74,7 @@ class LoopbackServer:
         self.requests: list[Recorded] = []
         self._routes: list[tuple[str, re.Pattern[str], deque[Reply | Responder]]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -133,10 +154,47 @@ class LoopbackServer:
                 reply = server._reply_for(recorded)
                 if reply.delay:
                     time.sleep(reply.delay)
-                if reply.drop:
-                    self.close_connection = True
-                    self.connection.close()
+                try:
+                    if reply.raw is not None or reply.drop:
+                        self.wfile.write(reply.raw or b"")
+                        self.wfile.flush()
+                        self._close(reset=reply.reset)
+                    elif reply.trickle or reply.chunks is not None:
+                        self._stream(reply)
+                    else:
+                        self._answer(reply)
+                except OSError:
+                    self.close_connection = True  # the client went away; nothing to tell it
+
+            def _close(self, *, reset: bool) -> None:
+                self.close_connection = True
+                if reset:  # linger 0: the kernel answers with RST instead of FIN
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+
+            def _stream(self, reply: Reply) -> None:
+                lines = [f"HTTP/1.1 {reply.status} {_reason(reply.status)}", "Content-Type: application/json"]
+                lines += [f"{name}: {value}" for name, value in reply.headers.items()]
+                if reply.chunks is not None:
+                    lines.append("Transfer-Encoding: chunked")
+                    payload = b""
+                else:
+                    payload = reply.body if reply.body is not None else json.dumps(reply.json or {}).encode()
+                    lines.append(f"Content-Length: {len(payload)}")
+                head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+                if reply.trickle:
+                    for byte in head + payload:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(reply.trickle)
                     return
+                self.wfile.write(head)
+                for chunk in reply.chunks() if reply.chunks is not None else ():
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+
+            def _answer(self, reply: Reply) -> None:
                 payload = reply.body if reply.body is not None else json.dumps(reply.json or {}).encode()
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
@@ -149,6 +207,13 @@ class LoopbackServer:
             do_GET = do_POST = do_DELETE = do_PUT = _handle
 
         return Handler
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Status"
 
 
 def graph_error(

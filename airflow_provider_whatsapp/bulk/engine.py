@@ -10,6 +10,8 @@ What each answer does:
 * throttled (HTTP 429, codes 4, 80007, 130429): nothing was sent; the whole send slows down (the
   pace halves and pauses for ``Retry-After``, then recovers step by step) and that recipient is
   tried again first;
+* a ``Retry-After`` longer than ``max_retry_after``: the send stops at once, that recipient and the
+  rest pending for the next try, instead of sleeping;
 * pair rate (131056): nothing was sent; only that recipient waits (6 s, doubling), the rest go on;
 * other retryable failures (connect errors, 503, transient codes): that recipient is tried again
   after an exponential backoff;
@@ -30,7 +32,6 @@ import contextlib
 import heapq
 import logging
 import math
-import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppTemplateNotFoundError,
     WhatsAppUnsupportedMessageError,
 )
+from airflow_provider_whatsapp.hooks._retry import DEFAULT_MAX_RETRY_AFTER, RetryPolicy
 from airflow_provider_whatsapp.limits import PAIR_RATE_INTERVAL_SECONDS
 
 if TYPE_CHECKING:
@@ -108,6 +110,8 @@ class BulkConfig:
     :param max_attempts: attempts per recipient, the first included, for failures that are safe to retry.
     :param max_retry_seconds: no retry of a recipient starts this long after its first attempt.
     :param pair_backoff: first wait after a pair-rate error (131056); doubles for each further one.
+    :param transient_backoff: first wait after another retryable failure; doubles for each further one.
+    :param max_retry_after: the longest ``Retry-After`` waited for; a longer one stops the send.
     :param resend_unknown: send again to recipients a previous try left unknown: ``True`` for all, or
         the recipients (normalised numbers) to send again.
     :param retry_failed: send again to recipients that failed in a previous try.
@@ -119,8 +123,19 @@ class BulkConfig:
     max_retry_seconds: float = 300.0
     pair_backoff: float = PAIR_RATE_INTERVAL_SECONDS
     transient_backoff: float = 0.5
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
     resend_unknown: bool | Collection[str] = False
     retry_failed: bool = True
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The hook's retry rules with this send's bounds, so both back off and wait alike."""
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            max_seconds=self.max_retry_seconds,
+            base_delay=self.transient_backoff,
+            max_retry_after=self.max_retry_after,
+        )
 
     def resends(self, to: str) -> bool:
         if isinstance(self.resend_unknown, bool):
@@ -525,11 +540,25 @@ class BulkSender:
 
     async def _retry_later(self, job: _Job, error: WhatsAppRetryableError) -> None:
         to = job.item.to
-        await self._journal(record(to, RELEASED, code=error.code, reason=error.message))
         throttled = isinstance(error, WhatsAppRateLimitError)
+        policy = self.config.retry_policy
         if throttled:
             self.result.throttled += 1
+        # Hold everyone back at once, not after the journal write below: no send may leave meanwhile.
+        if policy.waits_too_long(error):
+            # Sleeping that long would hold a worker for nothing: stop, this recipient and the rest
+            # pending (released) for the task's next try.
+            reason = policy.gave_up_because(error, job.attempts)
+            if reason not in error.message:
+                error.message = f"{error.message} {reason}"
+            if self.result.aborted is None:
+                self.result.aborted = error
+            await self._journal(record(to, RELEASED, code=error.code, reason=error.message))
+            self._ready.appendleft(job)
+            return
+        if throttled:
             self.pacer.throttled(error.retry_after)
+        await self._journal(record(to, RELEASED, code=error.code, reason=error.message))
         assert job.first_attempt is not None
         elapsed = time.monotonic() - job.first_attempt
         if isinstance(error, WhatsAppPairRateLimitError):
@@ -538,8 +567,7 @@ class BulkSender:
         elif throttled:
             delay = 0.0  # the pacer's pause holds everyone back; this recipient goes first after it
         else:
-            backoff = min(30.0, self.config.transient_backoff * 2 ** (job.attempts - 1))
-            delay = backoff / 2 + random.uniform(0, backoff / 2)
+            delay = policy.backoff(job.attempts)
         if error.retry_after is not None:
             delay = max(delay, error.retry_after)
         if job.attempts >= self.config.max_attempts or elapsed + delay > self.config.max_retry_seconds:

@@ -1,20 +1,26 @@
-"""How a request is sent: one request description, one response handler, one retry policy.
+"""How a request is sent: one request description, one answer handler, one retry policy.
 
 The sync and async paths of :class:`~airflow_provider_whatsapp.hooks.maton.MatonHook` differ only in
 how they wait and which httpx client they call; everything that decides (what to retry, for how long,
 what an answer means) lives here once.
+
+Every way an attempt can end becomes a provider error or a decoded JSON object: answers are read
+streaming, at most :data:`API_ANSWER_MAX_BYTES` of them, within the request's total deadline (see
+:mod:`._deadline`); bytes that are not a JSON object, a broken connection, a protocol error or a
+timeout each get a class that says whether the request may have taken effect.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
+import json
 import logging
 import math
-import random
+import re
 import threading
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,16 +34,24 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppDeliveryUnknownError,
     WhatsAppError,
     WhatsAppRetryableError,
+    WhatsAppTimeoutError,
     WhatsAppTransientError,
     error_from_response,
 )
+from airflow_provider_whatsapp.hooks._deadline import current_deadline, deadline
+from airflow_provider_whatsapp.hooks._retry import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+__all__ = ["ApiRequest", "RetryPolicy", "parse_retry_after", "send_async", "send_sync"]
+
 log = logging.getLogger(__name__)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+# The largest API answer read (Graph's and Maton's are a few KB; a template page stays far below).
+API_ANSWER_MAX_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -64,33 +78,6 @@ class ApiRequest:
     def build(self, client: httpx.Client | httpx.AsyncClient) -> httpx.Request:
         body = self.body() if callable(self.body) else (self.body or {})
         return client.build_request(self.method, self.url, headers=self.headers, params=self.params, **body)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter, bounded in attempts and in total time.
-
-    :param max_attempts: attempts in all, the first included.
-    :param max_seconds: no retry starts after this many seconds since the first attempt.
-    :param base_delay: the first backoff; it doubles with each retry, up to ``max_delay``.
-    """
-
-    max_attempts: int = 5
-    max_seconds: float = 120.0
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-
-    def delay_before_retry(self, attempt: int, error: WhatsAppRetryableError, elapsed: float) -> float | None:
-        """Seconds to wait before attempt ``attempt + 1``, or ``None`` when it is time to give up."""
-        if attempt >= self.max_attempts:
-            return None
-        backoff = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        delay = backoff / 2 + random.uniform(0, backoff / 2)
-        if error.retry_after is not None:
-            delay = max(delay, error.retry_after)
-        if elapsed + delay > self.max_seconds:
-            return None
-        return delay
 
 
 class Booking:
@@ -160,57 +147,166 @@ def limiter_for(base_url: str, api_key: str, rate: float) -> RateLimiter | None:
         return limiter
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds, from either of its two forms (seconds or an HTTP date)."""
-    if not value:
+# --- reading an answer ---------------------------------------------------------------------------
+
+
+class UnreadableAnswer(Exception):
+    """The answer's body cannot be used; the message says why (never quoting it)."""
+
+
+class BodyReader:
+    """Takes an answer's raw chunks and gives back its bytes, never more than ``limit`` of them.
+
+    Only identity, gzip and deflate are accepted, and decompression is bounded by the same limit, so a
+    small compressed chunk cannot unfold into a large allocation.
+    """
+
+    def __init__(self, response: httpx.Response, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        declared = _declared_length(response)
+        if declared is not None and declared > limit:
+            raise UnreadableAnswer(f"it announces {declared} bytes, more than the {limit} read at most")
+        encoding = response.headers.get("Content-Encoding", "").strip().lower()
+        self._inflate: Any = None
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            self._inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib or gzip header
+        elif encoding not in ("", "identity"):
+            raise UnreadableAnswer("it uses a content encoding that was not asked for")
+
+    def feed(self, raw: bytes) -> bytes:
+        data = raw
+        if self._inflate is not None:
+            try:
+                data = self._inflate.decompress(raw, self.limit - self.size + 1)
+            except zlib.error:
+                raise UnreadableAnswer("its compressed body is corrupt") from None
+        self.size += len(data)
+        if self.size > self.limit:
+            raise UnreadableAnswer(f"it is larger than the {self.limit} bytes read at most")
+        return data
+
+
+def _declared_length(response: httpx.Response) -> int | None:
+    value = response.headers.get("Content-Length", "")
+    return int(value) if value.isdigit() and len(value) < 20 else None
+
+
+_HOST = re.compile(r"^[A-Za-z0-9.\-]{1,253}$")
+
+
+def _redirect_host(response: httpx.Response) -> str | None:
+    """The host a redirect points to, if it is a plain host name; nothing else of ``Location``."""
+    try:
+        host = httpx.URL(response.headers.get("Location", "")).host
+    except (httpx.InvalidURL, ValueError, UnicodeError):
         return None
+    return host if _HOST.match(host) else None
+
+
+def _decode_json(body: bytes) -> Any:
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: a JSON nested deep enough to exhaust the parser's stack.
+        raise UnreadableAnswer(f"it is not JSON ({type(exc).__name__})") from None
 
 
-def decode_body(response: httpx.Response) -> Any:
-    if not response.content:
-        return {}
-    try:
-        return response.json()
-    except ValueError:
-        return response.text
-
-
-def handle_response(request: ApiRequest, response: httpx.Response) -> Any:
-    """The decoded body of a success, or the matching :class:`WhatsAppError` raised."""
-    if response.is_success:
-        return decode_body(response)
-    raise error_from_response(
-        response.status_code,
-        decode_body(response),
-        retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        may_have_taken_effect=not request.idempotent,
+def unusable_answer(request: ApiRequest, status: int | None, why: str) -> WhatsAppError:
+    """A request answered in a way the provider cannot use: may it have taken effect?"""
+    answered = f"was answered HTTP {status}" if status is not None else "got an answer"
+    if request.idempotent:
+        return WhatsAppTransientError(
+            f"{request.label} {answered}, but {why}; it is safe to try again.", http_status=status
+        )
+    return WhatsAppDeliveryUnknownError(
+        f"{request.label} {answered}, but {why}. {MAY_HAVE_BEEN_DELIVERED}", http_status=status
     )
 
 
-def error_from_transport(request: ApiRequest, exc: httpx.HTTPError) -> WhatsAppError:
-    """Map an httpx failure: safe to retry only when the request never left this machine."""
-    error = _transport_error(request, exc)
-    error.__cause__ = exc
+def interpret(request: ApiRequest, response: httpx.Response, body: bytes) -> Any:
+    """The JSON object of a success, or the matching :class:`WhatsAppError` raised."""
+    status = response.status_code
+    if response.is_success:
+        if not body.strip():
+            return {}
+        try:
+            answer = _decode_json(body)
+        except UnreadableAnswer as exc:
+            raise unusable_answer(request, status, str(exc)) from None
+        if not isinstance(answer, dict):
+            raise unusable_answer(request, status, f"it is a JSON {type(answer).__name__}, not an object")
+        return answer
+    try:
+        details: Any = _decode_json(body) if body.strip() else {}
+    except UnreadableAnswer:
+        details = body[:300].decode("utf-8", "replace")
+    raise error_from_response(
+        status,
+        details,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        may_have_taken_effect=not request.idempotent,
+        redirect_host=_redirect_host(response) if response.is_redirect else None,
+    )
+
+
+def failure(request: ApiRequest, response: httpx.Response | None, exc: Exception) -> WhatsAppError:
+    """Map whatever went wrong in one attempt (before or while reading the answer) to a provider error.
+
+    Nothing below the provider (httpx, httpcore, h11, zlib, json) escapes as itself.
+    """
+    if isinstance(exc, WhatsAppError):
+        return exc
+    if response is None or isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        error = _before_answer(request, exc)
+    elif response.is_success:
+        error = _timed_out(request, exc) or unusable_answer(request, response.status_code, _why(exc))
+    else:
+        # The status line came: it decides, whatever happened to the body that followed.
+        error = error_from_response(
+            response.status_code,
+            f"the answer's body was not read: {_why(exc)}",
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            may_have_taken_effect=not request.idempotent,
+            redirect_host=_redirect_host(response) if response.is_redirect else None,
+        )
     return error
 
 
-def _transport_error(request: ApiRequest, exc: httpx.HTTPError) -> WhatsAppError:
+def _why(exc: Exception) -> str:
+    if isinstance(exc, UnreadableAnswer):
+        return str(exc)
+    if isinstance(exc, httpx.TimeoutException):
+        return f"it did not come in full within the timeout ({type(exc).__name__})"
+    return f"reading it failed with {type(exc).__name__}"
+
+
+def _timed_out(request: ApiRequest, exc: Exception) -> WhatsAppError | None:
+    if request.idempotent and isinstance(exc, httpx.TimeoutException):
+        return WhatsAppTimeoutError(
+            f"{request.label} got no complete answer within the timeout ({type(exc).__name__}); "
+            "it is safe to try again."
+        )
+    return None
+
+
+def _before_answer(request: ApiRequest, exc: Exception) -> WhatsAppError:
+    """A failure before any answer: safe to retry only when the request never left this machine."""
     where = request.label
-    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)):
         return WhatsAppConnectError(f"Could not connect for {where}: {type(exc).__name__}. Nothing was sent.")
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
         return WhatsAppConfigurationError(
             f"The URL for {where} is not usable: {exc}. Check the connection's host."
         )
+    if isinstance(exc, httpx.LocalProtocolError):
+        # h11 refuses to write an invalid request before any of it goes out.
+        return WhatsAppConfigurationError(
+            f"{where} could not be sent as valid HTTP: {exc}. Nothing was sent."
+        )
+    timed_out = _timed_out(request, exc)
+    if timed_out is not None:
+        return timed_out
     if request.idempotent:
         return WhatsAppTransientError(f"{where} failed with {type(exc).__name__}; it is safe to try again.")
     return WhatsAppDeliveryUnknownError(
@@ -218,22 +314,73 @@ def _transport_error(request: ApiRequest, exc: httpx.HTTPError) -> WhatsAppError
     )
 
 
+def _exchange_sync(client: httpx.Client, request: ApiRequest) -> Any:
+    built = request.build(client)
+    response = None
+    try:
+        response = client.send(built, stream=True)
+        try:
+            reader = BodyReader(response, API_ANSWER_MAX_BYTES)
+            body = bytearray()
+            for raw in response.iter_raw():
+                body += reader.feed(raw)
+        finally:
+            response.close()
+        return interpret(request, response, bytes(body))
+    except Exception as exc:
+        error = failure(request, response, exc)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+async def _exchange_async(client: httpx.AsyncClient, request: ApiRequest) -> Any:
+    built = request.build(client)
+    response = None
+    try:
+        response = await client.send(built, stream=True)
+        try:
+            reader = BodyReader(response, API_ANSWER_MAX_BYTES)
+            body = bytearray()
+            async for raw in response.aiter_raw():
+                body += reader.feed(raw)
+        finally:
+            await response.aclose()
+        return interpret(request, response, bytes(body))
+    except Exception as exc:
+        error = failure(request, response, exc)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+# --- the retry loop ------------------------------------------------------------------------------
+
+
 class Attempts:
-    """Bookkeeping of one request's attempts: decides after each failure whether and when to retry."""
+    """Bookkeeping of one request's attempts: decides after each failure whether and when to retry.
+
+    A timeout ends the call: ``timeout`` bounds how long a slow server may hold it. A deadline set
+    around the call (:func:`~._deadline.deadline`, e.g. by a sensor) is never waited past either.
+    """
 
     def __init__(self, request: ApiRequest, policy: RetryPolicy) -> None:
         self.request = request
         self.policy = policy
         self.number = 0
         self._started = time.monotonic()
+        self._outer_deadline = current_deadline()
 
     def next_delay(self, error: WhatsAppError) -> float:
         """Seconds to wait before retrying, or raise ``error`` when it must not or cannot be retried."""
-        if not isinstance(error, WhatsAppRetryableError):
+        if not isinstance(error, WhatsAppRetryableError) or isinstance(error, WhatsAppTimeoutError):
             raise error
         delay = self.policy.delay_before_retry(self.number, error, time.monotonic() - self._started)
         if delay is None:
-            error.message = f"{error.message} Gave up after {self.number} attempt(s)."
+            error.message = f"{error.message} {self.policy.gave_up_because(error, self.number)}"
+            raise error
+        if self._outer_deadline is not None and time.monotonic() + delay >= self._outer_deadline:
+            error.message = f"{error.message} No time was left to try again."
             raise error
         log.warning(
             "%s failed (attempt %d of %d), retrying in %.1f s: %s",
@@ -247,8 +394,14 @@ class Attempts:
 
 
 def send_sync(
-    client: httpx.Client, request: ApiRequest, policy: RetryPolicy, limiter: RateLimiter | None
+    client: httpx.Client,
+    request: ApiRequest,
+    policy: RetryPolicy,
+    limiter: RateLimiter | None,
+    *,
+    timeout: float,
 ) -> Any:
+    """Send ``request`` until it succeeds or must not be tried again; each attempt within ``timeout``."""
     attempts = Attempts(request, policy)
     while True:
         attempts.number += 1
@@ -259,9 +412,8 @@ def send_sync(
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s (attempt %d)", request.label, attempts.number)
         try:
-            return handle_response(request, client.send(request.build(client)))
-        except httpx.HTTPError as exc:
-            error: WhatsAppError = error_from_transport(request, exc)
+            with deadline(time.monotonic() + timeout):
+                return _exchange_sync(client, request)
         except WhatsAppError as exc:
             error = exc
         finally:
@@ -271,8 +423,14 @@ def send_sync(
 
 
 async def send_async(
-    client: httpx.AsyncClient, request: ApiRequest, policy: RetryPolicy, limiter: RateLimiter | None
+    client: httpx.AsyncClient,
+    request: ApiRequest,
+    policy: RetryPolicy,
+    limiter: RateLimiter | None,
+    *,
+    timeout: float,
 ) -> Any:
+    """Async :func:`send_sync`."""
     attempts = Attempts(request, policy)
     while True:
         attempts.number += 1
@@ -283,9 +441,8 @@ async def send_async(
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s (attempt %d)", request.label, attempts.number)
         try:
-            return handle_response(request, await client.send(request.build(client)))
-        except httpx.HTTPError as exc:
-            error: WhatsAppError = error_from_transport(request, exc)
+            with deadline(time.monotonic() + timeout):
+                return await _exchange_async(client, request)
         except WhatsAppError as exc:
             error = exc
         finally:

@@ -20,16 +20,21 @@ from airflow_provider_whatsapp._compat import (
 )
 from airflow_provider_whatsapp._connection_form import CONNECTION_UI
 from airflow_provider_whatsapp.errors import (
+    MAY_HAVE_BEEN_DELIVERED,
     WhatsAppConfigurationError,
+    WhatsAppDeliveryUnknownError,
     WhatsAppError,
+    WhatsAppTransientError,
     WhatsAppValidationError,
 )
+from airflow_provider_whatsapp.hooks._deadline import with_deadlines
 from airflow_provider_whatsapp.hooks._media_files import (
     may_send_key,
     open_destination,
     open_media,
 )
 from airflow_provider_whatsapp.hooks._media_files import remove as remove_file
+from airflow_provider_whatsapp.hooks._retry import DEFAULT_MAX_RETRY_AFTER, RetryPolicy
 from airflow_provider_whatsapp.hooks._settings import (
     DEFAULT_APP,
     DEFAULT_CONN_ID,
@@ -38,15 +43,17 @@ from airflow_provider_whatsapp.hooks._settings import (
     settings_from_environment,
 )
 from airflow_provider_whatsapp.hooks._transport import (
+    API_ANSWER_MAX_BYTES,
     IDEMPOTENT_METHODS,
     ApiRequest,
-    RetryPolicy,
-    error_from_transport,
-    handle_response,
+    BodyReader,
+    failure,
+    interpret,
     limiter_for,
     send_async,
     send_sync,
 )
+from airflow_provider_whatsapp.limits import MEDIA_MAX_BYTES
 from airflow_provider_whatsapp.template_definitions import validate_template
 
 if TYPE_CHECKING:
@@ -57,6 +64,9 @@ if TYPE_CHECKING:
 _USER_AGENT = f"airflow-provider-whatsapp/{__version__}"
 _PROFILE_FIELDS = "about,address,description,email,profile_picture_url,websites,vertical"
 _DOWNLOAD_CHUNK = 1024 * 1024
+# Answers are read without compression: they are small, and a compressed one could unfold into many
+# times its size (one that comes compressed anyway is inflated under the same cap).
+_DEFAULT_HEADERS = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
 
 
 class MatonHook(BaseHook):
@@ -72,9 +82,13 @@ class MatonHook(BaseHook):
         connection's extra. Without either, Maton uses the oldest active WhatsApp connection.
     :param phone_number_id: business phone number to send from; overrides the connection's extra.
     :param waba_id: WhatsApp Business Account id (templates); overrides the connection's extra.
-    :param timeout: seconds to wait for the server to answer one request.
+    :param timeout: the longest one request may take in all: connecting, sending and reading the whole
+        answer (a server trickling its answer cannot hold a call longer). A request that runs out of it
+        is not tried again within the call.
     :param max_attempts: attempts per request, the first included, for failures that are safe to retry.
     :param max_retry_seconds: no retry starts after this many seconds.
+    :param max_retry_after: the longest ``Retry-After`` (seconds or HTTP date) the hook waits for; when a
+        server asks for more, the call gives up at once with a retryable error saying how long it asked.
     :param rate_limit: most requests per second from this process for this account
         (default 10 through Maton, 80 for Graph direct; 0 turns the limiter off).
     """
@@ -94,6 +108,7 @@ class MatonHook(BaseHook):
         timeout: float = 30.0,
         max_attempts: int = 5,
         max_retry_seconds: float = 120.0,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         rate_limit: float | None = None,
     ) -> None:
         super().__init__()
@@ -102,7 +117,9 @@ class MatonHook(BaseHook):
         self.phone_number_id = phone_number_id
         self.waba_id = waba_id
         self.timeout = timeout
-        self.retry_policy = RetryPolicy(max_attempts=max_attempts, max_seconds=max_retry_seconds)
+        self.retry_policy = RetryPolicy(
+            max_attempts=max_attempts, max_seconds=max_retry_seconds, max_retry_after=max_retry_after
+        )
         self.rate_limit = rate_limit
         self._settings: MatonSettings | None = None
         self._client: httpx.Client | None = None
@@ -170,14 +187,16 @@ class MatonHook(BaseHook):
     def get_conn(self) -> httpx.Client:
         """The hook's keep-alive HTTP client (created on first use)."""
         if self._client is None:
-            self._client = httpx.Client(timeout=self._timeout(), headers={"User-Agent": _USER_AGENT})
+            self._client = httpx.Client(timeout=self._timeout(), headers=_DEFAULT_HEADERS)
+            with_deadlines(self._client)
         return self._client
 
     def get_async_conn(self) -> httpx.AsyncClient:
         """The hook's async HTTP client for the running event loop."""
         loop = asyncio.get_running_loop()
         if self._aclient is None or self._aclient_loop is not loop:
-            self._aclient = httpx.AsyncClient(timeout=self._timeout(), headers={"User-Agent": _USER_AGENT})
+            self._aclient = httpx.AsyncClient(timeout=self._timeout(), headers=_DEFAULT_HEADERS)
+            with_deadlines(self._aclient)
             self._aclient_loop = loop
         return self._aclient
 
@@ -204,14 +223,15 @@ class MatonHook(BaseHook):
 
     def _call(self, request: ApiRequest) -> Any:
         s = self.settings
-        return send_sync(
-            self.get_conn(), request, self.retry_policy, limiter_for(s.base_url, s.api_key, s.rate_limit)
-        )
+        limiter = limiter_for(s.base_url, s.api_key, s.rate_limit)
+        return send_sync(self.get_conn(), request, self.retry_policy, limiter, timeout=self.timeout)
 
     async def _acall(self, request: ApiRequest) -> Any:
         s = await self.aget_settings()
         limiter = limiter_for(s.base_url, s.api_key, s.rate_limit)
-        return await send_async(self.get_async_conn(), request, self.retry_policy, limiter)
+        return await send_async(
+            self.get_async_conn(), request, self.retry_policy, limiter, timeout=self.timeout
+        )
 
     @staticmethod
     def _graph(
@@ -301,23 +321,37 @@ class MatonHook(BaseHook):
         """Send one message payload (``to``, ``type`` and the type's object); returns Graph's answer.
 
         A send that may have reached WhatsApp is never repeated: see :mod:`~airflow_provider_whatsapp.errors`.
+        An answer without a message id (not JSON, ``{"success": true}``, an HTML page...) raises
+        :class:`~airflow_provider_whatsapp.errors.WhatsAppDeliveryUnknownError`, not a retryable error.
         """
-        return self._call(self._message_request(self.settings, payload, phone_number_id))
+        answer = self._call(self._message_request(self.settings, payload, phone_number_id))
+        self.message_id(answer)
+        return answer
 
     async def asend_message(
         self, payload: dict[str, Any], *, phone_number_id: str | None = None
     ) -> dict[str, Any]:
         """Async :meth:`send_message`."""
         s = await self.aget_settings()
-        return await self._acall(self._message_request(s, payload, phone_number_id))
+        answer = await self._acall(self._message_request(s, payload, phone_number_id))
+        self.message_id(answer)
+        return answer
 
     @staticmethod
-    def message_id(response: dict[str, Any]) -> str:
-        """The ``wamid`` of a message from :meth:`send_message`'s answer."""
+    def message_id(response: Any) -> str:
+        """The ``wamid`` of a message from :meth:`send_message`'s answer.
+
+        Anything else than a non-empty ``messages[0].id`` string means the send's outcome is unknown.
+        """
         try:
-            return str(response["messages"][0]["id"])
+            wamid = response["messages"][0]["id"]
         except (KeyError, IndexError, TypeError):
-            raise WhatsAppError(f"The send was answered without a message id: {response!r}") from None
+            wamid = None
+        if not isinstance(wamid, str) or not wamid.strip():
+            raise WhatsAppDeliveryUnknownError(
+                f"The send was answered without a message id ({_shape(response)}). {MAY_HAVE_BEEN_DELIVERED}"
+            )
+        return wamid
 
     def mark_as_read(self, message_id: str, *, phone_number_id: str | None = None) -> dict[str, Any]:
         """Mark a received message as read (blue ticks for the sender)."""
@@ -415,9 +449,11 @@ class MatonHook(BaseHook):
 
     @staticmethod
     def _media_id(answer: Any) -> str:
-        if not isinstance(answer, dict) or not answer.get("id"):
-            raise WhatsAppError(f"The upload was answered without a media id: {answer!r}")
-        return str(answer["id"])
+        media_id = answer.get("id") if isinstance(answer, dict) else None
+        if not isinstance(media_id, (str, int)) or isinstance(media_id, bool) or not str(media_id).strip():
+            # Uploading again is harmless (see _upload_request), so a later try may.
+            raise WhatsAppTransientError(f"The upload was answered without a media id ({_shape(answer)}).")
+        return str(media_id)
 
     def get_media(self, media_id: str) -> dict[str, Any]:
         """A media object's ``url`` (valid for a few minutes), ``mime_type``, ``sha256`` and ``file_size``."""
@@ -461,18 +497,24 @@ class MatonHook(BaseHook):
         request = ApiRequest(method="GET", url=url, headers=headers, idempotent=True)
         digest = hashlib.sha256()
         size = 0
+        response = None
         try:
             with self.get_conn().stream("GET", url, headers=request.headers) as response:
                 if not response.is_success:
-                    response.read()
-                    handle_response(request, response)
+                    reader = BodyReader(response, API_ANSWER_MAX_BYTES)
+                    interpret(request, response, b"".join(reader.feed(raw) for raw in response.iter_raw()))
+                reader = BodyReader(response, _media_size_limit(info))
                 with open_destination(destination) as out:
-                    for chunk in response.iter_bytes(_DOWNLOAD_CHUNK):
+                    for raw in response.iter_raw(_DOWNLOAD_CHUNK):
+                        chunk = reader.feed(raw)
                         digest.update(chunk)
                         size += len(chunk)
                         out.write(chunk)
-        except httpx.HTTPError as exc:
-            raise error_from_transport(request, exc) from None
+        except Exception as exc:
+            error = failure(request, response, exc)
+            if error is exc:
+                raise
+            raise error from exc
         expected = info.get("sha256")
         if expected and str(expected).lower() != digest.hexdigest():
             remove_file(destination)
@@ -673,6 +715,24 @@ class MatonHook(BaseHook):
         """Relabel and hide the standard connection fields."""
         behaviour = CONNECTION_UI["ui-field-behaviour"]
         return {key.replace("-", "_"): value for key, value in behaviour.items()}
+
+
+def _shape(answer: Any) -> str:
+    """What an unexpected answer looked like, without quoting its values (they could be anything)."""
+    if isinstance(answer, dict):
+        return "answer keys: " + ", ".join(repr(str(key)[:40]) for key in list(answer)[:10])
+    return f"answer of type {type(answer).__name__}"
+
+
+def _media_size_limit(info: dict[str, Any]) -> int:
+    """The most a media download may bring: the size WhatsApp reported, within its largest media limit."""
+    reported = info.get("file_size")
+    size = 0
+    if isinstance(reported, int) and not isinstance(reported, bool):
+        size = reported
+    elif isinstance(reported, str) and reported.isdigit() and len(reported) < 20:
+        size = int(reported)
+    return size if 0 < size <= MEDIA_MAX_BYTES else MEDIA_MAX_BYTES
 
 
 def _next_cursor(page: dict[str, Any]) -> str | None:

@@ -54,6 +54,8 @@ class WhatsAppTemplateApprovalSensor(BaseSensorOperator):
         self.maton_conn_id = maton_conn_id
         self.connection_id = connection_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
+        # ``time.monotonic()`` past which no look at the template may run (set when execute starts).
+        self._poke_deadline: float | None = None
 
     @cached_property
     def hook(self) -> MatonHook:
@@ -67,6 +69,7 @@ class WhatsAppTemplateApprovalSensor(BaseSensorOperator):
     def poke(self, context: Any) -> bool | PokeReturnValue:
         from airflow_provider_whatsapp._compat import PokeReturnValue
         from airflow_provider_whatsapp.errors import WhatsAppError, WhatsAppTemplateRejectedError
+        from airflow_provider_whatsapp.hooks._deadline import deadline
         from airflow_provider_whatsapp.triggers.template import (
             APPROVED,
             FAILED,
@@ -76,9 +79,10 @@ class WhatsAppTemplateApprovalSensor(BaseSensorOperator):
         )
 
         try:
-            templates = self.hook.list_templates(
-                name=self.template_name, language=self.language_code or None, waba_id=self.waba_id or None
-            )
+            with deadline(self._poke_deadline):
+                templates = self.hook.list_templates(
+                    name=self.template_name, language=self.language_code or None, waba_id=self.waba_id or None
+                )
         except WhatsAppError as error:
             if not error.retryable:
                 raise
@@ -96,6 +100,10 @@ class WhatsAppTemplateApprovalSensor(BaseSensorOperator):
         return False
 
     def execute(self, context: Any) -> Any:
+        # The sensor's timeout bounds every look too: a slow server cannot hold a poke past it.
+        timeout = float(self.timeout) if self.timeout else None
+        end_time = time.time() + timeout if timeout else None
+        self._poke_deadline = time.monotonic() + timeout if timeout else None
         if not self.deferrable:
             return super().execute(context)
         # One look first: an already approved (or rejected) template needs no trip to the triggerer.
@@ -112,7 +120,7 @@ class WhatsAppTemplateApprovalSensor(BaseSensorOperator):
                 connection_id=self.connection_id or None,
                 waba_id=self.waba_id or None,
                 poke_interval=float(self.poke_interval),
-                end_time=time.time() + float(self.timeout) if self.timeout else None,
+                end_time=end_time,
             ),
             method_name="execute_complete",
         )

@@ -132,13 +132,17 @@ class WhatsAppTemplateApprovalTrigger(BaseTrigger):
 
     async def _wait(self, hook: Any) -> dict[str, Any]:
         from airflow_provider_whatsapp.errors import WhatsAppError
+        from airflow_provider_whatsapp.hooks._deadline import deadline
 
         base = {"template_name": self.template_name, "language_code": self.language_code}
+        # A look at a slow server must not outlast the end time: no request runs past it.
+        ends_at = None if self.end_time is None else time.monotonic() + (self.end_time - time.time())
         while True:
             try:
-                templates = await hook.alist_templates(
-                    name=self.template_name, language=self.language_code, waba_id=self.waba_id
-                )
+                with deadline(ends_at):
+                    templates = await hook.alist_templates(
+                        name=self.template_name, language=self.language_code, waba_id=self.waba_id
+                    )
             except WhatsAppError as error:
                 if not error.retryable:
                     return {**base, "status": ERROR, "message": str(error)}
