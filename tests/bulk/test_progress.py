@@ -126,7 +126,9 @@ def test_a_journal_that_cannot_be_written_stops_before_sending(
     op = WhatsAppSendBulkOperator(
         task_id="bulk", recipients=numbers(3), message=TEXT, progress_path=str(blocker)
     )
-    with pytest.raises(WhatsAppValidationError, match=r"^progress_path: could not lock the bulk send journal"):
+    with pytest.raises(
+        WhatsAppValidationError, match=r"^progress_path: could not lock the bulk send journal"
+    ):
         op.execute(context())
 
     assert inbox.attempts == []
