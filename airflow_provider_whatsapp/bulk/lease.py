@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 # How long an object-store lease lasts without renewal: a dead holder blocks the journal this long.
 LEASE_SECONDS = 60.0
+# Between the two read-backs of a new lease object (see ObjectStoreLease._create).
+LEASE_SETTLE_SECONDS = 1.0
 # How often a run waiting for the journal looks again.
 POLL_SECONDS = 0.2
 _LEASE_NAME = re.compile(r"^lease-(\d{8})\.json$")
@@ -187,6 +189,7 @@ class ObjectStoreLease(Lease):
     :param directory: the journal's directory.
     :param seconds: how long the lease lasts without renewal.
     :param clock: wall-clock time (leases are compared across machines).
+    :param settle: seconds between the two reads that confirm a newly created lease object is ours.
     """
 
     def __init__(
@@ -195,8 +198,10 @@ class ObjectStoreLease(Lease):
         *,
         seconds: float = LEASE_SECONDS,
         clock: Callable[[], float] = time.time,
+        settle: float = LEASE_SETTLE_SECONDS,
     ) -> None:
         self.directory = directory
+        self.settle = settle
         self.location = str(directory)
         self.seconds = seconds
         self._clock = clock
@@ -288,11 +293,20 @@ class ObjectStoreLease(Lease):
             if target.exists():
                 return False
             target.write_bytes(data)
-        parsed = Holder.parse(target.read_bytes())
-        if parsed is None or parsed[0].token != holder.token:
+        if not self._still_mine(target, holder):
+            return False
+        # A store whose "xb" is not atomic (older s3fs, for small objects) lets a run that wrote
+        # just after us overwrite the object: look once more after it had time to land.
+        time.sleep(min(self.settle, self.seconds / 4))  # well inside the lease just written
+        if not self._still_mine(target, holder):
             return False
         self._expires_at = expires_at
         return True
+
+    @staticmethod
+    def _still_mine(target: ObjectStoragePath, holder: Holder) -> bool:
+        parsed = Holder.parse(target.read_bytes())
+        return parsed is not None and parsed[0].token == holder.token
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.seconds / 3):
