@@ -44,7 +44,9 @@ from airflow_provider_whatsapp.bulk.progress import (
     RELEASED,
     UNKNOWN,
     Journal,
+    JournalError,
     Outcome,
+    read_outcomes,
     record,
 )
 from airflow_provider_whatsapp.errors import (
@@ -67,7 +69,7 @@ from airflow_provider_whatsapp.hooks._retry import DEFAULT_MAX_RETRY_AFTER, Retr
 from airflow_provider_whatsapp.limits import PAIR_RATE_INTERVAL_SECONDS
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Collection
+    from collections.abc import Awaitable, Callable, Collection, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +93,25 @@ WINDOW_SAFETY = 1.015
 # Consecutive ambiguous answers, with no success between, after which the send stops: something is
 # wrong with the gateway and every further send would also end as "unknown".
 MAX_CONSECUTIVE_UNKNOWN = 5
+# Failures (and unknown recipients) listed in the XCom result by default; the journal has them all.
+MAX_FAILURES_IN_XCOM = 100
+# A reason in the XCom result is cut to this many characters: it comes from a server's answer.
+MAX_REASON_CHARS = 500
+# Recipients named in the error that refuses a changed message.
+_CHANGED_SHOWN = 5
 
 
 @dataclass(frozen=True)
 class BulkItem:
-    """One recipient (normalised) and the payload to send them."""
+    """One recipient (normalised), the payload to send them, and the payload's fingerprint.
+
+    The fingerprint is recorded with each attempt, so that a later try can tell whether the recipient
+    was sent this message or a different one; ``None`` leaves that check out.
+    """
 
     to: str
     payload: dict[str, Any]
+    fingerprint: str | None = None
 
 
 @dataclass
@@ -115,6 +128,8 @@ class BulkConfig:
     :param resend_unknown: send again to recipients a previous try left unknown: ``True`` for all, or
         the recipients (normalised numbers) to send again.
     :param retry_failed: send again to recipients that failed in a previous try.
+    :param resend_changed: send the new message to recipients a previous try sent (or may have sent)
+        a different one; otherwise such a send is refused before anything goes out.
     """
 
     max_rate: float
@@ -126,6 +141,7 @@ class BulkConfig:
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
     resend_unknown: bool | Collection[str] = False
     retry_failed: bool = True
+    resend_changed: bool = False
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -163,7 +179,10 @@ class BulkResult:
         """Recipients that failed or may not have got the message, over all recipients."""
         return (len(self.failed) + len(self.unknown)) / self.total if self.total else 0.0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, max_failures: int = MAX_FAILURES_IN_XCOM) -> dict[str, Any]:
+        """The counts, and the first ``max_failures`` failed and unknown recipients; the journal
+        (``progress_path``) has every one, ``failures_omitted``/``unknown_omitted`` say how many more.
+        """
         rate = self.sent / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
         return {
             "total": self.total,
@@ -172,13 +191,22 @@ class BulkResult:
             "failed": len(self.failed),
             "unknown": len(self.unknown),
             "not_sent": self.not_sent,
-            "failures": self.failed,
-            "unknown_recipients": self.unknown,
+            "failures": [_shown(entry) for entry in self.failed[:max_failures]],
+            "failures_omitted": max(0, len(self.failed) - max_failures),
+            "unknown_recipients": [_shown(entry) for entry in self.unknown[:max_failures]],
+            "unknown_omitted": max(0, len(self.unknown) - max_failures),
             "throttled": self.throttled,
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "rate_per_second": round(rate, 2),
             "progress_path": self.progress_path,
         }
+
+
+def _shown(entry: dict[str, Any]) -> dict[str, Any]:
+    reason = entry.get("reason")
+    if isinstance(reason, str) and len(reason) > MAX_REASON_CHARS:
+        return {**entry, "reason": reason[: MAX_REASON_CHARS - 1] + "\u2026"}
+    return entry
 
 
 class Departure:
@@ -328,13 +356,47 @@ class _Job:
     pair_waits: int = 0
 
 
-class JournalError(WhatsAppError):
-    """Progress could not be recorded, so no further message is sent.
+class MessageChangedError(WhatsAppPermanentError):
+    """Recipients an earlier try sent (or may have sent) one message would now get another.
 
-    A new try is safe (the journal says what was sent), so Airflow may retry the task.
+    Not retryable: every new try would meet the same journal. Raised before anything is sent.
     """
 
-    retryable = True
+
+def changed_recipients(
+    fingerprints: Mapping[str, str | None], prior: Mapping[str, Outcome]
+) -> list[tuple[str, str]]:
+    """``(recipient, earlier state)`` of each recipient that an earlier try sent, or may have sent, a
+    payload with another fingerprint than now. Journals without fingerprints compare as unchanged.
+    """
+    changed = []
+    for to, fingerprint in fingerprints.items():
+        outcome = prior.get(to)
+        if (
+            outcome is not None
+            and outcome.state in (ACCEPTED, ATTEMPT, UNKNOWN)
+            and outcome.fingerprint is not None
+            and fingerprint is not None
+            and outcome.fingerprint != fingerprint
+        ):
+            changed.append((to, outcome.state))
+    return changed
+
+
+def refuse_changed(changed: list[tuple[str, str]], location: str) -> None:
+    """Raise :class:`MessageChangedError` when ``changed`` (from :func:`changed_recipients`) is not empty."""
+    if not changed:
+        return
+    accepted = sum(1 for _, state in changed if state == ACCEPTED)
+    shown = ", ".join(to for to, _ in changed[:_CHANGED_SHOWN])
+    more = f" and {len(changed) - _CHANGED_SHOWN} more" if len(changed) > _CHANGED_SHOWN else ""
+    raise MessageChangedError(
+        f"{len(changed)} recipient(s) were already sent a different message by an earlier try of this task "
+        f"({accepted} accepted, {len(changed) - accepted} possibly delivered): {shown}{more}. The message or "
+        "their parameters changed since, so nothing was sent. To send them the new message as well, set "
+        "resend_changed=True; to finish the earlier send, restore the earlier message. Progress: "
+        f"{location}"
+    )
 
 
 class BulkSender:
@@ -346,8 +408,10 @@ class BulkSender:
         send: Callable[[dict[str, Any]], Awaitable[str]],
         journal: Journal,
         config: BulkConfig,
+        prior: Mapping[str, Outcome] | None = None,
     ) -> None:
         self.items = items
+        self.prior = prior
         self.send = send
         self.journal = journal
         self.config = config
@@ -364,11 +428,18 @@ class BulkSender:
 
     # --- resume ---------------------------------------------------------------------------------
 
-    def _plan(self, prior: dict[str, Outcome]) -> None:
+    def _plan(self, prior: Mapping[str, Outcome]) -> None:
+        differing = changed_recipients({item.to: item.fingerprint for item in self.items}, prior)
+        if not self.config.resend_changed:
+            refuse_changed(differing, self.journal.location)
+        changed = {to for to, _ in differing}
         for item in self.items:
             outcome = prior.get(item.to)
             state = outcome.state if outcome else None
             if outcome is None or state == RELEASED:
+                self._ready.append(_Job(item))
+            elif item.to in changed:
+                log.warning("Sending the new message to %s, sent a different one before, as asked.", item.to)
                 self._ready.append(_Job(item))
             elif state == ACCEPTED:
                 self.result.skipped += 1
@@ -395,13 +466,7 @@ class BulkSender:
     # --- run ------------------------------------------------------------------------------------
 
     async def run(self) -> BulkResult:
-        try:
-            prior = await asyncio.to_thread(self.journal.outcomes)
-        except Exception as error:
-            raise JournalError(
-                f"Could not read bulk send progress from {self.journal.location}: {error!r}. Nothing was "
-                "sent: without it, recipients already sent to could get the message again."
-            ) from error
+        prior = self.prior if self.prior is not None else await asyncio.to_thread(read_outcomes, self.journal)
         self._plan(prior)
         if self.result.skipped or self.result.unknown:
             log.info(
@@ -483,6 +548,8 @@ class BulkSender:
     async def _journal(self, entry: dict[str, Any]) -> None:
         try:
             await self.writer.write(entry)
+        except WhatsAppError:
+            raise  # already says what happened, e.g. the lease on the journal was lost
         except Exception as error:
             raise JournalError(
                 f"Could not record bulk send progress in {self.journal.location}: {error!r}. Stopped so "
@@ -494,7 +561,7 @@ class BulkSender:
         job.attempts += 1
         if job.first_attempt is None:
             job.first_attempt = time.monotonic()
-        await self._journal(record(to, ATTEMPT, attempt=job.attempts))
+        await self._journal(record(to, ATTEMPT, attempt=job.attempts, fingerprint=job.item.fingerprint))
         departure = await self.pacer.depart()
         try:
             try:
@@ -595,6 +662,12 @@ async def run_bulk(
     send: Callable[[dict[str, Any]], Awaitable[str]],
     journal: Journal,
     config: BulkConfig,
+    *,
+    prior: Mapping[str, Outcome] | None = None,
 ) -> BulkResult:
-    """Send ``items`` with ``send`` (which returns the wamid), recording progress in ``journal``."""
-    return await BulkSender(items, send, journal, config).run()
+    """Send ``items`` with ``send`` (which returns the wamid), recording progress in ``journal``.
+
+    :param prior: the journal's outcomes, when the caller has read them already (see
+        :func:`~airflow_provider_whatsapp.bulk.progress.claim`); else they are read here.
+    """
+    return await BulkSender(items, send, journal, config, prior).run()

@@ -2,16 +2,21 @@
 
 Every recipient is checked, and every per-recipient template built, before the first request: one
 bad entry among thousands fails the task with the entry's position and the reason, and nothing is
-sent.
+sent. Values of any shape (nested without end, of odd types) end in that same error, never in a
+``RecursionError`` or ``TypeError``.
+
+Each item carries a fingerprint of its payload (:func:`payload_fingerprint`), which the journal keeps
+with every attempt so that a new try can tell whether a recipient got this message or another one.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,14 +34,25 @@ log = logging.getLogger(__name__)
 TEMPLATE_RECIPIENT_KEYS = ("body_parameters", "components", "header")
 _SEPARATORS = re.compile(r"[,;\n]+")
 _MAX_PROBLEMS_SHOWN = 10
+# A problem line quotes the value it is about: keep a huge value from making a huge error.
+_MAX_PROBLEM_CHARS = 300
+# Deepest nesting of lists and dicts accepted in a recipient or a message argument. The deepest real
+# payload (an interactive list: message, interactive, action, sections, section, rows, row) is 7.
+MAX_NESTING = 16
 
 
 @dataclass
 class BulkPlan:
-    """The validated recipients with their messages; payloads are built by :meth:`items`."""
+    """The validated recipients with their messages; payloads are built by :meth:`items`.
+
+    :param uploaded: ``(media id, stand-in)`` once the shared message's file was uploaded: fingerprints
+        use the stand-in, which names the file, so that a new try's upload (a new id) does not look
+        like a changed message.
+    """
 
     recipients: list[tuple[str, OutgoingMessage]]
     shared: OutgoingMessage | None
+    uploaded: tuple[str, str] | None = None
 
     def upload_target(self) -> tuple[str, Any] | None:
         """``(media_type, file)`` when the shared message needs its file uploaded first."""
@@ -44,21 +60,79 @@ class BulkPlan:
 
     def with_media_id(self, media_id: str) -> BulkPlan:
         assert self.shared is not None
+        target = self.shared.upload_target()
+        stand_in = _upload_stand_in(target[1]) if target is not None else media_id
         shared = self.shared.with_media_id(media_id)
         swapped = [(to, shared if message is self.shared else message) for to, message in self.recipients]
-        return BulkPlan(swapped, shared)
+        return BulkPlan(swapped, shared, uploaded=(media_id, stand_in))
+
+    def fingerprints(self) -> dict[str, str | None]:
+        """Each recipient's payload fingerprint; also before the shared file is uploaded."""
+        target = self.upload_target()
+        plan = self if target is None else self.with_media_id(_upload_stand_in(target[1]))
+        return {item.to: item.fingerprint for item in plan.items()}
 
     def items(self) -> list[BulkItem]:
-        payloads: dict[int, dict[str, Any]] = {}
+        built_once: dict[int, tuple[dict[str, Any], str]] = {}
         built = []
         for to, message in self.recipients:
             # The shared message's object is built once and reused: 10 000 recipients, one content().
             key = id(message)
-            if key not in payloads:
+            if key not in built_once:
                 payload = message.to_payload(to)
-                payloads[key] = {k: v for k, v in payload.items() if k != "to"}
-            built.append(BulkItem(to=to, payload={"to": to, **payloads[key]}))
+                body = {k: v for k, v in payload.items() if k != "to"}
+                compared = body if self.uploaded is None else _swap_media_id(body, *self.uploaded)
+                built_once[key] = (body, payload_fingerprint(compared))
+            body, fingerprint = built_once[key]
+            built.append(BulkItem(to=to, payload={"to": to, **body}, fingerprint=fingerprint))
         return built
+
+
+def payload_fingerprint(payload: Mapping[str, Any]) -> str:
+    """SHA-256 of the payload as canonical JSON, without the recipient (``to``)."""
+    body = {k: v for k, v in payload.items() if k != "to"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _upload_stand_in(file_path: Any) -> str:
+    return f"upload:{file_path}"
+
+
+def _swap_media_id(value: Any, media_id: str, stand_in: str) -> Any:
+    """``value`` with every ``"id": media_id`` replaced by ``stand_in``."""
+    if isinstance(value, dict):
+        return {
+            k: stand_in if k == "id" and v == media_id else _swap_media_id(v, media_id, stand_in)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_swap_media_id(v, media_id, stand_in) for v in value]
+    return value
+
+
+def too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
+    """Whether lists, tuples, sets and dicts in ``value`` nest more than ``limit`` levels (or in a cycle).
+
+    Iterative, so that it cannot itself exceed Python's recursion limit.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, Mapping):
+            children: Any = current.values()
+        elif isinstance(current, (list, tuple, Set)):
+            children = current
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_PROBLEM_CHARS else text[: _MAX_PROBLEM_CHARS - 1] + "\u2026"
 
 
 def parse_recipients(recipients: Any) -> list[Any]:
@@ -67,8 +141,18 @@ def parse_recipients(recipients: Any) -> list[Any]:
     """
     if isinstance(recipients, (list, tuple)):
         return list(recipients)
+    if isinstance(recipients, (bytes, bytearray, memoryview)):
+        raise WhatsAppValidationError(
+            "recipients: got bytes; give a list of phone numbers, or text such as "
+            "'+14155550100, +14155550101'."
+        )
     if isinstance(recipients, (str, int)) and not isinstance(recipients, bool):
-        text = str(recipients).strip()
+        try:
+            text = str(recipients).strip()
+        except ValueError:  # an int too long to print (more than 4300 digits)
+            raise WhatsAppValidationError(
+                "recipients: got a number far too long for a phone number (8 to 15 digits)."
+            ) from None
         if not text:
             return []
         if text[0] in "[(":
@@ -77,6 +161,11 @@ def parse_recipients(recipients: Any) -> list[Any]:
                     value = parse(text)
                 except (ValueError, SyntaxError):
                     continue
+                except (RecursionError, MemoryError):
+                    raise WhatsAppValidationError(
+                        f"recipients: the list in the text is nested too deeply to read (more than "
+                        f"{MAX_NESTING} levels are never needed)."
+                    ) from None
                 if isinstance(value, (list, tuple)):
                     return list(value)
         return [part.strip() for part in _SEPARATORS.split(text) if part.strip()]
@@ -112,6 +201,16 @@ def build_plan(
             "Give either message (the same message for every recipient) or template_name (a template, "
             "with per-recipient parameters), not both and not neither."
         )
+    for name, value in (
+        ("message", message),
+        ("components", components),
+        ("body_parameters", body_parameters),
+        ("header", header),
+    ):
+        if too_deep(value):
+            raise WhatsAppValidationError(
+                f"{name}: nested more than {MAX_NESTING} levels deep (or in a cycle)."
+            )
     entries = parse_recipients(recipients)
     problems: list[str] = []
     shared: OutgoingMessage | None = None
@@ -165,25 +264,39 @@ def build_plan(
             return None
         return own
 
+    def check_entry(position: int, entry: Any) -> tuple[str, OutgoingMessage] | None:
+        if isinstance(entry, Mapping):
+            if "to" not in entry:
+                problems.append(f"recipients[{position}]: a recipient dict needs 'to'.")
+                return None
+            raw_to = entry["to"]
+        else:
+            raw_to, entry = entry, {}
+        to = normalize_recipient(raw_to)
+        own = per_recipient(position, entry)
+        return None if own is None else (to, own)
+
     chosen: dict[str, tuple[int, OutgoingMessage]] = {}
     planned: list[tuple[str, OutgoingMessage]] = []
     duplicates = 0
     for position, entry in enumerate(entries):
-        if isinstance(entry, Mapping):
-            if "to" not in entry:
-                problems.append(f"recipients[{position}]: a recipient dict needs 'to'.")
-                continue
-            raw_to = entry["to"]
-        else:
-            raw_to, entry = entry, {}
+        if too_deep(entry):
+            problems.append(
+                f"recipients[{position}]: nested more than {MAX_NESTING} levels deep (or in a cycle)."
+            )
+            continue
         try:
-            to = normalize_recipient(raw_to)
+            checked = check_entry(position, entry)
         except WhatsAppValidationError as error:
             problems.append(f"recipients[{position}]: {error.message}")
             continue
-        own = per_recipient(position, entry)
-        if own is None:
+        except (ValueError, TypeError, OverflowError, RecursionError) as error:
+            # Whatever the value is, it names its position instead of escaping as a bare exception.
+            problems.append(f"recipients[{position}]: cannot be read ({type(error).__name__}: {error}).")
             continue
+        if checked is None:
+            continue
+        to, own = checked
         if to in chosen:
             first, earlier = chosen[to]
             if earlier == own:
@@ -198,7 +311,7 @@ def build_plan(
         planned.append((to, own))
 
     if problems:
-        shown = problems[:_MAX_PROBLEMS_SHOWN]
+        shown = [_clip(problem) for problem in problems[:_MAX_PROBLEMS_SHOWN]]
         more = len(problems) - len(shown)
         tail = f"\n... and {more} more." if more else ""
         raise WhatsAppValidationError(

@@ -14,21 +14,30 @@ Two stores, chosen by ``progress_path``:
 * any other ``ObjectStoragePath`` URL (``s3://``, ``gs://``, ``abfs://``...), where objects cannot be
   appended to: one small object per batch of records, named so that listing them gives their order.
 
-The journal of a task lives at ``{progress_path}/{dag_id}/{run_id}/{task_id}[.{map_index}]`` so every
-try of the same task instance, on any worker that can reach the path, finds the same progress.
+The journal of a task lives at ``{progress_path}/{dag_id}/{run_id}/{task_id}[@{map_index}]`` so every
+try of the same task instance, on any worker that can reach the path, finds the same progress. Each
+part is escaped (:func:`path_segment`): distinct task instances never share a journal, and no part
+can climb out of ``progress_path``. One run at a time holds a journal (:mod:`.lease`).
+
+``attempt`` records carry the fingerprint of the payload sent, so that a new try can tell a recipient
+who got *this* message from one who got an earlier, different one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
+import string
 import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+
+from airflow_provider_whatsapp.bulk.lease import Holder, Lease, LeaseLostError, LocalLease, ObjectStoreLease
+from airflow_provider_whatsapp.errors import WhatsAppError, WhatsAppValidationError
 
 if TYPE_CHECKING:
     from airflow_provider_whatsapp._compat import ObjectStoragePath
@@ -43,6 +52,21 @@ RELEASED = "released"
 STATES = frozenset({ATTEMPT, ACCEPTED, FAILED, UNKNOWN, RELEASED})
 
 DEFAULT_DIRECTORY_NAME = "whatsapp_bulk_progress"
+# Path segments longer than this (in characters, all ASCII once escaped) are shortened with a digest,
+# so that a long run id cannot exceed the 255-byte file name limit of common file systems.
+MAX_SEGMENT_CHARS = 150
+_SEGMENT_SAFE = frozenset(string.ascii_letters + string.digits + "-_.")
+# Separates the task id from the map index; escaped inside every segment, so it cannot be forged.
+MAP_INDEX_SEPARATOR = "@"
+
+
+class JournalError(WhatsAppError):
+    """Progress could not be read or recorded, so no further message is sent.
+
+    A new try is safe (the journal says what was sent), so Airflow may retry the task.
+    """
+
+    retryable = True
 
 
 @dataclass(frozen=True)
@@ -54,6 +78,7 @@ class Outcome:
     code: int | None = None
     reason: str | None = None
     retryable: bool = False
+    fingerprint: str | None = None  # of the payload of the last attempt; None in older journals
 
 
 def record(to: str, state: str, **fields: Any) -> dict[str, Any]:
@@ -64,20 +89,31 @@ def record(to: str, state: str, **fields: Any) -> dict[str, Any]:
 
 
 def replay(records: list[dict[str, Any]]) -> dict[str, Outcome]:
-    """Each recipient's last state, from records in the order they were written."""
+    """Each recipient's last state, from records in the order they were written.
+
+    Fields of an unexpected type (a damaged or hand-edited journal) are read as absent.
+    """
     outcomes: dict[str, Outcome] = {}
+    fingerprints: dict[str, str] = {}
     for entry in records:
         to, state = entry.get("to"), entry.get("state")
         if not isinstance(to, str) or state not in STATES:
             continue
+        if state == ATTEMPT and isinstance(entry.get("fingerprint"), str):
+            fingerprints[to] = entry["fingerprint"]
         outcomes[to] = Outcome(
             state=state,
-            wamid=entry.get("wamid"),
-            code=entry.get("code"),
-            reason=entry.get("reason"),
-            retryable=bool(entry.get("retryable", False)),
+            wamid=_typed(entry.get("wamid"), str),
+            code=_typed(entry.get("code"), int),
+            reason=_typed(entry.get("reason"), str),
+            retryable=entry.get("retryable") is True,
+            fingerprint=fingerprints.get(to),
         )
     return outcomes
+
+
+def _typed(value: Any, kind: type) -> Any:
+    return value if isinstance(value, kind) and not isinstance(value, bool) else None
 
 
 def _parse_lines(data: bytes) -> list[dict[str, Any]]:
@@ -98,9 +134,18 @@ def _encode(records: list[dict[str, Any]]) -> bytes:
 
 
 class Journal:
-    """Where a bulk send's progress is kept. ``append`` returns only once the records are durable."""
+    """Where a bulk send's progress is kept. ``append`` returns only once the records are durable.
+
+    :meth:`acquire` takes the journal for this run (see :mod:`.lease`) before anything is read;
+    :meth:`close` releases it.
+    """
 
     location: str
+    lease: Lease
+
+    def acquire(self, holder: Holder, *, wait: float = 0.0) -> None:
+        """Take the journal for this run, waiting up to ``wait`` s for another run holding it."""
+        self.lease.acquire(holder, wait=wait)
 
     def load(self) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -109,10 +154,18 @@ class Journal:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Release the journal's resources."""
+        """Release the journal's resources and its lease."""
+        self.lease.release()
 
     def outcomes(self) -> dict[str, Outcome]:
         return replay(self.load())
+
+    def _check_lease(self) -> None:
+        if self.lease.lost:
+            raise LeaseLostError(
+                f"This run no longer holds the bulk send journal {self.location} (its lease ran out or "
+                "another run took it over); it stops sending so that no recipient gets the message twice."
+            )
 
 
 class LocalJournal(Journal):
@@ -123,6 +176,7 @@ class LocalJournal(Journal):
 
     def __init__(self, path: str) -> None:
         self.location = path
+        self.lease = LocalLease(path + ".lock", location=path)
         self._fd: int | None = None
 
     def load(self) -> list[dict[str, Any]]:
@@ -158,9 +212,12 @@ class LocalJournal(Journal):
         os.fsync(fd)
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        try:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+        finally:
+            super().close()
 
 
 def _fsync_directory(directory: str) -> None:
@@ -183,9 +240,14 @@ class ObjectStoreJournal(Journal):
     the next generation, so sorting the names replays the records in the order they were written.
     """
 
-    def __init__(self, directory: ObjectStoragePath) -> None:
+    def __init__(self, directory: ObjectStoragePath, *, lease_seconds: float | None = None) -> None:
         self.directory = directory
         self.location = str(directory)
+        self.lease = (
+            ObjectStoreLease(directory)
+            if lease_seconds is None
+            else ObjectStoreLease(directory, seconds=lease_seconds)
+        )
         self._generation: int | None = None
         self._sequence = 0
         self._token = uuid.uuid4().hex[:8]
@@ -218,6 +280,7 @@ class ObjectStoreJournal(Journal):
     def append(self, records: list[dict[str, Any]]) -> None:
         if not records:
             return
+        self._check_lease()
         if self._generation is None:
             self.load()
         if self._sequence == 0 and self.directory.protocol in ("file", "local"):
@@ -229,9 +292,41 @@ class ObjectStoreJournal(Journal):
             handle.write(_encode(records))
 
 
-def _segment(value: str) -> str:
-    # Run ids carry ':' and '+'; keep every character a path or an object key accepts.
-    return quote(value, safe="-_.=@")
+def path_segment(value: str) -> str:
+    """``value`` as one path segment or object-key part, the same way on every store.
+
+    Letters, digits, ``-``, ``_`` and ``.`` are kept; every other character is percent-encoded from
+    its UTF-8 bytes (``%`` and ``/`` included), and a value made only of dots (``.``, ``..``) has its
+    dots encoded too, so no segment can name a directory above it. The mapping is one to one: two
+    different values never give the same segment. A value longer than :data:`MAX_SEGMENT_CHARS`
+    once escaped keeps a readable prefix followed by ``~`` and its SHA-256 (``~`` is always
+    escaped otherwise, so a shortened segment cannot equal a plain one).
+    """
+    encoded = "".join(
+        char
+        if char in _SEGMENT_SAFE
+        else "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+        for char in value
+    )
+    if not encoded.strip("."):
+        encoded = encoded.replace(".", "%2E")
+    if len(encoded) > MAX_SEGMENT_CHARS:
+        digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+        encoded = f"{encoded[: MAX_SEGMENT_CHARS - len(digest) - 1]}~{digest}"
+    return encoded
+
+
+def journal_parts(*, dag_id: str, run_id: str, task_id: str, map_index: int | None) -> tuple[str, str, str]:
+    """The escaped ``(dag, run, task[@map_index])`` parts of a task instance's journal path."""
+    for name, value in (("dag_id", dag_id), ("run_id", run_id), ("task_id", task_id)):
+        if not isinstance(value, str) or not value:
+            raise WhatsAppValidationError(f"{name}: a bulk send needs a non-empty text, got {value!r:.80}.")
+    if map_index is not None and (not isinstance(map_index, int) or isinstance(map_index, bool)):
+        raise WhatsAppValidationError(f"map_index: expected a whole number, got {map_index!r:.80}.")
+    task = path_segment(task_id)
+    if map_index is not None and map_index >= 0:
+        task = f"{task}{MAP_INDEX_SEPARATOR}{map_index}"
+    return path_segment(dag_id), path_segment(run_id), task
 
 
 def default_progress_root() -> str:
@@ -260,19 +355,75 @@ def open_journal(
         )
     else:
         root = progress_path
-    task = _segment(task_id) + (f".{map_index}" if map_index is not None and map_index >= 0 else "")
-    parts = (_segment(dag_id), _segment(run_id))
+    parts = journal_parts(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)
     text: str | None
     if hasattr(root, "protocol"):  # an ObjectStoragePath
         text = str(root.path) if root.protocol in ("file", "local") else None
-    else:
+    elif isinstance(root, (str, os.PathLike)):
         text = os.fspath(root)
+        if not isinstance(text, str):
+            raise WhatsAppValidationError("progress_path: give the path as text, not bytes.")
+    else:
+        raise WhatsAppValidationError(
+            f"progress_path: expected a path or an ObjectStoragePath URL, got {type(root).__name__}."
+        )
+    if text is not None and "\x00" in text:
+        raise WhatsAppValidationError("progress_path: contains a NUL character.")
     if text is not None and ("://" not in text or text.startswith("file://")):
         base = text[len("file://") :] if text.startswith("file://") else text
-        return LocalJournal(os.path.join(os.path.expanduser(base), *parts, f"{task}.jsonl"))
+        *directories, task = parts
+        return LocalJournal(os.path.join(os.path.expanduser(base), *directories, f"{task}.jsonl"))
     from airflow_provider_whatsapp._compat import ObjectStoragePath
 
-    directory = root if text is None else ObjectStoragePath(text)
-    for part in (*parts, task):
-        directory = directory / part
+    try:
+        directory = root if text is None else ObjectStoragePath(text)
+        for part in parts:
+            directory = directory / part
+    except (ValueError, TypeError) as error:
+        raise WhatsAppValidationError(
+            f"progress_path: {text or root} is not a usable location: {error}"
+        ) from None
     return ObjectStoreJournal(directory)
+
+
+# Errors that say progress_path itself is wrong: a new try would meet them again.
+_BAD_LOCATION_ERRORS = (NotADirectoryError, IsADirectoryError, FileExistsError, PermissionError, ValueError)
+
+
+def _journal_error(action: str, journal: Journal, error: Exception) -> WhatsAppError:
+    """``error`` from locking or reading ``journal`` as the provider's error; ``action`` is a verb."""
+    if isinstance(error, WhatsAppError):
+        return error
+    if isinstance(error, _BAD_LOCATION_ERRORS):
+        detail = getattr(error, "strerror", None) or str(error)
+        return WhatsAppValidationError(
+            f"progress_path: could not {action} the bulk send journal {journal.location} "
+            f"({type(error).__name__}: {detail}). Give progress_path a directory (or object-store URL) "
+            "this worker can write; nothing was sent."
+        )
+    return JournalError(
+        f"Could not {action} bulk send progress in {journal.location}: {error!r}. Nothing was sent: "
+        "without it, recipients already sent to could get the message again."
+    )
+
+
+def claim(journal: Journal, holder: Holder, *, wait: float = 0.0) -> dict[str, Outcome]:
+    """Take ``journal`` for this run and read what earlier tries did, before anything is sent.
+
+    Raises :class:`~airflow_provider_whatsapp.bulk.lease.JournalBusyError` when another run holds it,
+    :class:`WhatsAppValidationError` naming ``progress_path`` when the location cannot hold a journal,
+    and :class:`JournalError` (retryable) for other storage failures.
+    """
+    try:
+        journal.acquire(holder, wait=wait)
+    except Exception as error:
+        raise _journal_error("lock", journal, error) from error
+    return read_outcomes(journal)
+
+
+def read_outcomes(journal: Journal) -> dict[str, Outcome]:
+    """What earlier tries did, with storage failures turned into the provider's errors."""
+    try:
+        return journal.outcomes()
+    except Exception as error:
+        raise _journal_error("read", journal, error) from error

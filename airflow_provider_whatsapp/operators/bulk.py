@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from airflow_provider_whatsapp.bulk.engine import BulkResult
     from airflow_provider_whatsapp.hooks.maton import MatonHook
 
+# Upper bounds on arguments that are plain numbers (checked at DAG parse, no import needed).
+MAX_JOURNAL_WAIT_SECONDS = 3600
+MAX_FAILURES_IN_XCOM_LIMIT = 10_000
+
 
 class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
     """Send to many recipients at the rate limit; resumable after a crash without duplicates.
@@ -28,16 +32,21 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
     that recipient. A send that may have reached WhatsApp (a 5xx, a broken connection, a worker killed
     mid-request) is reported as *unknown* and never sent again unless you ask with ``resend_unknown``.
 
-    Progress is a journal of every send (recipient, state, wamid) under ``progress_path``, keyed by
-    ``dag_id/run_id/task_id[.map_index]``; a new try of the task reads it and skips every recipient
-    already accepted. The default, ``$AIRFLOW_HOME/whatsapp_bulk_progress``, is on the worker's own
-    disk: with several workers use storage they all see (``s3://bucket/prefix``, ``gs://...``, or a
-    shared mount as ``file:///shared/...``).
+    Progress is a journal of every send (recipient, state, wamid, payload fingerprint) under
+    ``progress_path``, keyed by ``dag_id/run_id/task_id[@map_index]`` (each part escaped); a new try of
+    the task reads it and skips every recipient already accepted. The default,
+    ``$AIRFLOW_HOME/whatsapp_bulk_progress``, is on the worker's own disk: with several workers use
+    storage they all see (``s3://bucket/prefix``, ``gs://...``, or a shared mount as
+    ``file:///shared/...``). One run at a time holds a journal: a second run of the same task instance
+    (a zombie's retry, a manual re-run) waits ``journal_wait`` seconds, then fails without sending. A
+    try whose message differs from what an earlier try sent a recipient fails before sending, unless
+    ``resend_changed=True``.
 
     Returns (XCom) ``{"total", "sent", "skipped", "failed", "unknown", "not_sent", "failures":
-    [{"to", "code", "reason", "retryable"}], "unknown_recipients": [{"to", "code", "reason"}],
-    "throttled", "elapsed_seconds", "rate_per_second", "progress_path"}``; ``skipped`` counts
-    recipients accepted by an earlier try.
+    [{"to", "code", "reason", "retryable"}], "failures_omitted", "unknown_recipients": [{"to", "code",
+    "reason"}], "unknown_omitted", "throttled", "elapsed_seconds", "rate_per_second",
+    "progress_path"}``; ``skipped`` counts recipients accepted by an earlier try. The two lists hold
+    at most ``max_failures_in_xcom`` entries each; the journal at ``progress_path`` has them all.
 
     :param recipients: phone numbers, or dicts with ``to`` and per-recipient template fields
         (``body_parameters``, ``components``, ``header``); also a JSON/Python list as a string, or
@@ -57,6 +66,11 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         send was not delivered); ``False`` keeps them failed.
     :param progress_path: where the journal lives (templated): a local or shared path, or any
         ``ObjectStoragePath`` URL (``s3://conn_id@bucket/prefix``).
+    :param resend_changed: ``True`` to send the new message to recipients an earlier try sent (or may
+        have sent) a different one; by default such a try fails before sending anything.
+    :param journal_wait: seconds to wait for another run of this task instance that holds the journal
+        (default 0: fail at once, retryable, naming that run's host, pid and try).
+    :param max_failures_in_xcom: most failed (and most unknown) recipients listed in the XCom result.
     """
 
     template_fields: Sequence[str] = (
@@ -88,6 +102,9 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         resend_unknown: bool | Collection[str] = False,
         retry_failed: bool = True,
         progress_path: str | None = None,
+        resend_changed: bool = False,
+        journal_wait: float = 0.0,
+        max_failures_in_xcom: int = 100,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -99,6 +116,19 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
             raise ValueError(f"max_rate must be positive, got {max_rate!r}.")
         if not 0.0 <= max_failure_ratio <= 1.0:
             raise ValueError(f"max_failure_ratio must be between 0 and 1, got {max_failure_ratio!r}.")
+        if not isinstance(resend_changed, bool):
+            raise ValueError(f"resend_changed must be True or False, got {resend_changed!r}.")
+        if not isinstance(journal_wait, (int, float)) or isinstance(journal_wait, bool):
+            raise ValueError(f"journal_wait must be a number of seconds, got {journal_wait!r}.")
+        if not 0 <= journal_wait <= MAX_JOURNAL_WAIT_SECONDS:
+            raise ValueError(f"journal_wait must be 0 to {MAX_JOURNAL_WAIT_SECONDS} s, got {journal_wait}.")
+        if isinstance(max_failures_in_xcom, bool) or not isinstance(max_failures_in_xcom, int):
+            raise ValueError(f"max_failures_in_xcom must be a whole number, got {max_failures_in_xcom!r}.")
+        if not 0 <= max_failures_in_xcom <= MAX_FAILURES_IN_XCOM_LIMIT:
+            raise ValueError(
+                f"max_failures_in_xcom must be between 0 and {MAX_FAILURES_IN_XCOM_LIMIT}, got "
+                f"{max_failures_in_xcom!r}: the journal keeps the full list, XCom should stay small."
+            )
         self.recipients = recipients
         self.message = message
         self.template_name = template_name
@@ -112,6 +142,9 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         self.resend_unknown = resend_unknown
         self.retry_failed = retry_failed
         self.progress_path = progress_path
+        self.resend_changed = resend_changed
+        self.journal_wait = journal_wait
+        self.max_failures_in_xcom = max_failures_in_xcom
 
     def _bulk_hook(self) -> MatonHook:
         from airflow_provider_whatsapp.hooks.maton import MatonHook
@@ -128,9 +161,15 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         import asyncio
 
-        from airflow_provider_whatsapp.bulk.engine import BulkConfig, run_bulk
+        from airflow_provider_whatsapp.bulk.engine import (
+            BulkConfig,
+            changed_recipients,
+            refuse_changed,
+            run_bulk,
+        )
         from airflow_provider_whatsapp.bulk.items import build_plan, upload_once
-        from airflow_provider_whatsapp.bulk.progress import open_journal
+        from airflow_provider_whatsapp.bulk.lease import Holder
+        from airflow_provider_whatsapp.bulk.progress import claim, open_journal
         from airflow_provider_whatsapp.hooks.maton import MatonHook
         from airflow_provider_whatsapp.limits import GRAPH_MESSAGES_PER_SECOND, MATON_REQUESTS_PER_SECOND
         from airflow_provider_whatsapp.messages import normalize_recipient
@@ -156,9 +195,14 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         if not max_rate or max_rate <= 0:
             max_rate = MATON_REQUESTS_PER_SECOND if settings.via_maton else GRAPH_MESSAGES_PER_SECOND
         concurrency = self.max_concurrency or max(4, int(max_rate * 2))
+        config = BulkConfig(
+            max_rate=float(max_rate),
+            max_concurrency=concurrency,
+            resend_unknown=resend,
+            retry_failed=self.retry_failed,
+            resend_changed=self.resend_changed,
+        )
 
-        plan = upload_once(plan, lambda kind, source: self.hook.upload_media(source, media_type=kind))
-        items = plan.items()
         ti = context["ti"]
         journal = open_journal(
             self.progress_path,
@@ -167,33 +211,34 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
             task_id=ti.task_id,
             map_index=getattr(ti, "map_index", None),
         )
-        config = BulkConfig(
-            max_rate=float(max_rate),
-            max_concurrency=concurrency,
-            resend_unknown=resend,
-            retry_failed=self.retry_failed,
-        )
-        self.log.info(
-            "Bulk send to %d recipient(s) at up to %g/s (%d in flight); progress in %s.",
-            len(items),
-            max_rate,
-            concurrency,
-            journal.location,
-        )
-
-        async def send(payload: dict[str, Any]) -> str:
-            return MatonHook.message_id(await hook.asend_message(payload))
-
-        async def run() -> BulkResult:
-            try:
-                # Create the client (TLS context, transport) before the pacer's clock starts, so the first
-                # request does not leave a fraction of a second after its slot and bunch up the next ones.
-                hook.get_async_conn()
-                return await run_bulk(items, send, journal, config)
-            finally:
-                await hook.aclose()
-
         try:
+            # This run's own from here: another run of the task instance cannot send alongside it.
+            prior = claim(journal, Holder.this_process(try_number=_try_number(ti)), wait=self.journal_wait)
+            if not self.resend_changed:
+                # Before the upload too: a changed message sends nothing at all.
+                refuse_changed(changed_recipients(plan.fingerprints(), prior), journal.location)
+            plan = upload_once(plan, lambda kind, source: self.hook.upload_media(source, media_type=kind))
+            items = plan.items()
+            self.log.info(
+                "Bulk send to %d recipient(s) at up to %g/s (%d in flight); progress in %s.",
+                len(items),
+                max_rate,
+                concurrency,
+                journal.location,
+            )
+
+            async def send(payload: dict[str, Any]) -> str:
+                return MatonHook.message_id(await hook.asend_message(payload))
+
+            async def run() -> BulkResult:
+                try:
+                    # Create the client (TLS context, transport) before the pacer's clock starts, so the first
+                    # request does not leave a fraction of a second after its slot and bunch up the next ones.
+                    hook.get_async_conn()
+                    return await run_bulk(items, send, journal, config, prior=prior)
+                finally:
+                    await hook.aclose()
+
             result = asyncio.run(run())
         finally:
             journal.close()
@@ -201,7 +246,7 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         return self._finish(result)
 
     def _finish(self, result: BulkResult) -> dict[str, Any]:
-        summary = result.as_dict()
+        summary = result.as_dict(max_failures=self.max_failures_in_xcom)
         self.log.info(
             "Bulk send done: %d sent, %d skipped (accepted before), %d failed, %d unknown, %d not sent, "
             "%d throttled answer(s); %.1f messages/s.",
@@ -240,6 +285,11 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
                 f"{self.max_failure_ratio:.1%}.{unknown_hint} Progress: {summary['progress_path']}"
             )
         return summary
+
+
+def _try_number(ti: Any) -> int | None:
+    number = getattr(ti, "try_number", None)
+    return number if isinstance(number, int) and not isinstance(number, bool) else None
 
 
 def parse_list(value: Any) -> list[Any]:

@@ -16,6 +16,7 @@ from airflow_provider_whatsapp.bulk.progress import (
     open_journal,
     record,
 )
+from airflow_provider_whatsapp.errors import WhatsAppValidationError
 from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
 from tests.bulk.helpers import MESSAGES, Inbox, context, digits, numbers
 from tests.loopback import LoopbackServer
@@ -78,7 +79,7 @@ def test_paths_are_per_task_instance_and_safe(tmp_path: Path) -> None:
         str(tmp_path), dag_id="d", run_id="scheduled__2026-01-01T00:00:00+00:00", task_id="t", map_index=3
     )
     assert journal.location == str(
-        tmp_path / "d" / "scheduled__2026-01-01T00%3A00%3A00%2B00%3A00" / "t.3.jsonl"
+        tmp_path / "d" / "scheduled__2026-01-01T00%3A00%3A00%2B00%3A00" / "t@3.jsonl"
     )
     assert isinstance(open_journal(f"file://{tmp_path}", dag_id="d", run_id="r", task_id="t"), LocalJournal)
     remote = open_journal("s3://bucket/prefix", dag_id="d", run_id="r", task_id="t")
@@ -125,7 +126,9 @@ def test_a_journal_that_cannot_be_written_stops_before_sending(
     op = WhatsAppSendBulkOperator(
         task_id="bulk", recipients=numbers(3), message=TEXT, progress_path=str(blocker)
     )
-    with pytest.raises(Exception, match=r"Could not (read|record) bulk send progress"):
+    with pytest.raises(
+        WhatsAppValidationError, match=r"^progress_path: could not lock the bulk send journal"
+    ):
         op.execute(context())
 
     assert inbox.attempts == []
