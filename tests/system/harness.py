@@ -14,6 +14,7 @@ own ``env`` and ``component_env``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -91,24 +92,18 @@ def stop_processes(processes: Iterable[Process], *, grace: float = 10.0) -> None
         _signal_group(process, signal.SIGTERM)
     deadline = time.monotonic() + grace
     for process in running:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
     for process in running:
         # The group, not only its leader: task supervisors and log-less workers are children.
         _signal_group(process, signal.SIGKILL)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.popen.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def _signal_group(process: Process, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.popen.pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 class AirflowDeployment:
@@ -202,9 +197,7 @@ class AirflowDeployment:
 
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "simple_auth_manager_passwords.json").write_text(
-            json.dumps({ADMIN_USER: self.password})
-        )
+        (self.home / "simple_auth_manager_passwords.json").write_text(json.dumps({ADMIN_USER: self.password}))
         migrate = subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],
             env=self.environment(),
@@ -214,7 +207,9 @@ class AirflowDeployment:
             check=False,
         )
         if migrate.returncode != 0:
-            raise DeploymentError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}")
+            raise DeploymentError(
+                f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}"
+            )
         commands = {
             "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
             # --skip-serve-logs: no log server, which would bind every interface.
@@ -279,7 +274,9 @@ class AirflowDeployment:
             raise DeploymentError("the deployment is not running")
         response = self._client.request(method, f"/api/v2/{path.lstrip('/')}", **kwargs)
         if response.status_code >= 300:
-            raise DeploymentError(f"{method} /api/v2/{path} answered {response.status_code}: {response.text[:1000]}")
+            raise DeploymentError(
+                f"{method} /api/v2/{path} answered {response.status_code}: {response.text[:1000]}"
+            )
         return response.json() if response.content else None
 
     def wait_for_dags(self, dag_ids: Iterable[str], *, timeout: float = 90.0) -> None:
@@ -299,7 +296,9 @@ class AirflowDeployment:
     def unpause(self, dag_id: str) -> None:
         self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
 
-    def trigger(self, dag_id: str, *, conf: dict[str, Any] | None = None, logical_date: str | None = None) -> str:
+    def trigger(
+        self, dag_id: str, *, conf: dict[str, Any] | None = None, logical_date: str | None = None
+    ) -> str:
         """Trigger a run (without a logical date unless one is given); its run id."""
         body: dict[str, Any] = {"logical_date": logical_date, "conf": conf or {}}
         return str(self.api("POST", f"dags/{dag_id}/dagRuns", json=body)["dag_run_id"])
@@ -330,22 +329,34 @@ class AirflowDeployment:
         except DeploymentError as error:
             raise DeploymentError(f"{error}\n{self.describe_run(dag_id, run_id)}") from None
 
-    def describe_run(self, dag_id: str, run_id: str, *, lines: int = 25) -> str:
+    def describe_run(self, dag_id: str, run_id: str, *, lines: int = 12) -> str:
         """The run's task states and the log tail of every task that did not succeed (for messages)."""
         parts = [f"{dag_id} / {run_id}: {self.task_states(dag_id, run_id)}"]
         for ti in self.task_instances(dag_id, run_id):
-            if ti["state"] != "success":
-                for log in self.task_log_files(dag_id, run_id, ti["task_id"]):
-                    text = log.read_text(errors="replace").splitlines()[-lines:]
-                    parts.append(f"--- {log.relative_to(self.logs_folder)} ---\n" + "\n".join(text))
+            if ti["state"] == "success":
+                continue
+            for log in self.task_log_files(dag_id, run_id, ti["task_id"], map_index=ti["map_index"]):
+                tail = [_readable(line) for line in log.read_text(errors="replace").splitlines()[-lines:]]
+                parts.append(f"--- {log.relative_to(self.logs_folder)} ---\n" + "\n".join(tail))
         return "\n".join(parts)
 
     # --- what the deployment wrote --------------------------------------------------------------
 
-    def task_log_files(self, dag_id: str | None = None, run_id: str | None = None, task_id: str | None = None) -> list[Path]:
-        """Task log files (also the triggerer's, beside them), optionally of one DAG, run and task."""
+    def task_log_files(
+        self,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        task_id: str | None = None,
+        *,
+        map_index: int | None = None,
+    ) -> list[Path]:
+        """Task log files (the triggerer's too, beside them), optionally of one DAG, run, task, map index."""
         parts = [f"dag_id={dag_id or '*'}", f"run_id={run_id or '*'}", f"task_id={task_id or '*'}"]
-        return sorted(p for p in self.logs_folder.glob("/".join([*parts, "**", "*"])) if p.is_file())
+        if map_index is None:
+            parts += ["**", "*"]
+        else:
+            parts += [f"map_index={map_index}", "*"] if map_index >= 0 else ["attempt=*"]
+        return sorted(p for p in self.logs_folder.glob("/".join(parts)) if p.is_file())
 
     def all_log_files(self) -> list[Path]:
         return sorted(p for p in self.logs_folder.rglob("*") if p.is_file())
@@ -354,7 +365,10 @@ class AirflowDeployment:
         """``(dag_id, run_id, task_id, key, map_index, value)`` of every XCom in the metadata database."""
         with sqlite3.connect(self.home / "airflow.db") as db:
             rows = db.execute("SELECT dag_id, run_id, task_id, key, map_index, value FROM xcom").fetchall()
-        return [(d, r, t, k, m, v if isinstance(v, str) else bytes(v or b"").decode(errors="replace")) for d, r, t, k, m, v in rows]
+        return [
+            (d, r, t, k, m, v if isinstance(v, str) else bytes(v or b"").decode(errors="replace"))
+            for d, r, t, k, m, v in rows
+        ]
 
     def listening_addresses(self) -> list[str]:
         """``host:port`` of every TCP socket our processes (and their children) listen on."""
@@ -375,7 +389,14 @@ class SandboxProcess:
     def __init__(self, *, api_key: str, output: Path, args: Iterable[str] = ()) -> None:
         self.api_key = api_key
         self._command = [
-            sys.executable, "-m", "airflow_provider_whatsapp.sandbox", "--port", "0", "--api-key", api_key, *args
+            sys.executable,
+            "-m",
+            "airflow_provider_whatsapp.sandbox",
+            "--port",
+            "0",
+            "--api-key",
+            api_key,
+            *args,
         ]
         self._output = output
         self.process: Process | None = None
@@ -419,6 +440,21 @@ class SandboxProcess:
     def messages(self) -> list[dict[str, Any]]:
         """Every message the business sent, oldest first."""
         return list(self.control("GET", "messages", params={"direction": "out"})["data"])
+
+
+def _readable(line: str, width: int = 400) -> str:
+    """One line of a JSON task log as ``level: event (exception)``; other lines as they are."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return line[:width]
+    if not isinstance(entry, dict):
+        return line[:width]
+    errors = entry.get("error_detail") or []
+    shown = f"{entry.get('level', '')}: {entry.get('event', '')}"
+    for error in errors if isinstance(errors, list) else []:
+        shown += f" [{error.get('exc_type')}: {error.get('exc_value')}]"
+    return shown[: width * 3]
 
 
 def _group_pids(pgid: int) -> set[int]:
