@@ -5,7 +5,6 @@ triggerer; then the sandbox's messages, the task log files, the XCom table and t
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +48,6 @@ class Runs:
 
     by_name: dict[str, Run]
     sensor_states: list[str]
-    seconds: float
 
     def __getitem__(self, name: str) -> Run:
         return self.by_name[name]
@@ -85,7 +83,6 @@ def _approve_once_deferred(airflow: AirflowDeployment, sandbox: SandboxProcess, 
 def runs(
     deployment: AirflowDeployment, sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Runs:
-    started = time.monotonic()
     report_dir = f"file://{tmp_path_factory.mktemp('reports')}"
     deployment.wait_for_dags([*EXAMPLE_DAGS, *PROBES])
     for dag_id in [*EXAMPLE_DAGS, *PROBES]:
@@ -126,7 +123,7 @@ def runs(
     final = triggered[LIFECYCLE].task_states.get("wait_for_approval")
     if final and sensor_states[-1] != final:
         sensor_states.append(final)
-    return Runs(triggered, sensor_states, time.monotonic() - started)
+    return Runs(triggered, sensor_states)
 
 
 # --- the deployment itself ----------------------------------------------------------------------
@@ -180,7 +177,7 @@ def test_example_with_a_logical_date_succeeds(runs: Runs, sandbox: SandboxProces
 
 
 def test_template_sensor_is_deferred_then_resumed_by_the_triggerer(
-    runs: Runs, sandbox: SandboxProcess
+    runs: Runs, deployment: AirflowDeployment, sandbox: SandboxProcess
 ) -> None:
     run = runs[LIFECYCLE]
     assert "deferred" in runs.sensor_states, runs.sensor_states
@@ -192,6 +189,9 @@ def test_template_sensor_is_deferred_then_resumed_by_the_triggerer(
         if "message_templates" in r["path"] and r["method"] == "GET"
     ]
     assert len(reads) >= 2, reads  # the sensor's own look, then the trigger's
+    # The real triggerer ran the trigger: it wrote the trigger's log beside the task's.
+    logs = deployment.task_log_files(LIFECYCLE, run.run_id, "wait_for_approval")
+    assert [p for p in logs if ".trigger." in p.name], logs
     assert run.state == "success", run.description
     sent = [
         m
@@ -274,28 +274,28 @@ def test_task_logs_hold_no_api_key_and_no_full_phone_number(
 
 def test_xcom_holds_no_api_key(runs: Runs, deployment: AirflowDeployment) -> None:
     rows = deployment.xcom_rows()
-    assert len({row[0] for row in rows if row[0] in EXAMPLE_DAGS}) >= 3, (
-        rows
-    )  # the examples' results are there
+    assert len({row[0] for row in rows if row[0] in EXAMPLE_DAGS}) >= 3, rows  # the examples' results
     assert [row[:3] for row in rows if SANDBOX_KEY in row[5]] == []
 
 
 # --- the leak probes (issue 9.5): a key from MATON_API_KEY and from a connection, echoed back ------
 
 
-def _probe_leaks(deployment: AirflowDeployment, dag_id: str, key: str) -> dict[str, list[str]]:
+def _probe_leaks(deployment: AirflowDeployment, key: str) -> dict[str, list[str]]:
+    """Where ``key`` was found, by probe task (or by file, outside the probes' logs): the sinks."""
     leaks: dict[str, list[str]] = {}
     for path in deployment.all_log_files():
         if key in path.read_text(errors="replace"):
-            leaks.setdefault("log files", []).append(str(path.relative_to(deployment.logs_folder)))
-    for dag, run, task, xcom_key, _map_index, value in deployment.xcom_rows():
+            task = next((p[8:] for p in path.parts if p.startswith("task_id=")), str(path))
+            leaks.setdefault(task, []).append("log file")
+    for _dag, _run, task, _xcom_key, _map_index, value in deployment.xcom_rows():
         if key in value:
-            leaks.setdefault("xcom", []).append(f"{dag}/{run}/{task}/{xcom_key}")
+            leaks.setdefault(task, []).append("xcom")
     journals = deployment.home / "whatsapp_bulk_progress"
     for path in sorted(journals.rglob("*")) if journals.exists() else []:
         if path.is_file() and key in path.read_text(errors="replace"):
-            leaks.setdefault("bulk journal", []).append(str(path.relative_to(journals)))
-    return leaks
+            leaks.setdefault(path.name.split(".")[0], []).append("bulk journal")
+    return {task: sorted(set(sinks)) for task, sinks in leaks.items()}
 
 
 @pytest.mark.parametrize("dag_id", sorted(PROBES))
@@ -322,4 +322,6 @@ def test_leak_probe_finds_no_key(
     ]
     assert len(bulk_result) == 1 and json.loads(bulk_result[0])["failed"] == 2, bulk_result
 
-    assert _probe_leaks(deployment, dag_id, key) == {}
+    leaks = _probe_leaks(deployment, key)
+    count = sum(len(sinks) for sinks in leaks.values())
+    assert leaks == {}, f"{count} leak(s) from {len(leaks)} of {len(run.task_states)} probes: {leaks}"
