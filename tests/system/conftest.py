@@ -31,18 +31,9 @@ CONNECTION_KEY = f"mtn-conn-probe-{secrets.token_hex(12)}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    from airflow_provider_whatsapp._compat import AIRFLOW_V_3_PLUS
-
     for item in items:
         if "tests/system/" in str(item.path).replace("\\", "/"):
             item.add_marker(pytest.mark.system)
-            if not AIRFLOW_V_3_PLUS:
-                item.add_marker(
-                    pytest.mark.skip(
-                        reason="system test runs on Airflow 3 only (API server, DAG processor and the "
-                        "task supervisor); Airflow 2.11 is covered by the dag.test() integration tests"
-                    )
-                )
 
 
 def _echo(recorded: Recorded) -> Reply:
@@ -64,6 +55,17 @@ def _echo(recorded: Recorded) -> Reply:
             400, graph_error(131026, f"Message undeliverable for {authorization}", details=authorization)
         )
     return Reply(404, graph_error(803, f"unknown probe {phone_number_id}"))
+
+
+@pytest.fixture(scope="module")
+def airflow3_only() -> None:
+    from airflow_provider_whatsapp._compat import AIRFLOW_V_3_PLUS
+
+    if not AIRFLOW_V_3_PLUS:
+        pytest.skip(
+            "the system test runs on Airflow 3 only (API server, DAG processor, task supervisor); "
+            "Airflow 2.11 is covered by the dag.test() integration tests"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +91,7 @@ def sandbox(system_home: Path) -> Iterator[SandboxProcess]:
 
 @pytest.fixture(scope="module")
 def deployment(
-    system_home: Path, sandbox: SandboxProcess, echo_server: LoopbackServer
+    airflow3_only: None, system_home: Path, sandbox: SandboxProcess, echo_server: LoopbackServer
 ) -> Iterator[AirflowDeployment]:
     dags = system_home / "dags"
     dags.mkdir()

@@ -458,13 +458,14 @@ def _readable(line: str, width: int = 400) -> str:
 
 
 def _group_pids(pgid: int) -> set[int]:
+    """The live processes of a process group, from ``/proc``."""
     found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:
+        if int(fields[2]) == pgid and fields[0] != "Z":  # a zombie holds nothing and waits to be reaped
             found.add(int(stat.parent.name))
     return found
 
