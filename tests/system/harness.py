@@ -42,6 +42,7 @@ class DeploymentError(AssertionError):
 
 
 def free_port() -> int:
+    """A port free on 127.0.0.1 now (for a process that needs its port before it starts)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -138,6 +139,7 @@ class AirflowDeployment:
         self._component_env = {k: dict(v) for k, v in (component_env or {}).items()}
         self._parallelism = parallelism
         self._jwt_secret = secrets.token_urlsafe(32)
+        self._secret_key = secrets.token_urlsafe(32)
         self._client: httpx.Client | None = None
 
     # --- life cycle -----------------------------------------------------------------------------
@@ -154,8 +156,8 @@ class AirflowDeployment:
     def environment(self, component: str | None = None) -> dict[str, str]:
         """The environment of one component (or of the CLI commands, with ``None``)."""
         passwords = self.home / "simple_auth_manager_passwords.json"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
-        env.pop("AIRFLOW_CONN_MATON_DEFAULT", None)
+        # Nothing of the caller's Airflow or Maton set-up leaks in: the deployment is what ``env`` says.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "MATON_"))}
         env.update(
             {
                 "AIRFLOW_HOME": str(self.home),
@@ -173,7 +175,7 @@ class AirflowDeployment:
                 "AIRFLOW__API__WORKERS": "1",
                 # Every component signs or checks the same tokens; generated per deployment.
                 "AIRFLOW__API_AUTH__JWT_SECRET": self._jwt_secret,
-                "AIRFLOW__API__SECRET_KEY": self._jwt_secret,
+                "AIRFLOW__API__SECRET_KEY": self._secret_key,
                 # Only the runs a test triggers: no scheduled runs of the examples with a schedule.
                 "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
