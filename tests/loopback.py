@@ -197,7 +197,8 @@ class LoopbackServer:
             def _answer(self, reply: Reply) -> None:
                 payload = reply.body if reply.body is not None else json.dumps(reply.json or {}).encode()
                 self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
+                if not any(name.lower() == "content-type" for name in reply.headers):
+                    self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
