@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from airflow_provider_whatsapp._redact import scrub_value
 from airflow_provider_whatsapp.errors import (
     MAY_HAVE_BEEN_DELIVERED,
     WhatsAppConfigurationError,
@@ -176,12 +177,14 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def decode_body(response: httpx.Response) -> Any:
+    """The answer as JSON (or text), scrubbed of the key: nothing a server says can carry it further."""
     if not response.content:
         return {}
     try:
-        return response.json()
+        body = response.json()
     except ValueError:
-        return response.text
+        body = response.text
+    return scrub_value(body)
 
 
 def handle_response(request: ApiRequest, response: httpx.Response) -> Any:
