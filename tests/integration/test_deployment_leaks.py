@@ -21,7 +21,7 @@ import pytest
 
 from airflow_provider_whatsapp._compat import AIRFLOW_V_3_PLUS
 from tests.conftest import PHONE_NUMBER_ID, REPO_ROOT
-from tests.loopback import LoopbackServer, Recorded, Reply, graph_error, sent
+from tests.loopback import LoopbackServer, Recorded, Reply, Responder, graph_error, sent
 
 pytestmark = [
     pytest.mark.integration,
@@ -37,7 +37,7 @@ MESSAGES = f"/whatsapp-business/v21.0/{PHONE_NUMBER_ID}/messages"
 REFUSED = "14155550199"
 
 
-def echoing(key: str):  # noqa: ANN201 - a loopback responder
+def echoing(key: str) -> Responder:
     def answer(request: Recorded) -> Reply:
         if request.json["to"] == REFUSED:
             said = graph_error(131009, f"Bad header: Bearer {key}", details=f"the key {key} is refused")
@@ -66,7 +66,9 @@ def files_under(folder: Path) -> dict[Path, str]:
 def xcom_rows(database: Path) -> list[tuple[str, str, str]]:
     with sqlite3.connect(database) as db:
         rows = db.execute("SELECT run_id, task_id, value FROM xcom").fetchall()
-    return [(run_id, task_id, bytes(value or b"").decode(errors="replace")) for run_id, task_id, value in rows]
+    return [
+        (run_id, task_id, bytes(value or b"").decode(errors="replace")) for run_id, task_id, value in rows
+    ]
 
 
 @pytest.mark.parametrize("source", ["connection", "MATON_API_KEY"])
