@@ -162,7 +162,7 @@ def test_download_sends_the_key_to_the_gateways_origin_only(
 def html_echo(key: str) -> bytes:
     # The error keeps a 300-character excerpt: the raw key straddles that cut, so only a scrub before
     # the excerpt is taken keeps its first half out.
-    page = "<html><body>" + "x" * 280 + key + " | " + quote(key, safe="") + " | "
+    page = "<html><body>" + "x" * 270 + key + " | " + quote(key, safe="") + " | "
     page += json.dumps(key) + " | " + html.escape(key) + "</body></html>"
     return page.encode()
 
