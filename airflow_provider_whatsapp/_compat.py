@@ -45,20 +45,28 @@ if TYPE_CHECKING:
 
 
 def mask_key(secret: str) -> None:
-    """Register a secret with this process's log masker.
+    """Register a secret with Airflow's masker, in this process and in the one writing the task log.
 
-    On Airflow 3 the public ``mask_secret`` also sends the value to the task supervisor, and the
-    in-process supervisor that ``dag.test()`` uses logs that message, value and all, at DEBUG. The
-    supervisor never logs the API key itself, so masking it in this process is what counts.
+    On Airflow 3 the task's log file is written by the task supervisor, a separate process:
+    ``airflow.sdk.log.mask_secret`` masks here and sends the value to that supervisor. (``dag.test()``
+    runs the supervisor in-process and logs that message, value included, at DEBUG, as it does for
+    every connection password Airflow masks itself.) On Airflow 2.11 the task process writes its log.
     """
-    if not AIRFLOW_V_3_PLUS:
-        mask_secret(secret)
-        return
-    try:
-        from airflow.sdk._shared.secrets_masker import mask_secret as mask_in_this_process
-    except ImportError:  # a later layout: the public call is still correct, if chattier
-        mask_in_this_process = mask_secret
-    mask_in_this_process(secret)
+    mask_secret(secret)
+
+
+async def amask_key(secret: str) -> None:
+    """:func:`mask_key` from async code: on Airflow 3 it must not block the event loop's supervisor
+    channel (the triggerer's, or a task's with other sends in flight)."""
+    if AIRFLOW_V_3_PLUS:
+        try:
+            from airflow.sdk.log import amask_secret
+        except ImportError:  # Airflow 3 releases before the async variant
+            pass
+        else:
+            await amask_secret(secret)
+            return
+    mask_secret(secret)
 
 
 def get_connection(conn_id: str) -> Connection:
@@ -106,6 +114,7 @@ __all__ = [
     "PokeReturnValue",
     "TaskDeferred",
     "aget_connection",
+    "amask_key",
     "connection_extra",
     "default_deferrable",
     "get_connection",

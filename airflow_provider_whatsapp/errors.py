@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_whatsapp._compat import AirflowException, AirflowFailException
+from airflow_provider_whatsapp._redact import scrub
 from airflow_provider_whatsapp.limits import PAIR_RATE_INTERVAL_SECONDS
 
 
@@ -36,13 +37,16 @@ class WhatsAppError(AirflowException):
         details: str | None = None,
         fbtrace_id: str | None = None,
     ) -> None:
+        # Every error passes here, whatever it quotes (a server's message, details, a body excerpt):
+        # scrubbing once at the root keeps the key out of str(), repr(), logs, XCom and the journal.
+        message = scrub(message)
         super().__init__(message)
         self.message = message
         self.http_status = http_status
         self.code = code
         self.subcode = subcode
-        self.details = details
-        self.fbtrace_id = fbtrace_id
+        self.details = scrub(details) if details is not None else None
+        self.fbtrace_id = scrub(fbtrace_id) if isinstance(fbtrace_id, str) else fbtrace_id
 
     def __str__(self) -> str:
         return self.message

@@ -24,16 +24,33 @@ if TYPE_CHECKING:
     from airflow_provider_whatsapp.hooks._settings import MatonSettings
 
 
+# Where Graph's media URLs point (e.g. lookaside.fbsbx.com); matched on a domain boundary.
+META_MEDIA_DOMAINS = ("facebook.com", "fbsbx.com", "whatsapp.net")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
 def may_send_key(s: MatonSettings, url: str) -> bool:
     """Whether a download URL may receive the bearer key.
 
-    Only the gateway itself (or, talking to Graph directly, Meta's own media hosts) gets it: a URL on
-    any other host never sees the key.
+    Only the gateway's exact origin (scheme, host and port) gets it; talking to Graph directly, so do
+    Meta's media hosts, over https on the standard port, matched on a domain boundary
+    (``lookaside.fbsbx.com`` is Meta's, ``evilfacebook.com`` and ``facebook.com.evil.io`` are not).
     """
-    host = httpx.URL(url).host
-    if host == httpx.URL(s.base_url).host:
+    try:
+        target = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return False
+    if not target.host:
+        return False
+    if _origin(target) == _origin(httpx.URL(s.base_url)):
         return True
-    return not s.via_maton and host.endswith(("facebook.com", "fbsbx.com", "whatsapp.net"))
+    if s.via_maton or target.scheme != "https" or target.port not in (None, 443):
+        return False
+    return any(target.host == domain or target.host.endswith(f".{domain}") for domain in META_MEDIA_DOMAINS)
 
 
 def is_remote(location: Any) -> bool:

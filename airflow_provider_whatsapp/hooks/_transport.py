@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from airflow_provider_whatsapp._redact import scrub_value
 from airflow_provider_whatsapp.errors import (
     MAY_HAVE_BEEN_DELIVERED,
     WhatsAppConfigurationError,
@@ -205,8 +206,9 @@ def _redirect_host(response: httpx.Response) -> str | None:
 
 
 def _decode_json(body: bytes) -> Any:
+    """The JSON in ``body``, scrubbed of the key: nothing a server says can carry it further."""
     try:
-        return json.loads(body)
+        return scrub_value(json.loads(body))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         # RecursionError: a JSON nested deep enough to exhaust the parser's stack.
         raise UnreadableAnswer(f"it is not JSON ({type(exc).__name__})") from None
@@ -240,7 +242,8 @@ def interpret(request: ApiRequest, response: httpx.Response, body: bytes) -> Any
     try:
         details: Any = _decode_json(body) if body.strip() else {}
     except UnreadableAnswer:
-        details = body[:300].decode("utf-8", "replace")
+        # Scrubbed before it is cut, so no part of a key survives at the cut.
+        details = scrub_value(body.decode("utf-8", "replace"))[:300]
     raise error_from_response(
         status,
         details,

@@ -14,11 +14,13 @@ from airflow_provider_whatsapp._compat import (
     AirflowNotFoundException,
     BaseHook,
     aget_connection,
+    amask_key,
     connection_extra,
     get_connection,
     mask_key,
 )
 from airflow_provider_whatsapp._connection_form import CONNECTION_UI
+from airflow_provider_whatsapp._redact import keep_secret
 from airflow_provider_whatsapp.errors import (
     MAY_HAVE_BEEN_DELIVERED,
     WhatsAppConfigurationError,
@@ -138,9 +140,11 @@ class MatonHook(BaseHook):
             try:
                 conn = get_connection(self.maton_conn_id)
             except AirflowNotFoundException:
-                self._settings = self._finish(self._without_connection())
+                settings = self._finish(self._without_connection())
             else:
-                self._settings = self._finish(self._from_connection(conn))
+                settings = self._finish(self._from_connection(conn))
+            mask_key(settings.api_key)
+            self._settings = settings
         return self._settings
 
     async def aget_settings(self) -> MatonSettings:
@@ -149,9 +153,11 @@ class MatonHook(BaseHook):
             try:
                 conn = await aget_connection(self.maton_conn_id)
             except AirflowNotFoundException:
-                self._settings = self._finish(self._without_connection())
+                settings = self._finish(self._without_connection())
             else:
-                self._settings = self._finish(self._from_connection(conn))
+                settings = self._finish(self._from_connection(conn))
+            await amask_key(settings.api_key)
+            self._settings = settings
         return self._settings
 
     def _without_connection(self) -> MatonSettings:
@@ -173,7 +179,9 @@ class MatonHook(BaseHook):
         )
 
     def _finish(self, settings: MatonSettings) -> MatonSettings:
-        mask_key(settings.api_key)
+        # Wherever the key came from (a connection, MATON_API_KEY), server text is scrubbed of it
+        # from now on; the callers also register it with Airflow's masker (sync or async).
+        keep_secret(settings.api_key)
         overrides: dict[str, Any] = {
             "connection_id": self.connection_id,
             "phone_number_id": self.phone_number_id,
@@ -491,7 +499,7 @@ class MatonHook(BaseHook):
         s = self.settings
         info = self.get_media(media_id)
         url = info.get("url")
-        if not url:
+        if not url or not isinstance(url, str):
             raise WhatsAppError(f"Media {media_id} has no download URL: {info!r}")
         headers = s.headers() if may_send_key(s, url) else {}
         request = ApiRequest(method="GET", url=url, headers=headers, idempotent=True)
