@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
+from airflow_provider_whatsapp.redact import mask_phone_number
 
 try:  # Airflow 3
     from airflow.sdk import DAG, task
@@ -68,7 +69,8 @@ with DAG(
             f"{result['failed']} failed, {result['unknown']} unknown"
         )
         for failure in result["failures"]:
-            print(f"failed: {failure['to']} ({failure['code']}): {failure['reason']}")
+            # Phone numbers are personal data: the log shows enough to find the row, not the number.
+            print(f"failed: {mask_phone_number(failure['to'])} ({failure['code']}): {failure['reason']}")
         print(summary)
         return summary
 

@@ -81,7 +81,9 @@ def test_example_dag_runs_without_a_logical_date(
 ) -> None:
     """As when triggered from the REST API or ``airflow dags trigger`` without ``-l``: no ``{{ ds }}``."""
     with whatsapp_sandbox.labelled(dag_id):
-        dag_run = run_dag(source, dags_folder, dag_id, logical_date=None, run_conf=FAILS_ON_PURPOSE.get(dag_id))
+        dag_run = run_dag(
+            source, dags_folder, dag_id, logical_date=None, run_conf=FAILS_ON_PURPOSE.get(dag_id)
+        )
 
     assert dag_run.logical_date is None
     states = task_states(dag_run)
