@@ -107,6 +107,7 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
 
 #: The standard fields' placeholders.
 _STANDARD_PLACEHOLDERS = {
+    "description": "What this connection is for, e.g. the on-call alerts number",
     "host": DEFAULT_HOST,
     "password": "Maton API key (or a Meta access token for Graph direct)",
     "extra": '{"phone_number_id": "...", "waba_id": "..."}',
