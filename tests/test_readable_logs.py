@@ -69,19 +69,36 @@ def test_the_send_log_line_reads_right_and_hides_the_number(
     assert "555 0100" not in logged
 
 
-def test_no_per_request_httpx_lines_at_info(
-    gateway: LoopbackServer, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
-) -> None:
-    from airflow_provider_whatsapp.hooks.maton import MatonHook
+# A fresh interpreter, like a task process: Airflow configures logging on import, then the provider loads.
+_SEND_ONCE = """
+import logging, sys
+import airflow
+from airflow_provider_whatsapp.hooks.maton import MatonHook
+
+root = logging.getLogger()
+root.setLevel(logging.INFO)
+root.addHandler(logging.StreamHandler(sys.stdout))  # whatever Airflow's handlers do, INFO shows here
+with MatonHook() as hook:
+    hook.send_message({"to": "14155550100", "type": "text", "text": {"body": "hi"}})
+print("sent")
+"""
+
+
+def test_no_per_request_httpx_lines_at_info(gateway: LoopbackServer) -> None:
+    import os
+    import subprocess
+    import sys
 
     gateway.route("POST", MESSAGES, Reply(json=sent("wamid.QUIET")))
-    caplog.set_level(logging.INFO)
 
-    with MatonHook() as hook:
-        hook.send_message({"to": "14155550100", "type": "text", "text": {"body": "hi"}})
+    ran = subprocess.run(
+        [sys.executable, "-c", _SEND_ONCE], capture_output=True, text=True, timeout=120, env=os.environ.copy()
+    )
 
-    assert gateway.requests, "the request did not reach the loopback gateway"
-    assert "HTTP Request:" not in _messages(caplog, capfd)
+    assert ran.returncode == 0, ran.stderr
+    assert "sent" in ran.stdout
+    assert len(gateway.requests) == 1, "the request did not reach the loopback gateway"
+    assert "HTTP Request:" not in ran.stdout + ran.stderr
 
 
 def test_a_notifier_logs_which_field_failed_to_render_and_still_alerts(
