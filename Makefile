@@ -8,7 +8,7 @@ VENV3     := .venvs/airflow3
 VENV2     := .venvs/airflow2
 PYTEST_ARGS ?=
 
-.PHONY: test lint typecheck test-airflow3 test-airflow2 demo demo-serve browser-deps bench clean
+.PHONY: test lint typecheck test-airflow3 test-airflow2 demo demo-serve browser-deps bench clean dist connection-form-screenshot
 
 test: lint typecheck browser-deps test-airflow3 test-airflow2
 
@@ -40,6 +40,11 @@ test-airflow3: $(VENV3)/.ready
 test-airflow2: $(VENV2)/.ready
 	$(VENV2)/bin/python -m pytest $(PYTEST_ARGS)
 
+# The sdist and the wheel in dist/ (install with `pip install dist/airflow_provider_whatsapp-*.whl`).
+dist: $(UV)
+	rm -rf dist
+	$(UV) build --out-dir dist
+
 # Headless Chromium (and an emoji font, for reactions) for the inbox browser test: Debian's packages,
 # installed only when missing.
 BROWSER_PKGS := chromium fonts-noto-color-emoji
@@ -65,6 +70,10 @@ demo-serve: $(VENV3)/.ready
 # benchmarks/results.md with the machine, the versions, median/min/max and the command of each figure.
 bench: $(VENV3)/.ready
 	$(VENV3)/bin/python benchmarks/run.py
+
+# Redraws docs/connection-form.png: the Airflow 3 connection form for a new maton connection.
+connection-form-screenshot: $(VENV3)/.ready browser-deps
+	$(VENV3)/bin/python docs/connection_form_screenshot.py docs/connection-form.png
 
 clean:
 	rm -rf .venvs .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

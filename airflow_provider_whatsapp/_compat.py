@@ -5,6 +5,7 @@ Everything else in the provider imports Airflow's base classes, exceptions and h
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as AIRFLOW_VERSION
@@ -42,6 +43,21 @@ else:  # Airflow 2.11
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
+
+
+def quiet_httpx_request_logs() -> None:
+    """Keep httpx's per-request ``HTTP Request: POST ...`` INFO lines out of task logs on Airflow 2.
+
+    Airflow 3's logging configuration sets the ``httpx`` logger to WARNING; Airflow 2's does not, so
+    every send would log its URL. A level the deployment set itself is left alone.
+    """
+    httpx_logger = logging.getLogger("httpx")
+    if not AIRFLOW_V_3_PLUS and httpx_logger.level == logging.NOTSET:
+        httpx_logger.setLevel(logging.WARNING)
+
+
+# Here, not in the hook: every module that talks HTTP imports this one first, and it is cheap.
+quiet_httpx_request_logs()
 
 
 def mask_key(secret: str) -> None:
@@ -120,4 +136,5 @@ __all__ = [
     "get_connection",
     "mask_key",
     "mask_secret",
+    "quiet_httpx_request_logs",
 ]

@@ -13,8 +13,10 @@ Set the Airflow Variable ``whatsapp_bulk_progress`` to shared storage (``s3://bu
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
+from airflow_provider_whatsapp.redact import mask_phone_number
 
 try:  # Airflow 3
     from airflow.sdk import DAG, task
@@ -40,10 +42,12 @@ with DAG(
 ) as dag:
 
     @task
-    def subscribers(params: dict | None = None, ds: str | None = None) -> list[dict]:
+    def subscribers(params: dict | None = None, dag_run: Any = None) -> list[dict]:
         """Who gets the digest, with the values for the template's placeholders."""
         rows = (params or {}).get("subscribers") or []
-        return [{"to": row["phone"], "body_parameters": [row["name"], ds]} for row in rows]
+        # Runs triggered without a logical date (Airflow 3: REST API, `airflow dags trigger`) have none.
+        day = (dag_run.logical_date or dag_run.run_after).strftime("%Y-%m-%d")
+        return [{"to": row["phone"], "body_parameters": [row["name"], day]} for row in rows]
 
     send_digest = WhatsAppSendBulkOperator(
         task_id="send_digest",
@@ -65,7 +69,8 @@ with DAG(
             f"{result['failed']} failed, {result['unknown']} unknown"
         )
         for failure in result["failures"]:
-            print(f"failed: {failure['to']} ({failure['code']}): {failure['reason']}")
+            # Phone numbers are personal data: the log shows enough to find the row, not the number.
+            print(f"failed: {mask_phone_number(failure['to'])} ({failure['code']}): {failure['reason']}")
         print(summary)
         return summary
 

@@ -23,6 +23,9 @@ except ImportError:  # Airflow 2.11
     from airflow.decorators import task
 
 ONCALL = "{{ var.value.get('whatsapp_oncall', params.oncall) }}"
+# The day of the run, for runs with a logical date and without one (Airflow 3 runs triggered from the
+# REST API or `airflow dags trigger` have none, so `{{ ds }}` is undefined there).
+RUN_DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
 
 alert_on_failure = WhatsAppNotifier(
     to=ONCALL,
@@ -59,7 +62,8 @@ with DAG(
 
     @task(
         on_success_callback=send_whatsapp_notification(
-            to=ONCALL, body="{{ dag.dag_id }}: loaded {{ ti.xcom_pull(task_ids='load') }} rows for {{ ds }}."
+            to=ONCALL,
+            body="{{ dag.dag_id }}: loaded {{ ti.xcom_pull(task_ids='load') }} rows for " + RUN_DAY + ".",
         )
     )
     def load(rows: list[dict[str, int]], params: dict | None = None) -> int:

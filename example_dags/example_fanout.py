@@ -19,6 +19,10 @@ except ImportError:  # Airflow 2.11
     from airflow.decorators import task
     from airflow.models import Variable
 
+# The day of the run, for runs with a logical date and without one (Airflow 3 runs triggered from the
+# REST API or `airflow dags trigger` have none, so `{{ ds }}` is undefined there).
+RUN_DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
+
 with DAG(
     dag_id="example_whatsapp_fanout",
     description="One WhatsApp text per recipient with .partial().expand()",
@@ -37,6 +41,6 @@ with DAG(
 
     notify = WhatsAppSendTextOperator.partial(
         task_id="notify",
-        body="Good morning! The data for {{ ds }} is ready: https://example.com/dashboards/{{ ds }}",
+        body=f"Good morning! The data for {RUN_DAY} is ready: https://example.com/dashboards/{RUN_DAY}",
         preview_url=True,
     ).expand(to=recipients())

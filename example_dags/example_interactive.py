@@ -24,6 +24,10 @@ except ImportError:  # Airflow 2.11
     from airflow import DAG
 
 RECIPIENT = "{{ var.value.get('whatsapp_recipient', params.recipient) }}"
+# The day of the run, for runs with a logical date and without one (Airflow 3 runs triggered from the
+# REST API or `airflow dags trigger` have none, so `{{ ds }}` is undefined there).
+RUN_DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
+RUN_DAY_NODASH = "{{ (dag_run.logical_date or dag_run.run_after) | ds_nodash }}"
 
 with DAG(
     dag_id="example_whatsapp_interactive",
@@ -37,13 +41,13 @@ with DAG(
     ask = WhatsAppSendButtonsOperator(
         task_id="ask_approval",
         to=RECIPIENT,
-        header="Nightly load {{ ds }}",
+        header=f"Nightly load {RUN_DAY}",
         body="The nightly load finished with 3 rejected rows. Publish the numbers anyway?",
         footer="Sent by Airflow",
         buttons=[
-            {"id": "publish-{{ ds_nodash }}", "title": "Publish"},
-            {"id": "hold-{{ ds_nodash }}", "title": "Hold"},
-            {"id": "details-{{ ds_nodash }}", "title": "Show details"},
+            {"id": f"publish-{RUN_DAY_NODASH}", "title": "Publish"},
+            {"id": f"hold-{RUN_DAY_NODASH}", "title": "Hold"},
+            {"id": f"details-{RUN_DAY_NODASH}", "title": "Show details"},
         ],
     )
 
@@ -84,9 +88,9 @@ with DAG(
     link = WhatsAppSendCtaUrlOperator(
         task_id="link_dashboard",
         to=RECIPIENT,
-        body="The full numbers for {{ ds }} are on the dashboard.",
+        body=f"The full numbers for {RUN_DAY} are on the dashboard.",
         display_text="Open dashboard",
-        url="https://example.com/dashboards/sales?day={{ ds }}",
+        url=f"https://example.com/dashboards/sales?day={RUN_DAY}",
     )
 
     ask >> offer >> link

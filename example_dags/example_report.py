@@ -19,6 +19,7 @@ import csv
 import io
 import random
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from airflow_provider_whatsapp.operators.messages import WhatsAppSendTemplateOperator
 
@@ -89,9 +90,10 @@ with DAG(
 ) as dag:
 
     @task
-    def build_report(ds: str | None = None, params: dict | None = None) -> dict[str, str]:
+    def build_report(dag_run: Any = None, params: dict | None = None) -> dict[str, str]:
         """Query yesterday's numbers, store them as CSV and PDF; return the PDF's URL and a summary."""
-        day = date.fromisoformat(ds) - timedelta(days=1) if ds else date.today() - timedelta(days=1)
+        # Runs triggered without a logical date (Airflow 3: REST API, `airflow dags trigger`) have none.
+        day = (dag_run.logical_date or dag_run.run_after).date() - timedelta(days=1)
         rows = daily_sales(day)
         folder = ObjectStoragePath((params or {}).get("report_dir") or "file:///tmp/whatsapp_reports")
         folder.mkdir(parents=True, exist_ok=True)

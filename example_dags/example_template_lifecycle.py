@@ -71,7 +71,8 @@ with DAG(
         to="{{ params.recipient }}",
         template_name=TEMPLATE_NAME,
         language_code=LANGUAGE,
-        body_parameters=["{{ params.name }}", "{{ ds }}"],
+        # The run's day, with or without a logical date (Airflow 3 runs triggered by API or CLI have none).
+        body_parameters=["{{ params.name }}", "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"],
     )
 
     create_template >> wait_for_approval >> send_report

@@ -47,3 +47,70 @@ def test_example_dag_ids_are_unique() -> None:
         for dag_id in _dagbag(path).dags:
             assert dag_id not in seen, f"{dag_id} is defined in {seen.get(dag_id)} and {path.name}"
             seen[dag_id] = path.name
+
+
+# --- every run has what the examples use: Airflow 3 runs triggered by API/CLI have no logical date -----
+
+README = EXAMPLES.parent / "README.md"
+# Context keys Airflow 3 leaves out of runs without a logical date (and Airflow 2's old aliases).
+NEEDS_A_LOGICAL_DATE = {
+    "ds",
+    "ds_nodash",
+    "ts",
+    "ts_nodash",
+    "ts_nodash_with_tz",
+    "logical_date",
+    "execution_date",
+    "data_interval_start",
+    "data_interval_end",
+    "prev_data_interval_start_success",
+    "prev_data_interval_end_success",
+    "next_ds",
+    "prev_ds",
+    "tomorrow_ds",
+    "yesterday_ds",
+}
+
+
+def _python_sources() -> list[tuple[str, str]]:
+    """``(where, code)`` for every example DAG and every Python block of the README."""
+    sources = [(path.name, path.read_text()) for path in FILES]
+    blocks = README.read_text().split("```python\n")[1:]
+    sources += [(f"README.md python block {i}", block.split("```", 1)[0]) for i, block in enumerate(blocks)]
+    return sources
+
+
+def _needs_a_logical_date(code: str) -> set[str]:
+    """Context keys only runs with a logical date have, used by templates or task parameters in ``code``."""
+    import ast
+    import io
+    import re
+    import tokenize
+
+    from jinja2 import Environment, meta
+
+    used: set[str] = set()
+    env = Environment()
+    env.filters.update(
+        dict.fromkeys(("ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz"), str)
+    )  # Airflow's
+    strings = [
+        t.string for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type == tokenize.STRING
+    ]
+    for literal in strings:
+        for template in re.findall(r"\{\{.*?\}\}|\{%.*?%\}", literal, flags=re.S):
+            used |= meta.find_undeclared_variables(env.parse(template))
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.FunctionDef):
+            used |= {arg.arg for arg in [*node.args.args, *node.args.kwonlyargs]}
+    return used & NEEDS_A_LOGICAL_DATE
+
+
+@pytest.mark.parametrize(("where", "code"), _python_sources(), ids=[w for w, _ in _python_sources()])
+def test_no_example_needs_a_logical_date(where: str, code: str) -> None:
+    assert not _needs_a_logical_date(code), f"{where} uses what runs without a logical date lack"
+
+
+def test_the_logical_date_check_finds_what_it_looks_for() -> None:
+    code = 'X = "{{ ds }}"\n\ndef task(logical_date=None):\n    return "{{ dag_run.run_after | ds }}"\n'
+    assert _needs_a_logical_date(code) == {"ds", "logical_date"}

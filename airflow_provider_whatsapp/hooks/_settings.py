@@ -8,12 +8,15 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from airflow_provider_whatsapp.errors import WhatsAppConfigurationError
+from airflow_provider_whatsapp.hooks._defaults import (
+    DEFAULT_API_VERSION,
+    DEFAULT_APP,
+    DEFAULT_HOST,
+    GRAPH_DIRECT_APP,
+)
 from airflow_provider_whatsapp.limits import GRAPH_MESSAGES_PER_SECOND, MATON_REQUESTS_PER_SECOND
 
 DEFAULT_CONN_ID = "maton_default"
-DEFAULT_HOST = "https://api.maton.ai"
-DEFAULT_APP = "whatsapp-business"
-DEFAULT_API_VERSION = "v21.0"
 API_KEY_ENV = "MATON_API_KEY"
 BASE_URL_ENV = "MATON_BASE_URL"
 
@@ -126,6 +129,8 @@ def settings_from_connection(
     base_url = normalise_base_url(host, port=port, schema=schema)
     app = extra.get("app", DEFAULT_APP)
     app = DEFAULT_APP if app is None else str(app).strip("/")
+    if app.strip().lower() == GRAPH_DIRECT_APP:
+        app = ""
     ctrl = _extra_value(extra, "ctrl_url")
     rate = _extra_value(extra, "rate_limit")
     default_rate = MATON_REQUESTS_PER_SECOND if app else GRAPH_MESSAGES_PER_SECOND

@@ -703,20 +703,10 @@ class MatonHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields of the connection form."""
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
-        from flask_babel import lazy_gettext
-        from wtforms import StringField
+        """Extra fields of the Airflow 2 connection form (Airflow 3 reads them from provider info)."""
+        from airflow_provider_whatsapp._connection_form import airflow2_widgets
 
-        def text(label: str) -> Any:
-            return StringField(lazy_gettext(label), widget=BS3TextFieldWidget())
-
-        return {
-            "connection_id": text("Maton connection id"),
-            "phone_number_id": text("Phone number id"),
-            "waba_id": text("WhatsApp Business Account id"),
-            "api_version": text("Graph API version"),
-        }
+        return airflow2_widgets()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:

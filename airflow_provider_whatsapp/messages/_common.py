@@ -125,7 +125,10 @@ def describe_error(error: Any) -> str:
     ctx = error.get("ctx") or {}
     value = error.get("input")
     where = format_location(tuple(error.get("loc", ())))
-    if kind == "string_too_long":
+    if value is None and kind != "missing" and "input" in error:
+        # A template or XCom that produced nothing: say so, not "Input should be a valid string".
+        problem = "rendered to None; give it a value (a template or XCom that returned nothing?)"
+    elif kind == "string_too_long":
         problem = f"{len(value)} characters; WhatsApp allows at most {ctx.get('max_length')}"
     elif kind == "string_too_short":
         problem = "is empty; WhatsApp needs some text"

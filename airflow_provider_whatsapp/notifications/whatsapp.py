@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_whatsapp._compat import AIRFLOW_V_3_PLUS, BaseNotifier
+from airflow_provider_whatsapp.redact import mask_phone_number
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import jinja2
     from airflow.sdk import Context
 
     from airflow_provider_whatsapp.hooks.maton import MatonHook
@@ -123,28 +125,110 @@ class WhatsAppNotifier(BaseNotifier):
             phone_number_id=self.phone_number_id or None,
         )
 
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render each field on its own, so one that fails does not stop the alert.
+
+        A field that fails to render is logged and set to ``None``; :meth:`notify` then sends a fallback
+        text naming the DAG, the task, the run and the failure instead of the configured message.
+        """
+        if jinja_env is None:
+            jinja_env = self.get_template_env(dag=context.get("dag"))
+        self._unrendered: list[str] = []
+        for name in self.template_fields:
+            try:
+                self._do_render_template_fields(self, [name], context, jinja_env, set())
+            except Exception as error:
+                # The error names the template's problem (e.g. "'ds' is undefined"); Airflow's log
+                # masker hides any registered secret in it.
+                self.log.error(
+                    "WhatsAppNotifier: the field %r failed to render (%s: %s); sending a fallback message",
+                    name,
+                    type(error).__name__,
+                    error,
+                )
+                self._unrendered.append(name)
+                setattr(self, name, None)
+
+    def _message_for(self, context: Context) -> OutgoingMessage:
+        """The configured message, or the fallback text when it failed to render or to validate."""
+        from airflow_provider_whatsapp.errors import WhatsAppValidationError
+        from airflow_provider_whatsapp.messages import TextMessage
+
+        unrendered = [name for name in getattr(self, "_unrendered", ()) if name in _MESSAGE_FIELDS]
+        if not unrendered:
+            try:
+                return self.build_message()
+            except WhatsAppValidationError as error:
+                self.log.error("WhatsAppNotifier: %s; sending a fallback message", error)
+                problem = "its message was invalid after rendering"
+        else:
+            problem = f"its {', '.join(unrendered)} failed to render"
+        return TextMessage.build(body=fallback_text(context, problem))
+
+    def _recipients(self) -> list[str]:
+        if "to" in getattr(self, "_unrendered", ()):
+            from airflow_provider_whatsapp.errors import WhatsAppValidationError
+
+            raise WhatsAppValidationError("to: failed to render (see the error above); nobody to alert")
+        return self.recipients()
+
     def notify(self, context: Context) -> None:
         """Send the message to every recipient (called by Airflow with the rendered fields)."""
-        message = self.build_message()
-        recipients = self.recipients()
+        recipients = self._recipients()
+        message = self._message_for(context)
         with self.hook() as hook:
             for recipient in recipients:
                 wamid = hook.message_id(hook.send_message(message.to_payload(recipient)))
-                self.log.info("WhatsApp notification sent to ...%s: %s", recipient[-4:], wamid)
+                self.log.info("WhatsApp notification sent to %s: %s", mask_phone_number(recipient), wamid)
 
     async def async_notify(self, context: Context) -> None:
         """:meth:`notify` without blocking an event loop (Airflow 3's triggerer, deadline alerts)."""
-        message = self.build_message()
-        recipients = self.recipients()
+        recipients = self._recipients()
+        message = self._message_for(context)
         hook = self.hook()
         try:
             for recipient in recipients:
                 wamid = hook.message_id(await hook.asend_message(message.to_payload(recipient)))
-                self.log.info("WhatsApp notification sent to ...%s: %s", recipient[-4:], wamid)
+                self.log.info("WhatsApp notification sent to %s: %s", mask_phone_number(recipient), wamid)
         finally:
             await hook.aclose()
 
 
+#: The fields that make up the message (``to`` and the sender are not part of it).
+_MESSAGE_FIELDS = ("body", "template_name", "language_code", "body_parameters", "components")
+#: How much of the exception the fallback quotes, so the text stays far below WhatsApp's limit.
+_FALLBACK_EXCEPTION_CHARS = 1000
+
+
+def fallback_text(context: Any, problem: str) -> str:
+    """What an alert says when its own message could not be built: the DAG, task, run and failure.
+
+    :param context: the callback's context (may lack any key).
+    :param problem: why the configured message was not sent, e.g. ``"body failed to render"``.
+    """
+    from airflow_provider_whatsapp.limits import TEXT_BODY_MAX
+
+    context = context or {}
+    ti = context.get("ti") or context.get("task_instance")
+    dag_id = getattr(context.get("dag"), "dag_id", None) or getattr(ti, "dag_id", None) or "a DAG"
+    task_id = getattr(ti, "task_id", None)
+    run_id = context.get("run_id") or getattr(context.get("dag_run"), "run_id", None)
+    where = f"{dag_id}.{task_id}" if task_id else dag_id
+    if run_id:
+        where += f" (run {run_id})"
+    exception = context.get("exception")
+    if exception is not None:
+        detail = str(exception)
+        if len(detail) > _FALLBACK_EXCEPTION_CHARS:
+            detail = detail[:_FALLBACK_EXCEPTION_CHARS] + "..."
+        what = f"{where} failed: {detail}"
+    else:
+        state = getattr(ti, "state", None)
+        what = f"{where}: {getattr(state, 'value', state)}" if state else f"{where}: callback fired"
+    text = f"Airflow: {what}\n(The configured WhatsApp notification was not sent: {problem}; see the log.)"
+    return text[:TEXT_BODY_MAX]
+
+
 send_whatsapp_notification = WhatsAppNotifier
 
-__all__ = ["WhatsAppNotifier", "send_whatsapp_notification"]
+__all__ = ["WhatsAppNotifier", "fallback_text", "send_whatsapp_notification"]

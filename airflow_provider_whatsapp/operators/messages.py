@@ -15,6 +15,7 @@ import os
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_whatsapp.operators._base import WhatsAppBaseOperator
+from airflow_provider_whatsapp.redact import mask_phone_number
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -41,9 +42,9 @@ def is_concrete(value: Any) -> bool:
     return isinstance(value, BaseModel)
 
 
-def _shown(recipient: str) -> str:
-    # Phone numbers are personal data: logs show enough to tell recipients apart, not the number.
-    return f"...{recipient[-4:]}"
+def _with_article(noun: str) -> str:
+    # "a text message", "an interactive message": log lines read as sentences.
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 class WhatsAppSendMessageOperator(WhatsAppBaseOperator):
@@ -103,7 +104,12 @@ class WhatsAppSendMessageOperator(WhatsAppBaseOperator):
             message = message.with_media_id(media_id)
         response = self.hook.send_message(message.to_payload(recipient, reply_to=reply_to))
         wamid = self.hook.message_id(response)
-        self.log.info("Sent a %s message to %s: %s", message.message_type, _shown(recipient), wamid)
+        self.log.info(
+            "Sent %s message to %s: %s",
+            _with_article(message.message_type),
+            mask_phone_number(recipient),
+            wamid,
+        )
         return wamid
 
     def _mime_type(self) -> str | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_whatsapp._compat import AIRFLOW_V_3_PLUS
 from airflow_provider_whatsapp.sandbox import WhatsAppSandbox
 from tests.dagrun import run_dag, task_states
 
@@ -71,6 +72,26 @@ def test_example_dag_runs_against_the_sandbox(
     sent = [m for m in whatsapp_sandbox.messages if m.label == dag_id]
     assert sent, f"{dag_id} ran but the sandbox received no message from it:\n{whatsapp_sandbox.transcript()}"
     assert all(m.id.startswith("wamid.") for m in sent)
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_PLUS, reason="only Airflow 3 has runs without a logical date")
+@pytest.mark.parametrize(("source", "dag_id"), _example_cases())
+def test_example_dag_runs_without_a_logical_date(
+    source: Path, dag_id: str, whatsapp_sandbox: WhatsAppSandbox, dags_folder: Path
+) -> None:
+    """As when triggered from the REST API or ``airflow dags trigger`` without ``-l``: no ``{{ ds }}``."""
+    with whatsapp_sandbox.labelled(dag_id):
+        dag_run = run_dag(
+            source, dags_folder, dag_id, logical_date=None, run_conf=FAILS_ON_PURPOSE.get(dag_id)
+        )
+
+    assert dag_run.logical_date is None
+    states = task_states(dag_run)
+    assert str(dag_run.state).endswith("success"), f"{dag_id} ended {dag_run.state}: {states}"
+    sent = [m for m in whatsapp_sandbox.messages if m.label == dag_id]
+    assert sent, f"{dag_id} sent nothing:\n{whatsapp_sandbox.transcript()}"
+    assert "{{" not in whatsapp_sandbox.transcript()
+    assert "None" not in whatsapp_sandbox.transcript(), whatsapp_sandbox.transcript()
 
 
 @pytest.mark.parametrize("dag_id", sorted(FAILS_ON_PURPOSE))
