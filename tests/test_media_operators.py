@@ -104,9 +104,9 @@ def serve_media(server: LoopbackServer, url: str, *, sha256: str | None = None) 
         "mime_type": "application/pdf",
         "sha256": sha256 or hashlib.sha256(CONTENT).hexdigest(),
         "file_size": len(CONTENT),
-        "id": "m-1",
+        "id": "4490001",
     }
-    server.route("GET", r"/v21\.0/m-1$", Reply(json=info))
+    server.route("GET", r"/v21\.0/4490001$", Reply(json=info))
     server.route("GET", r"^/media-bytes/m-1$", Reply(body=CONTENT))
 
 
@@ -116,7 +116,7 @@ def test_download_to_a_local_path_streams_with_the_key_and_checks_sha256(
     serve_media(maton_conn, f"{maton_conn.url}/media-bytes/m-1")
     target = tmp_path / "out.pdf"
 
-    assert MatonHook().download_media("m-1", target) == str(target)
+    assert MatonHook().download_media("4490001", target) == str(target)
 
     assert target.read_bytes() == CONTENT
     _info, download = maton_conn.requests
@@ -128,7 +128,7 @@ def test_download_to_object_storage(maton_conn: LoopbackServer, tmp_path: Path) 
     serve_media(maton_conn, f"{maton_conn.url}/media-bytes/m-1")
     target = ObjectStoragePath(f"file://{tmp_path}/stored.pdf")
 
-    MatonHook().download_media("m-1", target)
+    MatonHook().download_media("4490001", target)
 
     assert (tmp_path / "stored.pdf").read_bytes() == CONTENT
 
@@ -140,7 +140,7 @@ def test_download_with_a_wrong_sha256_fails_and_leaves_no_file(
     target = tmp_path / "out.pdf"
 
     with pytest.raises(WhatsAppError, match="expected 0000"):
-        MatonHook().download_media("m-1", target)
+        MatonHook().download_media("4490001", target)
 
     assert not target.exists()
 
@@ -151,7 +151,7 @@ def test_download_from_another_host_never_gets_the_key(maton_conn: LoopbackServe
         port = other.url.rsplit(":", 1)[1]
         serve_media(maton_conn, f"http://localhost:{port}/media-bytes/m-1")
 
-        MatonHook().download_media("m-1", tmp_path / "out.pdf")
+        MatonHook().download_media("4490001", tmp_path / "out.pdf")
 
         (download,) = other.requests
         assert download.header("Authorization") is None
@@ -161,7 +161,7 @@ def test_delete_operator(maton_conn: LoopbackServer) -> None:
     def deleted(request: Recorded) -> Reply:
         return Reply(json={"success": request.query == {"phone_number_id": [PHONE_NUMBER_ID]}})
 
-    maton_conn.route("DELETE", r"/v21\.0/m-1$", deleted)
+    maton_conn.route("DELETE", r"/v21\.0/4490001$", deleted)
 
-    assert WhatsAppDeleteMediaOperator(task_id="delete", media_id="m-1").execute({}) is True
+    assert WhatsAppDeleteMediaOperator(task_id="delete", media_id="4490001").execute({}) is True
     assert maton_conn.requests[0].method == "DELETE"
