@@ -62,8 +62,10 @@ class MatonSettings:
         return headers
 
     def require_phone_number_id(self, override: str | None = None) -> str:
-        value = override or self.phone_number_id
-        if not value:
+        """``override`` if given (even empty: it then fails its check where the path is built, rather
+        than quietly falling back), else the connection's phone number id."""
+        value = self.phone_number_id if override is None else override
+        if value is None:
             raise WhatsAppConfigurationError(
                 "No phone_number_id: pass phone_number_id= or set it in the Maton connection's extra "
                 '({"phone_number_id": "..."}).'
@@ -71,8 +73,9 @@ class MatonSettings:
         return str(value)
 
     def require_waba_id(self, override: str | None = None) -> str:
-        value = override or self.waba_id
-        if not value:
+        """``override`` if given (even empty), else the connection's WABA id."""
+        value = self.waba_id if override is None else override
+        if value is None:
             raise WhatsAppConfigurationError(
                 'No waba_id: pass waba_id= or set it in the Maton connection\'s extra ({"waba_id": "..."}).'
             )
@@ -127,7 +130,7 @@ def settings_from_connection(
     where = f"host of the connection {conn_id!r}"
     base_url = check_base_url(normalise_base_url(host, port=port, schema=schema), where=where)
     app = extra.get("app", DEFAULT_APP)
-    app = check_app(DEFAULT_APP if app is None else str(app).strip("/"), origin=conn_id)
+    app = check_app(DEFAULT_APP if app is None else app, origin=conn_id)
     ctrl = _extra_value(extra, "ctrl_url")
     if ctrl:
         ctrl = check_base_url(normalise_base_url(ctrl), where=f"ctrl_url in the extra of {conn_id!r}")

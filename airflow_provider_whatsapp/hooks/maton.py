@@ -442,8 +442,10 @@ class MatonHook(BaseHook):
     @staticmethod
     def _delete_media_request(s: MatonSettings, media_id: str, phone_number_id: str | None) -> ApiRequest:
         path = _paths.media(media_id)
-        owner = phone_number_id or s.phone_number_id
-        params = {"phone_number_id": _paths.check_graph_id("phone_number_id", owner)} if owner else None
+        owner = s.phone_number_id if phone_number_id is None else phone_number_id
+        params = (
+            None if owner is None else {"phone_number_id": _paths.check_graph_id("phone_number_id", owner)}
+        )
         return MatonHook._graph(s, "DELETE", path, params=params)
 
     def delete_media(self, media_id: str, *, phone_number_id: str | None = None) -> bool:
