@@ -165,3 +165,58 @@ def test_delete_operator(maton_conn: LoopbackServer) -> None:
 
     assert WhatsAppDeleteMediaOperator(task_id="delete", media_id="4490001").execute({}) is True
     assert maton_conn.requests[0].method == "DELETE"
+
+
+# --- file arguments that are not files: the provider's error naming the argument, before any request
+
+
+@pytest.mark.parametrize("as_storage_path", [False, True], ids=["local", "object_storage"])
+def test_a_directory_as_file_path_is_refused_before_any_request(
+    maton_conn: LoopbackServer, tmp_path: Path, as_storage_path: bool
+) -> None:
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    source = ObjectStoragePath(f"file://{folder}") if as_storage_path else str(folder)
+    maton_conn.route("POST", MEDIA, Reply(json={"id": "never"}))
+
+    with pytest.raises(WhatsAppValidationError, match=r"^file_path: .*reports.* is not a file"):
+        WhatsAppUploadMediaOperator(task_id="upload", file_path=source).execute({})
+
+    assert maton_conn.requests == []
+
+
+def test_a_missing_object_storage_file_is_refused_before_any_request(
+    maton_conn: LoopbackServer, tmp_path: Path
+) -> None:
+    maton_conn.route("POST", MEDIA, Reply(json={"id": "never"}))
+
+    with pytest.raises(WhatsAppValidationError, match=r"^file_path: .*missing\.pdf.* does not exist"):
+        MatonHook().upload_media(f"file://{tmp_path}/missing.pdf")
+
+    assert maton_conn.requests == []
+
+
+@pytest.mark.parametrize("as_storage_path", [False, True], ids=["local", "object_storage"])
+def test_a_directory_as_download_destination_is_refused_before_any_request(
+    maton_conn: LoopbackServer, tmp_path: Path, as_storage_path: bool
+) -> None:
+    serve_media(maton_conn, f"{maton_conn.url}/media-bytes/m-1")
+    destination = ObjectStoragePath(f"file://{tmp_path}") if as_storage_path else tmp_path
+
+    with pytest.raises(WhatsAppValidationError, match=r"^destination: .* is a directory"):
+        MatonHook().download_media("4490001", destination)
+
+    assert maton_conn.requests == []
+    assert tmp_path.is_dir()
+
+
+def test_a_destination_that_cannot_be_opened_names_the_argument(
+    maton_conn: LoopbackServer, tmp_path: Path
+) -> None:
+    serve_media(maton_conn, f"{maton_conn.url}/media-bytes/m-1")
+    destination = tmp_path / "no-such-folder" / "out.pdf"
+
+    with pytest.raises(WhatsAppValidationError, match=r"^destination: .*out\.pdf.* cannot be used"):
+        MatonHook().download_media("4490001", destination)
+
+    assert not destination.exists()
