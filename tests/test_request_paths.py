@@ -623,6 +623,11 @@ def test_error_messages_stay_short_for_huge_values() -> None:
     assert "1000001 characters" in str(raised.value)
 
 
+def test_a_huge_integer_is_refused_without_converting_it() -> None:
+    with pytest.raises(WhatsAppValidationError, match=r"^media_id: an integer of more than 40 digits"):
+        _paths.check_graph_id("media_id", 10**100_000)
+
+
 def test_unknown_id_field_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="not an id argument"):
         _paths.check_id("recipient", "1")

@@ -52,17 +52,25 @@ BUSINESS_PROFILE = "whatsapp_business_profile"
 CONNECTIONS = "connections"
 
 _SHOWN_MAX = 40
+# Python refuses to turn an int of thousands of digits into text; no id comes near this bound.
+_INT_BOUND = 10**_SHOWN_MAX
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _shown(value: Any) -> str:
     # A hostile value may be megabytes long: show its start and its length, not all of it.
+    if _is_number(value) and not -_INT_BOUND < value < _INT_BOUND:
+        return f"an integer of more than {_SHOWN_MAX} digits"
     text = repr(value)
     return text if len(text) <= _SHOWN_MAX else f"{text[:_SHOWN_MAX]}... ({len(str(value))} characters)"
 
 
 def _as_text(field: str, value: Any, rule: str, *, origin: str | None) -> str:
     # Rendered templates may give an int; a bool is not an id even though it is an int.
-    if isinstance(value, int) and not isinstance(value, bool):
+    if _is_number(value) and -_INT_BOUND < value < _INT_BOUND:
         return str(value)
     if isinstance(value, str):
         return value
