@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_whatsapp._compat import AirflowException, AirflowFailException
-from airflow_provider_whatsapp._redact import scrub
 from airflow_provider_whatsapp.limits import PAIR_RATE_INTERVAL_SECONDS
+from airflow_provider_whatsapp.redact import scrub
 
 
 class WhatsAppError(AirflowException):

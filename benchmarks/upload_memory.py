@@ -86,6 +86,7 @@ def _child(file_path: str, warmup_path: str, naive: bool) -> None:
     """Runs in the fresh process: warm up, then measure one upload."""
     import gc
 
+    from airflow_provider_whatsapp.hooks import _paths
     from airflow_provider_whatsapp.hooks.maton import MatonHook
 
     hook = MatonHook()
@@ -97,7 +98,9 @@ def _child(file_path: str, warmup_path: str, naive: bool) -> None:
     if naive:
         # The control: what an upload that reads the file whole would cost.
         content = Path(file_path).read_bytes()
-        answer = hook.get_conn().post(hook.settings.graph_url(f"{PHONE_NUMBER_ID}/media"), content=content)
+        s = hook.settings
+        url = _paths.graph_url(s.base_url, s.app, s.api_version, _paths.media_upload(PHONE_NUMBER_ID))
+        answer = hook.get_conn().post(url, content=content)
         media_id = answer.json()["id"]
         del content
     else:

@@ -104,9 +104,9 @@ def serve_media(server: LoopbackServer, url: str, *, sha256: str | None = None) 
         "mime_type": "application/pdf",
         "sha256": sha256 or hashlib.sha256(CONTENT).hexdigest(),
         "file_size": len(CONTENT),
-        "id": "m-1",
+        "id": "4490001",
     }
-    server.route("GET", r"/v21\.0/m-1$", Reply(json=info))
+    server.route("GET", r"/v21\.0/4490001$", Reply(json=info))
     server.route("GET", r"^/media-bytes/m-1$", Reply(body=CONTENT))
 
 
@@ -116,7 +116,7 @@ def test_download_to_a_local_path_streams_with_the_key_and_checks_sha256(
     serve_media(maton_conn, f"{maton_conn.url}/media-bytes/m-1")
     target = tmp_path / "out.pdf"
 
-    assert MatonHook().download_media("m-1", target) == str(target)
+    assert MatonHook().download_media("4490001", target) == str(target)
 
     assert target.read_bytes() == CONTENT
     _info, download = maton_conn.requests
@@ -128,7 +128,7 @@ def test_download_to_object_storage(maton_conn: LoopbackServer, tmp_path: Path) 
     serve_media(maton_conn, f"{maton_conn.url}/media-bytes/m-1")
     target = ObjectStoragePath(f"file://{tmp_path}/stored.pdf")
 
-    MatonHook().download_media("m-1", target)
+    MatonHook().download_media("4490001", target)
 
     assert (tmp_path / "stored.pdf").read_bytes() == CONTENT
 
@@ -140,7 +140,7 @@ def test_download_with_a_wrong_sha256_fails_and_leaves_no_file(
     target = tmp_path / "out.pdf"
 
     with pytest.raises(WhatsAppError, match="expected 0000"):
-        MatonHook().download_media("m-1", target)
+        MatonHook().download_media("4490001", target)
 
     assert not target.exists()
 
@@ -151,7 +151,7 @@ def test_download_from_another_host_never_gets_the_key(maton_conn: LoopbackServe
         port = other.url.rsplit(":", 1)[1]
         serve_media(maton_conn, f"http://localhost:{port}/media-bytes/m-1")
 
-        MatonHook().download_media("m-1", tmp_path / "out.pdf")
+        MatonHook().download_media("4490001", tmp_path / "out.pdf")
 
         (download,) = other.requests
         assert download.header("Authorization") is None
@@ -161,7 +161,62 @@ def test_delete_operator(maton_conn: LoopbackServer) -> None:
     def deleted(request: Recorded) -> Reply:
         return Reply(json={"success": request.query == {"phone_number_id": [PHONE_NUMBER_ID]}})
 
-    maton_conn.route("DELETE", r"/v21\.0/m-1$", deleted)
+    maton_conn.route("DELETE", r"/v21\.0/4490001$", deleted)
 
-    assert WhatsAppDeleteMediaOperator(task_id="delete", media_id="m-1").execute({}) is True
+    assert WhatsAppDeleteMediaOperator(task_id="delete", media_id="4490001").execute({}) is True
     assert maton_conn.requests[0].method == "DELETE"
+
+
+# --- file arguments that are not files: the provider's error naming the argument, before any request
+
+
+@pytest.mark.parametrize("as_storage_path", [False, True], ids=["local", "object_storage"])
+def test_a_directory_as_file_path_is_refused_before_any_request(
+    maton_conn: LoopbackServer, tmp_path: Path, as_storage_path: bool
+) -> None:
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    source = ObjectStoragePath(f"file://{folder}") if as_storage_path else str(folder)
+    maton_conn.route("POST", MEDIA, Reply(json={"id": "never"}))
+
+    with pytest.raises(WhatsAppValidationError, match=r"^file_path: .*reports.* is not a file"):
+        WhatsAppUploadMediaOperator(task_id="upload", file_path=source).execute({})
+
+    assert maton_conn.requests == []
+
+
+def test_a_missing_object_storage_file_is_refused_before_any_request(
+    maton_conn: LoopbackServer, tmp_path: Path
+) -> None:
+    maton_conn.route("POST", MEDIA, Reply(json={"id": "never"}))
+
+    with pytest.raises(WhatsAppValidationError, match=r"^file_path: .*missing\.pdf.* does not exist"):
+        MatonHook().upload_media(f"file://{tmp_path}/missing.pdf")
+
+    assert maton_conn.requests == []
+
+
+@pytest.mark.parametrize("as_storage_path", [False, True], ids=["local", "object_storage"])
+def test_a_directory_as_download_destination_is_refused_before_any_request(
+    maton_conn: LoopbackServer, tmp_path: Path, as_storage_path: bool
+) -> None:
+    serve_media(maton_conn, f"{maton_conn.url}/media-bytes/m-1")
+    destination = ObjectStoragePath(f"file://{tmp_path}") if as_storage_path else tmp_path
+
+    with pytest.raises(WhatsAppValidationError, match=r"^destination: .* is a directory"):
+        MatonHook().download_media("4490001", destination)
+
+    assert maton_conn.requests == []
+    assert tmp_path.is_dir()
+
+
+def test_a_destination_that_cannot_be_opened_names_the_argument(
+    maton_conn: LoopbackServer, tmp_path: Path
+) -> None:
+    serve_media(maton_conn, f"{maton_conn.url}/media-bytes/m-1")
+    destination = tmp_path / "no-such-folder" / "out.pdf"
+
+    with pytest.raises(WhatsAppValidationError, match=r"^destination: .*out\.pdf.* cannot be used"):
+        MatonHook().download_media("4490001", destination)
+
+    assert not destination.exists()

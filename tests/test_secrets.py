@@ -275,7 +275,7 @@ def test_sensor_and_trigger_event_carry_no_echoed_key(key: str, loopback: Loopba
 
 
 def test_scrub_replaces_every_spelling_and_leaves_short_values_alone() -> None:
-    from airflow_provider_whatsapp import _redact
+    from airflow_provider_whatsapp import redact as _redact
 
     secret = new_key()
     _redact.keep_secret(secret)
@@ -289,7 +289,7 @@ def test_scrub_replaces_every_spelling_and_leaves_short_values_alone() -> None:
 
 
 def test_scrub_value_survives_an_answer_nested_as_deep_as_json_allows() -> None:
-    from airflow_provider_whatsapp import _redact
+    from airflow_provider_whatsapp import redact as _redact
 
     secret = new_key()
     _redact.keep_secret(secret)

@@ -7,7 +7,6 @@ and downloads write chunk by chunk, so a 100 MB document costs a few buffers of 
 from __future__ import annotations
 
 import contextlib
-import functools
 import mimetypes
 import os
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
-from airflow_provider_whatsapp.errors import WhatsAppValidationError
+from airflow_provider_whatsapp.errors import WhatsAppError, WhatsAppValidationError
 from airflow_provider_whatsapp.limits import check_media, media_type_for_mime
 
 if TYPE_CHECKING:
@@ -71,20 +70,26 @@ def open_media(
     """Open a media file for streaming, after checking it against WhatsApp's limits.
 
     Yields the open handle, the file name and the MIME type (guessed from the name when not given).
+    A missing file, a directory or a file that cannot be read is a ``WhatsAppError`` naming ``file_path``.
     """
-    if is_remote(source):
-        path = _storage_path(source)
-        name, size = path.name, path.stat().st_size
-        opener = path.open
-    else:
-        local = os.fspath(source)
-        if not os.path.isfile(local):
-            raise WhatsAppValidationError(f"file_path: {local!r} does not exist or is not a file.")
-        name, size = os.path.basename(local), os.path.getsize(local)
-        opener = functools.partial(open, local)
+    try:
+        if is_remote(source):
+            path = _storage_path(source)
+            if not path.is_file():
+                raise _not_a_file("file_path", source)
+            name, size = path.name, path.stat().st_size
+            handle = path.open("rb")
+        else:
+            local = os.fspath(source)
+            if not os.path.isfile(local):
+                raise _not_a_file("file_path", local)
+            name, size = os.path.basename(local), os.path.getsize(local)
+            handle = open(local, "rb")  # noqa: SIM115 - closed by the with block below
+    except OSError as error:
+        raise _file_error("file_path", source, error) from None
     mime = mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
     kind = media_type or media_type_for_mime(mime)
-    with opener("rb") as handle:
+    with handle:
         animated = kind == "sticker" and _is_animated_webp(handle)
         try:
             check_media(kind, mime, size, animated=animated)
@@ -92,6 +97,36 @@ def open_media(
             raise WhatsAppValidationError(f"file_path: {name}: {error}") from None
         handle.seek(0)
         yield handle, name, mime
+
+
+def check_destination(destination: Any) -> None:
+    """Refuse a download destination that is a directory, before anything is requested."""
+    try:
+        is_dir = (
+            _storage_path(destination).is_dir()
+            if is_remote(destination)
+            else os.path.isdir(os.fspath(destination))
+        )
+    except OSError as error:
+        raise _file_error("destination", destination, error) from None
+    if is_dir:
+        raise WhatsAppValidationError(
+            f"destination: {str(destination)!r} is a directory; give the path of the file to write."
+        )
+
+
+def _not_a_file(field: str, location: Any) -> WhatsAppValidationError:
+    return WhatsAppValidationError(f"{field}: {str(location)!r} does not exist or is not a file.")
+
+
+def _file_error(field: str, location: Any, error: OSError) -> WhatsAppError:
+    """An ``OSError`` as the provider's error naming the argument; only the errno text, never a repr."""
+    reason = error.strerror or type(error).__name__
+    message = f"{field}: {str(location)!r} cannot be used: {reason}."
+    # What retrying cannot fix fails the task; other I/O errors (a storage outage) may pass.
+    if isinstance(error, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):
+        return WhatsAppValidationError(message)
+    return WhatsAppError(message)
 
 
 def _is_animated_webp(handle: IO[bytes]) -> bool:
@@ -102,11 +137,19 @@ def _is_animated_webp(handle: IO[bytes]) -> bool:
 
 @contextmanager
 def open_destination(destination: Any) -> Iterator[IO[bytes]]:
-    """Open a local path or object-storage location for writing; removed again if writing fails."""
+    """Open a local path or object-storage location for writing; removed again if writing fails.
+
+    A destination that cannot be opened (a directory, a missing parent) is a ``WhatsAppError`` naming
+    ``destination``, and nothing is removed: only a file this call created is.
+    """
     remote = is_remote(destination)
     path = _storage_path(destination) if remote else os.fspath(destination)
     try:
-        with path.open("wb") if remote else open(path, "wb") as handle:
+        handle = path.open("wb") if remote else open(path, "wb")  # noqa: SIM115 - closed below
+    except OSError as error:
+        raise _file_error("destination", destination, error) from None
+    try:
+        with handle:
             yield handle
     except BaseException:
         remove(destination)

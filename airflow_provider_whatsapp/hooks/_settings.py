@@ -1,11 +1,14 @@
-"""Where requests go: the settings read from a Maton connection, and the only code that builds URLs."""
+"""Where requests go: the settings read from a Maton connection, each value checked as it is read.
+
+URLs are built in :mod:`airflow_provider_whatsapp.hooks._paths`, never here.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from airflow_provider_whatsapp.errors import WhatsAppConfigurationError
 from airflow_provider_whatsapp.hooks._defaults import (
@@ -13,6 +16,13 @@ from airflow_provider_whatsapp.hooks._defaults import (
     DEFAULT_APP,
     DEFAULT_HOST,
     GRAPH_DIRECT_APP,
+)
+from airflow_provider_whatsapp.hooks._paths import (
+    check_api_version,
+    check_app,
+    check_base_url,
+    check_connection_id,
+    check_id,
 )
 from airflow_provider_whatsapp.limits import GRAPH_MESSAGES_PER_SECOND, MATON_REQUESTS_PER_SECOND
 
@@ -45,27 +55,20 @@ class MatonSettings:
         """False when talking to Meta's Graph API directly (``app`` set to empty)."""
         return bool(self.app)
 
-    def graph_url(self, graph_path: str) -> str:
-        """``{host}/{app}/{api_version}/{graph path}``; ``app`` is left out for Graph direct."""
-        parts = [self.base_url, self.app, self.api_version, graph_path.lstrip("/")]
-        return "/".join(p.strip("/") if i else p.rstrip("/") for i, p in enumerate(parts) if p)
-
-    def ctrl_endpoint(self, *segments: str) -> str:
-        """A URL on Maton's control plane, e.g. ``{ctrl_url}/connections/{id}``."""
-        path = "/".join(quote(s, safe="") for s in segments)
-        return f"{self.ctrl_url.rstrip('/')}/{path}"
-
     def headers(self, *, connection_id: str | None = None) -> dict[str, str]:
         """Authorization and, through Maton, the connection to use."""
         headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
         chosen = connection_id or self.connection_id
         if chosen and self.via_maton:
-            headers["Maton-Connection"] = chosen
+            # The header's value is checked like the id in a path: it must not carry anything else.
+            headers["Maton-Connection"] = check_connection_id(chosen)
         return headers
 
     def require_phone_number_id(self, override: str | None = None) -> str:
-        value = override or self.phone_number_id
-        if not value:
+        """``override`` if given (even empty: it then fails its check where the path is built, rather
+        than quietly falling back), else the connection's phone number id."""
+        value = self.phone_number_id if override is None else override
+        if value is None:
             raise WhatsAppConfigurationError(
                 "No phone_number_id: pass phone_number_id= or set it in the Maton connection's extra "
                 '({"phone_number_id": "..."}).'
@@ -73,8 +76,9 @@ class MatonSettings:
         return str(value)
 
     def require_waba_id(self, override: str | None = None) -> str:
-        value = override or self.waba_id
-        if not value:
+        """``override`` if given (even empty), else the connection's WABA id."""
+        value = self.waba_id if override is None else override
+        if value is None:
             raise WhatsAppConfigurationError(
                 'No waba_id: pass waba_id= or set it in the Maton connection\'s extra ({"waba_id": "..."}).'
             )
@@ -126,25 +130,36 @@ def settings_from_connection(
         raise WhatsAppConfigurationError(
             f"The connection {conn_id!r} has no password: put the Maton API key there."
         )
-    base_url = normalise_base_url(host, port=port, schema=schema)
+    where = f"host of the connection {conn_id!r}"
+    base_url = check_base_url(normalise_base_url(host, port=port, schema=schema), where=where)
     app = extra.get("app", DEFAULT_APP)
-    app = DEFAULT_APP if app is None else str(app).strip("/")
-    if app.strip().lower() == GRAPH_DIRECT_APP:
-        app = ""
+    if isinstance(app, str) and app.strip().lower() == GRAPH_DIRECT_APP:
+        app = ""  # a form cannot save an empty field: "none" says Graph direct
+    app = check_app(DEFAULT_APP if app is None else app, origin=conn_id)
     ctrl = _extra_value(extra, "ctrl_url")
+    if ctrl:
+        ctrl = check_base_url(normalise_base_url(ctrl), where=f"ctrl_url in the extra of {conn_id!r}")
     rate = _extra_value(extra, "rate_limit")
     default_rate = MATON_REQUESTS_PER_SECOND if app else GRAPH_MESSAGES_PER_SECOND
     return MatonSettings(
         base_url=base_url,
-        ctrl_url=normalise_base_url(ctrl) if ctrl else default_ctrl_url(base_url),
+        ctrl_url=ctrl or default_ctrl_url(base_url),
         app=app,
-        api_version=str(_extra_value(extra, "api_version") or DEFAULT_API_VERSION),
-        connection_id=_str_or_none(_extra_value(extra, "connection_id")),
-        phone_number_id=_str_or_none(_extra_value(extra, "phone_number_id")),
-        waba_id=_str_or_none(_extra_value(extra, "waba_id")),
+        api_version=check_api_version(
+            str(_extra_value(extra, "api_version") or DEFAULT_API_VERSION), origin=conn_id
+        ),
+        connection_id=_checked(extra, "connection_id", conn_id),
+        phone_number_id=_checked(extra, "phone_number_id", conn_id),
+        waba_id=_checked(extra, "waba_id", conn_id),
         rate_limit=float(rate) if rate is not None else float(default_rate),
         api_key=api_key,
     )
+
+
+def _checked(extra: dict[str, Any], key: str, conn_id: str) -> str | None:
+    """An id from the connection's extra, checked against its shape (a configuration error naming it)."""
+    value = _extra_value(extra, key)
+    return None if value is None else check_id(key, value, origin=conn_id)
 
 
 def settings_from_environment(conn_id: str) -> MatonSettings:
@@ -155,15 +170,14 @@ def settings_from_environment(conn_id: str) -> MatonSettings:
             f"No Airflow connection {conn_id!r} and {API_KEY_ENV} is not set: create a connection of type "
             f"'maton' with the Maton API key as password, or export {API_KEY_ENV}."
         )
+    host = os.environ.get(BASE_URL_ENV)
+    if host:
+        check_base_url(host, where=BASE_URL_ENV)
     return settings_from_connection(
         api_key=api_key,
-        host=os.environ.get(BASE_URL_ENV),
+        host=host,
         port=None,
         schema=None,
         extra={},
         conn_id=conn_id,
     )
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)

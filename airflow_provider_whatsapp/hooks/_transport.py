@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from airflow_provider_whatsapp._redact import scrub_value
 from airflow_provider_whatsapp.errors import (
     MAY_HAVE_BEEN_DELIVERED,
     WhatsAppConfigurationError,
@@ -41,6 +40,7 @@ from airflow_provider_whatsapp.errors import (
 )
 from airflow_provider_whatsapp.hooks._deadline import current_deadline, deadline
 from airflow_provider_whatsapp.hooks._retry import RetryPolicy, parse_retry_after
+from airflow_provider_whatsapp.redact import scrub_value
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -20,7 +20,6 @@ from airflow_provider_whatsapp._compat import (
     mask_key,
 )
 from airflow_provider_whatsapp._connection_form import CONNECTION_UI
-from airflow_provider_whatsapp._redact import keep_secret
 from airflow_provider_whatsapp.errors import (
     MAY_HAVE_BEEN_DELIVERED,
     WhatsAppConfigurationError,
@@ -29,8 +28,10 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppTransientError,
     WhatsAppValidationError,
 )
+from airflow_provider_whatsapp.hooks import _paths
 from airflow_provider_whatsapp.hooks._deadline import with_deadlines
 from airflow_provider_whatsapp.hooks._media_files import (
+    check_destination,
     may_send_key,
     open_destination,
     open_media,
@@ -56,6 +57,7 @@ from airflow_provider_whatsapp.hooks._transport import (
     send_sync,
 )
 from airflow_provider_whatsapp.limits import MEDIA_MAX_BYTES
+from airflow_provider_whatsapp.redact import keep_secret
 from airflow_provider_whatsapp.template_definitions import validate_template
 
 if TYPE_CHECKING:
@@ -182,13 +184,16 @@ class MatonHook(BaseHook):
         # Wherever the key came from (a connection, MATON_API_KEY), server text is scrubbed of it
         # from now on; the callers also register it with Airflow's masker (sync or async).
         keep_secret(settings.api_key)
-        overrides: dict[str, Any] = {
+        # The hook's own arguments are checked like a path's ids, naming the argument.
+        ids = {
             "connection_id": self.connection_id,
             "phone_number_id": self.phone_number_id,
             "waba_id": self.waba_id,
-            "rate_limit": self.rate_limit,
         }
-        return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        overrides: dict[str, Any] = {k: _paths.check_id(k, v) for k, v in ids.items() if v is not None}
+        if self.rate_limit is not None:
+            overrides["rate_limit"] = self.rate_limit
+        return dataclasses.replace(settings, **overrides)
 
     # --- transport ------------------------------------------------------------------------------
 
@@ -245,7 +250,7 @@ class MatonHook(BaseHook):
     def _graph(
         s: MatonSettings,
         method: str,
-        graph_path: str,
+        segments: tuple[str, ...],
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
@@ -256,7 +261,7 @@ class MatonHook(BaseHook):
             body = {"json": json}
         return ApiRequest(
             method=method.upper(),
-            url=s.graph_url(graph_path),
+            url=_paths.graph_url(s.base_url, s.app, s.api_version, segments),
             headers=s.headers(),
             params=params,
             body=body,
@@ -264,7 +269,7 @@ class MatonHook(BaseHook):
         )
 
     @staticmethod
-    def _ctrl(s: MatonSettings, method: str, *segments: str, **kwargs: Any) -> ApiRequest:
+    def _ctrl(s: MatonSettings, method: str, segments: tuple[str, ...] = (), **kwargs: Any) -> ApiRequest:
         if not s.via_maton:
             raise WhatsAppConfigurationError(
                 "Maton's control plane is not available when talking to Graph directly."
@@ -273,7 +278,7 @@ class MatonHook(BaseHook):
         headers.pop("Maton-Connection", None)
         return ApiRequest(
             method=method,
-            url=s.ctrl_endpoint("connections", *segments),
+            url=_paths.ctrl_url(s.ctrl_url, segments),
             headers=headers,
             idempotent=method in IDEMPOTENT_METHODS,
             **kwargs,
@@ -292,11 +297,15 @@ class MatonHook(BaseHook):
     ) -> Any:
         """Call any Graph endpoint, e.g. ``request("GET", "123/phone_numbers")``; returns the JSON body.
 
+        :param graph_path: ids and edge names separated by ``/``; each segment is checked (letters,
+            digits, ``_``, ``-``, ``.``; no empty or dot-only segment) before any request.
+        :param params: query values (encoded by the client, never part of ``graph_path``).
         :param idempotent: whether repeating the request after an ambiguous failure is harmless
             (default: true for GET, PUT, DELETE; false for POST).
         """
+        segments = _paths.split_graph_path(graph_path)
         return self._call(
-            self._graph(self.settings, method, graph_path, params=params, json=json, idempotent=idempotent)
+            self._graph(self.settings, method, segments, params=params, json=json, idempotent=idempotent)
         )
 
     async def arequest(
@@ -309,9 +318,10 @@ class MatonHook(BaseHook):
         idempotent: bool | None = None,
     ) -> Any:
         """Async :meth:`request`."""
+        segments = _paths.split_graph_path(graph_path)
         s = await self.aget_settings()
         return await self._acall(
-            self._graph(s, method, graph_path, params=params, json=json, idempotent=idempotent)
+            self._graph(s, method, segments, params=params, json=json, idempotent=idempotent)
         )
 
     # --- messages -------------------------------------------------------------------------------
@@ -321,9 +331,8 @@ class MatonHook(BaseHook):
         s: MatonSettings, payload: dict[str, Any], phone_number_id: str | None
     ) -> ApiRequest:
         body = {"messaging_product": "whatsapp", **payload}
-        return MatonHook._graph(
-            s, "POST", f"{s.require_phone_number_id(phone_number_id)}/messages", json=body
-        )
+        path = _paths.messages(s.require_phone_number_id(phone_number_id))
+        return MatonHook._graph(s, "POST", path, json=body)
 
     def send_message(self, payload: dict[str, Any], *, phone_number_id: str | None = None) -> dict[str, Any]:
         """Send one message payload (``to``, ``type`` and the type's object); returns Graph's answer.
@@ -365,7 +374,7 @@ class MatonHook(BaseHook):
         """Mark a received message as read (blue ticks for the sender)."""
         s = self.settings
         payload = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
-        path = f"{s.require_phone_number_id(phone_number_id)}/messages"
+        path = _paths.messages(s.require_phone_number_id(phone_number_id))
         return self._call(self._graph(s, "POST", path, json=payload, idempotent=True))
 
     # --- phone numbers and business profile -----------------------------------------------------
@@ -373,18 +382,19 @@ class MatonHook(BaseHook):
     def get_phone_number(self, phone_number_id: str | None = None) -> dict[str, Any]:
         """A business phone number: display number, verified name, quality rating, throughput."""
         s = self.settings
-        return self._call(self._graph(s, "GET", s.require_phone_number_id(phone_number_id)))
+        path = _paths.phone_number(s.require_phone_number_id(phone_number_id))
+        return self._call(self._graph(s, "GET", path))
 
     def list_phone_numbers(self, waba_id: str | None = None) -> list[dict[str, Any]]:
         """The phone numbers of a WhatsApp Business Account."""
         s = self.settings
-        answer = self._call(self._graph(s, "GET", f"{s.require_waba_id(waba_id)}/phone_numbers"))
+        answer = self._call(self._graph(s, "GET", _paths.phone_numbers(s.require_waba_id(waba_id))))
         return list(answer.get("data", []))
 
     def get_business_profile(self, phone_number_id: str | None = None) -> dict[str, Any]:
         """The business profile shown to customers (about, address, description, email, websites...)."""
         s = self.settings
-        path = f"{s.require_phone_number_id(phone_number_id)}/whatsapp_business_profile"
+        path = _paths.business_profile(s.require_phone_number_id(phone_number_id))
         answer = self._call(self._graph(s, "GET", path, params={"fields": _PROFILE_FIELDS}))
         data = answer.get("data") or [{}]
         return dict(data[0])
@@ -394,7 +404,7 @@ class MatonHook(BaseHook):
         if not fields:
             raise WhatsAppValidationError("update_business_profile needs at least one field to change.")
         s = self.settings
-        path = f"{s.require_phone_number_id(phone_number_id)}/whatsapp_business_profile"
+        path = _paths.business_profile(s.require_phone_number_id(phone_number_id))
         body = {"messaging_product": "whatsapp", **fields}
         return self._call(self._graph(s, "POST", path, json=body, idempotent=True))
 
@@ -450,7 +460,7 @@ class MatonHook(BaseHook):
                 "data": {"messaging_product": "whatsapp", "type": mime},
             }
 
-        path = f"{s.require_phone_number_id(phone_number_id)}/media"
+        path = _paths.media_upload(s.require_phone_number_id(phone_number_id))
         # Repeating an upload is harmless (at worst an unused media object expires after 30 days), so
         # ambiguous failures are retried like reads instead of being reported as "may have been sent".
         return MatonHook._graph(s, "POST", path, body=body, idempotent=True)
@@ -465,18 +475,22 @@ class MatonHook(BaseHook):
 
     def get_media(self, media_id: str) -> dict[str, Any]:
         """A media object's ``url`` (valid for a few minutes), ``mime_type``, ``sha256`` and ``file_size``."""
-        return self._call(self._graph(self.settings, "GET", media_id))
+        return self._call(self._graph(self.settings, "GET", _paths.media(media_id)))
 
     async def aget_media(self, media_id: str) -> dict[str, Any]:
         """Async :meth:`get_media`."""
+        path = _paths.media(media_id)
         s = await self.aget_settings()
-        return await self._acall(self._graph(s, "GET", media_id))
+        return await self._acall(self._graph(s, "GET", path))
 
     @staticmethod
     def _delete_media_request(s: MatonSettings, media_id: str, phone_number_id: str | None) -> ApiRequest:
-        owner = phone_number_id or s.phone_number_id
-        params = {"phone_number_id": owner} if owner else None
-        return MatonHook._graph(s, "DELETE", media_id, params=params)
+        path = _paths.media(media_id)
+        owner = s.phone_number_id if phone_number_id is None else phone_number_id
+        params = (
+            None if owner is None else {"phone_number_id": _paths.check_graph_id("phone_number_id", owner)}
+        )
+        return MatonHook._graph(s, "DELETE", path, params=params)
 
     def delete_media(self, media_id: str, *, phone_number_id: str | None = None) -> bool:
         """Delete uploaded media; returns Graph's ``success``."""
@@ -496,6 +510,7 @@ class MatonHook(BaseHook):
         Meta's media hosts), never to another host. The content is checked against the ``sha256``
         WhatsApp reports; a download that fails or does not match is removed, not left half-written.
         """
+        check_destination(destination)
         s = self.settings
         info = self.get_media(media_id)
         url = info.get("url")
@@ -542,7 +557,7 @@ class MatonHook(BaseHook):
         params = {k: v for k, v in filters.items() if v is not None}
         if after:
             params["after"] = after
-        return MatonHook._graph(s, "GET", f"{s.require_waba_id(waba_id)}/message_templates", params=params)
+        return MatonHook._graph(s, "GET", _paths.message_templates(s.require_waba_id(waba_id)), params=params)
 
     @staticmethod
     def _template_filters(
@@ -635,19 +650,21 @@ class MatonHook(BaseHook):
         }
         if allow_category_change is not None:
             body["allow_category_change"] = allow_category_change
-        return self._call(
-            self._graph(s, "POST", f"{s.require_waba_id(waba_id)}/message_templates", json=body)
-        )
+        path = _paths.message_templates(s.require_waba_id(waba_id))
+        return self._call(self._graph(s, "POST", path, json=body))
 
     def delete_template(
         self, name: str, *, template_id: str | None = None, waba_id: str | None = None
     ) -> bool:
-        """Delete a template by name (every language), or only the one with ``template_id``."""
+        """Delete a template by name (every language), or only the one with ``template_id``.
+
+        An empty ``template_id`` is refused rather than read as "every language".
+        """
         s = self.settings
         params = {"name": name}
-        if template_id:
-            params["hsm_id"] = template_id
-        path = f"{s.require_waba_id(waba_id)}/message_templates"
+        if template_id is not None:
+            params["hsm_id"] = _paths.check_graph_id("template_id", template_id)
+        path = _paths.message_templates(s.require_waba_id(waba_id))
         return bool(self._call(self._graph(s, "DELETE", path, params=params)).get("success", False))
 
     # --- Maton control plane --------------------------------------------------------------------
@@ -664,7 +681,7 @@ class MatonHook(BaseHook):
 
     def get_maton_connection(self, connection_id: str) -> dict[str, Any]:
         """One Maton connection: id, status, app, creation time."""
-        answer = self._call(self._ctrl(self.settings, "GET", connection_id))
+        answer = self._call(self._ctrl(self.settings, "GET", _paths.maton_connection(connection_id)))
         return dict(answer.get("connection", answer))
 
     def create_maton_connection(self, *, app: str | None = None) -> dict[str, Any]:
@@ -675,7 +692,7 @@ class MatonHook(BaseHook):
 
     def delete_maton_connection(self, connection_id: str) -> None:
         """Delete a Maton connection (WhatsApp access through it stops)."""
-        self._call(self._ctrl(self.settings, "DELETE", connection_id))
+        self._call(self._ctrl(self.settings, "DELETE", _paths.maton_connection(connection_id)))
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key and say which WhatsApp connections are active (used by the Airflow UI)."""

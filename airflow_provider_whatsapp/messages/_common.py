@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -45,9 +46,26 @@ def check_http_url(value: str) -> str:
     return value
 
 
+# Characters that show nothing: whitespace, controls and format characters (zero-width spaces and
+# joiners, U+2060, the BOM), and the letters/symbols that render blank (Hangul fillers, Braille blank).
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+_INVISIBLE_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def is_blank(value: str) -> bool:
+    """Whether ``value`` would show nothing: empty, or only whitespace and invisible characters."""
+    return all(
+        ch.isspace() or ch in _INVISIBLE_CHARACTERS or unicodedata.category(ch) in _INVISIBLE_CATEGORIES
+        for ch in value
+    )
+
+
 def check_not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("is empty; WhatsApp needs some text")
+    """The rule for every text WhatsApp refuses when empty: something visible must be left."""
+    if is_blank(value):
+        raise ValueError(
+            "is empty; WhatsApp needs some text (whitespace and invisible characters alone do not count)"
+        )
     return value
 
 

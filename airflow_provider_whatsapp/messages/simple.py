@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from airflow_provider_whatsapp import limits
 from airflow_provider_whatsapp.messages._common import (
@@ -37,8 +37,15 @@ def _in_range(low: float, high: float, what: str) -> Any:
     return AfterValidator(check)
 
 
-Latitude = Annotated[float, _in_range(*limits.LATITUDE_RANGE, "latitude")]
-Longitude = Annotated[float, _in_range(*limits.LONGITUDE_RANGE, "longitude")]
+def _not_bool(value: Any) -> Any:
+    # A bool is an int to pydantic (True would become 1.0): a coordinate given as True/False is a mistake.
+    if isinstance(value, bool):
+        raise ValueError(f"{value} is not a number; give the coordinate in degrees")
+    return value
+
+
+Latitude = Annotated[float, BeforeValidator(_not_bool), _in_range(*limits.LATITUDE_RANGE, "latitude")]
+Longitude = Annotated[float, BeforeValidator(_not_bool), _in_range(*limits.LONGITUDE_RANGE, "longitude")]
 
 
 class LocationMessage(OutgoingMessage):

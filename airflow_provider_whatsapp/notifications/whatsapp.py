@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_whatsapp._compat import AIRFLOW_V_3_PLUS, BaseNotifier
+from airflow_provider_whatsapp.operators._base import check_ids_if_concrete, is_concrete
 from airflow_provider_whatsapp.redact import mask_phone_number
 
 if TYPE_CHECKING:
@@ -15,12 +16,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_whatsapp.hooks.maton import MatonHook
     from airflow_provider_whatsapp.messages import OutgoingMessage
-
-
-def _concrete(value: Any) -> bool:
-    from airflow_provider_whatsapp.operators.messages import is_concrete
-
-    return is_concrete(value)
 
 
 class WhatsAppNotifier(BaseNotifier):
@@ -87,10 +82,11 @@ class WhatsAppNotifier(BaseNotifier):
 
             raise WhatsAppValidationError("WhatsAppNotifier needs exactly one of body or template_name.")
         fields = (body, template_name, language_code, body_parameters, components)
-        if all(_concrete(value) for value in fields):
+        if all(is_concrete(value) for value in fields):
             self.build_message()
-        if _concrete(to):
+        if is_concrete(to):
             self.recipients()
+        check_ids_if_concrete(phone_number_id=phone_number_id or None, connection_id=connection_id or None)
 
     def recipients(self) -> list[str]:
         """The rendered recipients, normalised to digits."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,38 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow_provider_whatsapp.hooks.maton import MatonHook
+
+
+def is_concrete(value: Any) -> bool:
+    """Whether ``value`` is final at parse time: no Jinja markup and no ``XComArg`` or other lazy object."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    if isinstance(value, str):
+        return "{{" not in value and "{%" not in value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return all(is_concrete(item) for item in value)
+    if isinstance(value, dict):
+        return all(is_concrete(k) and is_concrete(v) for k, v in value.items())
+    if isinstance(value, os.PathLike):
+        return is_concrete(os.fspath(value))
+    from pydantic import BaseModel
+
+    return isinstance(value, BaseModel)
+
+
+def check_ids_if_concrete(**ids: Any) -> None:
+    """Check id arguments that are already final at parse time against their shape; ``None`` is skipped.
+
+    The same check runs again in the hook before any request, on the rendered values.
+
+    :param ids: argument name -> value, e.g. ``media_id=...``; names as in :mod:`..hooks._paths`.
+    """
+    concrete = {k: v for k, v in ids.items() if v is not None and is_concrete(v)}
+    if concrete:
+        from airflow_provider_whatsapp.hooks._paths import check_id
+
+        for field, value in concrete.items():
+            check_id(field, value)
 
 
 class WhatsAppBaseOperator(BaseOperator):
@@ -37,6 +70,8 @@ class WhatsAppBaseOperator(BaseOperator):
         self.maton_conn_id = maton_conn_id
         self.phone_number_id = phone_number_id
         self.connection_id = connection_id
+        # An empty value means "the connection's", as at run time.
+        check_ids_if_concrete(phone_number_id=phone_number_id or None, connection_id=connection_id or None)
 
     @cached_property
     def hook(self) -> MatonHook:

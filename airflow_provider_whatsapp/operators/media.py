@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_whatsapp.operators._base import WhatsAppBaseOperator
+from airflow_provider_whatsapp.operators._base import WhatsAppBaseOperator, check_ids_if_concrete
 
 if TYPE_CHECKING:
     import os
@@ -56,7 +56,8 @@ class WhatsAppUploadMediaOperator(WhatsAppBaseOperator):
 class WhatsAppDeleteMediaOperator(WhatsAppBaseOperator):
     """Delete uploaded WhatsApp media.
 
-    :param media_id: the id :class:`WhatsAppUploadMediaOperator` returned (templated).
+    :param media_id: the id :class:`WhatsAppUploadMediaOperator` returned (templated); digits only,
+        checked when the DAG is parsed if already concrete, and always before the request.
     """
 
     template_fields: Sequence[str] = (*WhatsAppBaseOperator.template_fields, "media_id")
@@ -64,8 +65,9 @@ class WhatsAppDeleteMediaOperator(WhatsAppBaseOperator):
     def __init__(self, *, media_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.media_id = media_id
+        check_ids_if_concrete(media_id=media_id)
 
     def execute(self, context: Any) -> bool:
-        deleted = self.hook.delete_media(str(self.media_id), phone_number_id=self.phone_number_id or None)
+        deleted = self.hook.delete_media(self.media_id, phone_number_id=self.phone_number_id or None)
         self.log.info("Media %s deleted: %s", self.media_id, deleted)
         return deleted

@@ -11,10 +11,9 @@ Importing this module stays cheap: the models and the hook are imported when fir
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_whatsapp.operators._base import WhatsAppBaseOperator
+from airflow_provider_whatsapp.operators._base import WhatsAppBaseOperator, is_concrete
 from airflow_provider_whatsapp.redact import mask_phone_number
 
 if TYPE_CHECKING:
@@ -23,23 +22,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_whatsapp.messages import OutgoingMessage
-
-
-def is_concrete(value: Any) -> bool:
-    """Whether ``value`` is final at parse time: no Jinja markup and no ``XComArg`` or other lazy object."""
-    if value is None or isinstance(value, (bool, int, float)):
-        return True
-    if isinstance(value, str):
-        return "{{" not in value and "{%" not in value
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return all(is_concrete(item) for item in value)
-    if isinstance(value, dict):
-        return all(is_concrete(k) and is_concrete(v) for k, v in value.items())
-    if isinstance(value, os.PathLike):
-        return is_concrete(os.fspath(value))
-    from pydantic import BaseModel
-
-    return isinstance(value, BaseModel)
 
 
 def _with_article(noun: str) -> str:

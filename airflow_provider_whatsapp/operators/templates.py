@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_whatsapp.operators._base import WhatsAppBaseOperator
+from airflow_provider_whatsapp.operators._base import WhatsAppBaseOperator, check_ids_if_concrete
 from airflow_provider_whatsapp.template_definitions import validate_template
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ class WhatsAppCreateTemplateOperator(WhatsAppBaseOperator):
         self.components = components
         self.waba_id = waba_id
         self.allow_category_change = allow_category_change
+        check_ids_if_concrete(waba_id=waba_id or None)
         validate_template(
             name=name, language=language, category=category, components=components, only_concrete=True
         )
@@ -90,7 +91,7 @@ class WhatsAppDeleteTemplateOperator(WhatsAppBaseOperator):
 
     :param name: template name (templated).
     :param template_id: delete only this template (one language) rather than all of ``name``
-        (templated).
+        (templated); an empty value is refused, not read as "every language".
     :param waba_id: WhatsApp Business Account; defaults to the connection's extra (templated).
     """
 
@@ -113,13 +114,14 @@ class WhatsAppDeleteTemplateOperator(WhatsAppBaseOperator):
         self.name = name
         self.waba_id = waba_id
         self.template_id = template_id
+        check_ids_if_concrete(waba_id=waba_id or None, template_id=template_id)
 
     def execute(self, context: Any) -> bool:
         from airflow_provider_whatsapp.template_definitions import validate_name
 
         validate_name(self.name)
         deleted = self.hook.delete_template(
-            self.name, template_id=self.template_id or None, waba_id=self.waba_id or None
+            self.name, template_id=self.template_id, waba_id=self.waba_id or None
         )
         self.log.info("Template %s deleted: %s", self.name, deleted)
         return deleted

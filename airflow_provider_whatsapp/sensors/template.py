@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_whatsapp._compat import BaseSensorOperator, default_deferrable
+from airflow_provider_whatsapp.operators._base import check_ids_if_concrete
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -54,6 +55,7 @@ class WhatsAppTemplateApprovalSensor(BaseSensorOperator):
         self.maton_conn_id = maton_conn_id
         self.connection_id = connection_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
+        check_ids_if_concrete(waba_id=waba_id or None, connection_id=connection_id or None)
         # ``time.monotonic()`` past which no look at the template may run (set when execute starts).
         self._poke_deadline: float | None = None
 

@@ -207,6 +207,32 @@ CASES: dict[str, tuple[tuple[type, dict[str, Any]], dict[str, Any], str]] = {
         {"longitude": 181},
         "longitude: 181.0 is outside -180..180",
     ),
+    "latitude True is not a number": (
+        (WhatsAppSendLocationOperator, {"latitude": 0, "longitude": 0}),
+        {"latitude": True},
+        "latitude: True is not a number",
+    ),
+    "longitude False is not a number": (
+        (WhatsAppSendLocationOperator, {"latitude": 0, "longitude": 0}),
+        {"longitude": False},
+        "longitude: False is not a number",
+    ),
+    "text body only zero-width characters": (
+        TEXT,
+        {"body": "\u200b\u200c\u200d\u2060\ufeff"},
+        "body: is empty",
+    ),
+    "text body only controls and odd spaces": (
+        TEXT,
+        {"body": "\x00\x07\u00a0\u2028\u3000"},
+        "body: is empty",
+    ),
+    "interactive body only a Hangul filler": (LIST, {"body": "\u3164 \u2800"}, "body: is empty"),
+    "reply button title only invisible": (
+        BUTTONS,
+        {"buttons": [{"id": "a", "title": "\u200b"}]},
+        "buttons[0].title: is empty",
+    ),
     "raw message type unknown": (
         (WhatsAppSendMessageOperator, {"message": {"type": "text", "text": {"body": "x"}}}),
         {"message": {"type": "txt", "txt": {"body": "x"}}},
@@ -247,7 +273,15 @@ def test_limit_exceeded_by_one_fails_before_any_request(gateway: LoopbackServer,
 
 
 @pytest.mark.parametrize(
-    "case", ["text body > 4096", "reply buttons > 3", "list rows > 10 in all", "latitude > 90"]
+    "case",
+    [
+        "text body > 4096",
+        "reply buttons > 3",
+        "list rows > 10 in all",
+        "latitude > 90",
+        "latitude True is not a number",
+        "text body only zero-width characters",
+    ],
 )
 def test_concrete_limit_breaks_fail_at_parse_time(case: str) -> None:
     (cls, valid), rendered, expected = CASES[case]

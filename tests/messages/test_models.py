@@ -235,3 +235,16 @@ def test_template_shortcuts_produce_graph_components_in_order() -> None:
             },
         ],
     }
+
+
+@pytest.mark.parametrize("text", ["ok\u200b", "\u200b\u00e9", " . ", "\U0001f44d"])
+def test_text_with_something_visible_is_not_empty(text: str) -> None:
+    assert TextMessage.build(body=text).body == text
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_a_template_location_header_refuses_booleans(value: bool) -> None:
+    with pytest.raises(WhatsAppValidationError, match=rf"latitude: {value} is not a number"):
+        TemplateMessage.build(
+            name="store_visit", header={"type": "location", "latitude": value, "longitude": 2.5}
+        )
