@@ -32,8 +32,8 @@ with DAG(
     params={"recipients": ["+1 415 555 0100", "+1 415 555 0101", "+44 20 7946 0000"]},
     tags=["example", "whatsapp"],
 ) as dag:
-
-    @task
+    # Phone numbers are personal data: Airflow would print the returned list in the task log.
+    @task(show_return_value_in_logs=False)
     def recipients(params: dict | None = None) -> list[str]:
         """The people to notify: the Variable when it is set, else the DAG's params."""
         configured = Variable.get("whatsapp_fanout_recipients", None, deserialize_json=True)

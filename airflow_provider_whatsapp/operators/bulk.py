@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_whatsapp._compat import AirflowException, AirflowFailException
 from airflow_provider_whatsapp.operators._base import WhatsAppBaseOperator
+from airflow_provider_whatsapp.redact import mask_phone_number
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -259,9 +260,13 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
             summary["rate_per_second"],
         )
         for entry in result.failed[:20]:
-            self.log.warning("Failed: %s (code %s): %s", entry["to"], entry["code"], entry["reason"])
+            self.log.warning(
+                "Failed: %s (code %s): %s", mask_phone_number(entry["to"]), entry["code"], entry["reason"]
+            )
         for entry in result.unknown[:20]:
-            self.log.warning("Unknown, may have been delivered: %s: %s", entry["to"], entry["reason"])
+            self.log.warning(
+                "Unknown, may have been delivered: %s: %s", mask_phone_number(entry["to"]), entry["reason"]
+            )
         if result.aborted is not None:
             error = result.aborted
             cls = AirflowException if getattr(error, "retryable", False) else AirflowFailException
