@@ -141,6 +141,18 @@ class SandboxServer(ThreadingHTTPServer):
     def base_url(self) -> str:
         return f"http://{HOST}:{self.server_port}"
 
+    def shutdown_request(self, request: Any) -> None:
+        """Close after reading what the client still sends (for a moment): closing on unread bytes makes
+        the kernel send a reset, which can destroy the error answer still on its way to the client."""
+        with suppress(OSError):
+            request.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + 2.0
+            while (left := deadline - time.monotonic()) > 0:
+                request.settimeout(left)
+                if not request.recv(65536):
+                    break
+        self.close_request(request)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away is not worth a traceback on the developer's terminal."""
         import sys
@@ -153,6 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SandboxServer
     server_version = "whatsapp-sandbox"
+    raw_requestline: bytes
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -165,6 +178,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.settimeout(self.server.connection_timeout)
 
     def parse_request(self) -> bool:
+        if self.raw_requestline.strip(b"\r\n") and not self.raw_requestline.decode("latin-1").split():
+            # http.server closes silently on a request line of only whitespace; it is malformed, say so.
+            self.command, self.requestline, self.request_version = "", "", "HTTP/1.1"
+            self.send_error(HTTPStatus.BAD_REQUEST, "The request line is empty.")
+            return False
         if not super().parse_request():
             return False
         if len(self.requestline.split()) != 3:
@@ -366,7 +384,7 @@ class _Handler(BaseHTTPRequestHandler):
             if request.method == "POST":
                 body = request.json() or {}
                 app = body.get("app") if isinstance(body, dict) else None
-                if not app:
+                if not app or not isinstance(app, str):
                     raise maton_error(400, "invalid_request", "The field app is required.")
                 conn = state.create_connection(str(app), f"{request.origin}/_sandbox/oauth")
                 return 201, {"connection": conn.as_json()}
