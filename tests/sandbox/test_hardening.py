@@ -284,17 +284,18 @@ def test_a_burst_of_connections_queues_while_the_server_is_busy() -> None:
     """128 clients connecting at once wait in the listen queue instead of being dropped."""
     server = SandboxServer(0, SandboxState())  # listening, but not accepting yet
     sockets: list[socket.socket] = []
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     try:
         for _ in range(128):
             sockets.append(socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=5))
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
         sockets[-1].sendall(b"GET /_sandbox/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert sockets[-1].recv(100).startswith(b"HTTP/1.1 200 ")
     finally:
         for sock in sockets:
             sock.close()
-        server.shutdown()
+        if thread.is_alive():
+            server.shutdown()
         server.server_close()
 
 
