@@ -157,6 +157,20 @@ def render(message: Message, state: SandboxState) -> dict[str, Any]:
         "reply_to": message.reply_to,
         "reactions": [],
     }
+    try:
+        view["summary"] = _draw(view, message, content, state)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError):
+        # An inbound message (from /_sandbox/inbound) in a shape the page does not know is drawn as its
+        # type alone, rather than breaking every conversation on the page.
+        view = {k: v for k, v in view.items() if k in _BASE_KEYS} | {"summary": f"[{message.type}]"}
+    return view
+
+
+_BASE_KEYS = ("id", "direction", "type", "timestamp", "status", "label", "reply_to", "reactions")
+
+
+def _draw(view: dict[str, Any], message: Message, content: dict[str, Any], state: SandboxState) -> str:
+    """Add what the page draws for ``message`` to ``view``; returns the one-line summary."""
     kind = message.type
     if kind == "text":
         view["text"] = content.get("body", "")
@@ -211,8 +225,7 @@ def render(message: Message, state: SandboxState) -> dict[str, Any]:
         summary = f"[reply] {view['text']}"
     else:
         summary = f"[{kind}]"
-    view["summary"] = summary
-    return view
+    return str(summary)
 
 
 def conversations(state: SandboxState) -> dict[str, Any]:
@@ -223,7 +236,7 @@ def conversations(state: SandboxState) -> dict[str, Any]:
         by_id: dict[str, dict[str, Any]] = {}
         for message in state.messages:
             view = render(message, state)
-            if message.type == "reaction":
+            if "reaction" in view:
                 target = by_id.get(str(view["reaction"]["message_id"]))
                 if target is not None:
                     target["reactions"] = [

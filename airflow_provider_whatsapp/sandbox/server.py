@@ -3,6 +3,9 @@
 Requests are answered in this order, as the real services do: authentication (Maton's 401, or Graph's
 190 for Graph direct), Maton's per-key rate limit (429 with ``Retry-After``), the ``Maton-Connection``
 (Maton's 400), injected faults, then the Graph endpoint itself. Only ``127.0.0.1`` is ever bound.
+
+Before any of that, :mod:`~airflow_provider_whatsapp.sandbox.guard` refuses what a web page or a broken
+client could send; whatever arrives, the answer is an HTTP response with a JSON body, never a traceback.
 """
 
 from __future__ import annotations
@@ -10,21 +13,25 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sys
 import time
 from contextlib import suppress
-from email import policy
+from email import errors, policy
 from email.parser import BytesParser
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from airflow_provider_whatsapp.limits import check_media, media_type_for_mime
-from airflow_provider_whatsapp.sandbox import inbox
+from airflow_provider_whatsapp.sandbox import guard, inbox
 from airflow_provider_whatsapp.sandbox.state import (
     APP,
+    CONFIG_FIELDS,
     Fault,
     MatonConnection,
+    Media,
     SandboxState,
     Template,
 )
@@ -32,6 +39,7 @@ from airflow_provider_whatsapp.sandbox.validation import (
     GraphError,
     check_template_send,
     missing,
+    recipient,
     validate_message,
     validate_profile_update,
     validate_template_definition,
@@ -40,7 +48,6 @@ from airflow_provider_whatsapp.sandbox.validation import (
 HOST = "127.0.0.1"
 _GATEWAY = re.compile(rf"^/{APP}/(v\d+\.\d+)/(.+)$")
 _GRAPH = re.compile(r"^/(v\d+\.\d+)/(.+)$")
-_MAX_BODY = 110 * 1024 * 1024
 _STATIC = {"inbox.css": "text/css", "inbox.js": "application/javascript"}
 _FREE_FORM_EXEMPT = frozenset({"template", "reaction"})
 
@@ -96,7 +103,8 @@ class _Request:
         self.query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         self.headers = handler.headers
         self.body = body
-        self.origin = f"http://{handler.headers.get('Host') or f'{HOST}:{handler.server.server_port}'}"
+        # Links the sandbox hands out name the address it is bound to, never the Host the client sent.
+        self.origin = handler.server.base_url
         self.connection: MatonConnection | None = None
         self.gateway = False
 
@@ -104,8 +112,8 @@ class _Request:
         if not self.body:
             return None
         try:
-            return json.loads(self.body)
-        except ValueError:
+            return json.loads(self.body, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
             raise GraphError(100, "The request body is not valid JSON.") from None
 
     def bearer(self) -> str | None:
@@ -115,43 +123,123 @@ class _Request:
         return self.query.get("access_token")
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # A burst of clients (a DAG's mapped tasks) queues rather than being refused while threads start.
+    request_queue_size = 128
+    connection_timeout = guard.CONNECTION_TIMEOUT
 
     def __init__(self, port: int, state: SandboxState) -> None:
         self.state = state
         super().__init__((HOST, port), _Handler)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.server_port}"
+
+    def shutdown_request(self, request: Any) -> None:
+        """Close after reading what the client still sends (for a moment): closing on unread bytes makes
+        the kernel send a reset, which can destroy the error answer still on its way to the client."""
+        with suppress(OSError):
+            request.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + 2.0
+            while (left := deadline - time.monotonic()) > 0:
+                request.settimeout(left)
+                if not request.recv(65536):
+                    break
+        self.close_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away is not worth a traceback on the developer's terminal."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SandboxServer
     server_version = "whatsapp-sandbox"
+    raw_requestline: bytes
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
     # --- plumbing -------------------------------------------------------------------------------
 
+    def setup(self) -> None:
+        super().setup()
+        # A client that stalls (idle, or mid-request) is cut off and its thread freed.
+        self.connection.settimeout(self.server.connection_timeout)
+
+    def parse_request(self) -> bool:
+        if self.raw_requestline.strip(b"\r\n") and not self.raw_requestline.decode("latin-1").split():
+            # http.server closes silently on a request line of only whitespace; it is malformed, say so.
+            self.command, self.requestline, self.request_version = "", "", "HTTP/1.1"
+            self.send_error(HTTPStatus.BAD_REQUEST, "The request line is empty.")
+            return False
+        if not super().parse_request():
+            return False
+        if len(self.requestline.split()) != 3:
+            self.send_error(HTTPStatus.BAD_REQUEST, "The request line needs a method, a path and HTTP/1.x.")
+            return False
+        # A line without a colon ends email's header parsing early; a folded line keeps its line break.
+        folded = any("\n" in value or "\r" in value for value in self.headers.values())
+        if (
+            folded
+            or self.headers.get_payload()
+            or any(
+                isinstance(d, (errors.MissingHeaderBodySeparatorDefect, errors.InvalidHeaderDefect))
+                for d in self.headers.defects
+            )
+        ):
+            self.send_error(HTTPStatus.BAD_REQUEST, "The request has a malformed header line.")
+            return False
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (bad request line, headers, method) in Graph's shape, not HTML."""
+        # 501 (unknown method) and 505 (HTTP/2 request line) are the client's doing, not the server's.
+        status = {501: 405, 505: 400}.get(int(code), int(code))
+        if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):
+            self.request_version = "HTTP/1.1"  # else http.server writes no status line or headers at all
+        self.close_connection = True
+        details = message or HTTPStatus(status).phrase
+        self._answer(status, GraphError(100, details, status=status).body(), headers={"Connection": "close"})
+
     def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                total += size
-                if total > _MAX_BODY:
-                    raise HttpAnswer(413, {"error": {"message": "Request body too large"}})
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > _MAX_BODY:
-            raise HttpAnswer(413, {"error": {"message": "Request body too large"}})
-        return self.rfile.read(length) if length else b""
+        if self.headers.get("Transfer-Encoding"):
+            return self._read_chunked()
+        length = guard.content_length(self.headers)
+        body = self.rfile.read(length) if length else b""
+        if len(body) != length:
+            raise GraphError(100, f"The body ended after {len(body)} of {length} bytes.", status=400)
+        return body
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            size_text = line.split(b";")[0].strip()
+            if not line.endswith(b"\n") or not re.fullmatch(rb"[0-9A-Fa-f]{1,8}", size_text):
+                raise GraphError(100, "Malformed chunk size in a chunked body.", status=400)
+            size = int(size_text, 16)
+            if size == 0:
+                break
+            total = guard.check_size(total + size)
+            chunk = self.rfile.read(size)
+            if len(chunk) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise GraphError(100, "A chunk of a chunked body is shorter than its size.", status=400)
+            chunks.append(chunk)
+        for _ in range(100):  # trailer fields, ignored, up to the blank line
+            if self.rfile.readline(8192).strip() == b"":
+                return b"".join(chunks)
+        raise GraphError(100, "Too many trailer fields after a chunked body.", status=400)
 
     def _answer(
         self,
@@ -162,11 +250,12 @@ class _Handler(BaseHTTPRequestHandler):
         headers: dict[str, str] | None = None,
     ) -> None:
         payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        extra = {"Content-Security-Policy": guard.INERT_CSP, **guard.SECURITY_HEADERS, **(headers or {})}
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Cache-Control", "no-store")
-        for name, value in (headers or {}).items():
+        for name, value in extra.items():
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
@@ -179,10 +268,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         try:
+            guard.check_request(self.command, self.path, self.headers)
             request = _Request(self, self._read_body())
-        except HttpAnswer as answer:
-            self._answer(answer.status, answer.body)
+        except GraphError as error:
+            # The rest of the request, if any, cannot be trusted to be framed right: answer and close.
             self.close_connection = True
+            self._answer(error.status, error.body(), headers={"Connection": "close"})
+            return
+        except TimeoutError:
+            self.close_connection = True
+            message = "The request body did not arrive in time."
+            self._answer(408, GraphError(100, message, status=408).body(), headers={"Connection": "close"})
             return
         api = bool(request.path.startswith(("/connections", f"/{APP}/")) or _GRAPH.match(request.path))
         status, body, headers, content_type = self._outcome(request, api)
@@ -199,23 +295,23 @@ class _Handler(BaseHTTPRequestHandler):
         """Status, body, headers and content type of the answer, errors included."""
         try:
             if not api:
-                status, body, content_type = self._local(request)
-                return status, body, None, content_type
+                return self._local(request)
             status, body, headers = self._api(request)
             return status, body, headers, "application/json"
         except HttpAnswer as answer:
             return answer.status, answer.body, answer.headers, "application/json"
         except GraphError as error:
             return error.status, error.body(), None, "application/json"
-        except Exception as error:  # a sandbox bug: answer like Graph's unknown error, keep serving
-            return (
-                500,
-                GraphError(1, f"Sandbox error: {type(error).__name__}: {error}").body(),
-                None,
-                "application/json",
-            )
+        except Exception as error:
+            if request.body and isinstance(error, _SHAPE_ERRORS):
+                # A body whose values have types or shapes no check above expected: the client's error.
+                message = f"A body value has a type or shape the sandbox did not expect: {error!r}"[:300]
+                return 400, GraphError(100, message).body(), None, "application/json"
+            # A sandbox bug: answer like Graph's unknown error, keep serving.
+            bug = GraphError(1, f"Sandbox error: {type(error).__name__}: {error}")
+            return 500, bug.body(), None, "application/json"
 
-    do_GET = do_POST = do_DELETE = do_PUT = do_HEAD = _handle
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_OPTIONS = do_HEAD = _handle
 
     # --- the APIs a client calls ----------------------------------------------------------------
 
@@ -287,7 +383,7 @@ class _Handler(BaseHTTPRequestHandler):
             if request.method == "POST":
                 body = request.json() or {}
                 app = body.get("app") if isinstance(body, dict) else None
-                if not app:
+                if not app or not isinstance(app, str):
                     raise maton_error(400, "invalid_request", "The field app is required.")
                 conn = state.create_connection(str(app), f"{request.origin}/_sandbox/oauth")
                 return 201, {"connection": conn.as_json()}
@@ -425,6 +521,8 @@ class _Handler(BaseHTTPRequestHandler):
         mime = fields["type"][2].decode(errors="replace").strip() if "type" in fields else part_type
         if not mime:
             raise missing("type")
+        if not guard.is_mime(mime):
+            raise GraphError(100, f"Param type {mime[:100]!r} is not a MIME type (type/subtype).")
         kind = media_type_for_mime(mime)
         animated = kind == "sticker" and data[12:16] == b"VP8X" and len(data) > 20 and bool(data[20] & 0x02)
         try:
@@ -495,38 +593,48 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- local pages and the sandbox's own API ---------------------------------------------------
 
-    def _local(self, request: _Request) -> tuple[int, Any, str]:
+    def _local(self, request: _Request) -> tuple[int, Any, dict[str, str] | None, str]:
         state = self.server.state
         path = request.path
+        page = {"Content-Security-Policy": guard.PAGE_CSP}
         if path in ("/", "/index.html"):
-            return 200, _asset("inbox.html"), "text/html; charset=utf-8"
+            return 200, _asset("inbox.html"), page, "text/html; charset=utf-8"
         if path.startswith("/_sandbox/static/"):
             name = path.rsplit("/", 1)[1]
             if name in _STATIC:
-                return 200, _asset(name), _STATIC[name]
+                return 200, _asset(name), None, _STATIC[name]
         if path.startswith("/_media/"):
             media = state.media.get(path.split("/")[2])
             if not state.key_is_valid(request.bearer()):
                 return (
                     401,
                     {"error": {"type": "unauthorized", "message": "Invalid or missing API key."}},
+                    None,
                     "application/json",
                 )
             if media is not None:
-                return 200, media.data, media.mime_type
-            return 404, {"error": {"message": "Media not found"}}, "application/json"
+                return _served(media)
+            return 404, {"error": {"message": "Media not found"}}, None, "application/json"
         if path.startswith("/_sandbox/"):
             try:
                 status, body = _sandbox_api(self.server, request, path[len("/_sandbox/") :])
-            except (ValueError, TypeError, KeyError) as error:
-                status, body = 400, {"error": {"message": f"{type(error).__name__}: {error}"}}
-            if isinstance(body, tuple):
-                return status, body[0], body[1]
-            return status, body, "application/json"
-        return 404, {"error": {"message": f"Nothing at {path}"}}, "application/json"
+            except (ValueError, TypeError, KeyError, re.error) as error:
+                status, body = 400, GraphError(100, f"{type(error).__name__}: {error}").body()
+            if isinstance(body, Media):
+                return _served(body)
+            if isinstance(body, str):
+                return status, body.encode(), page, "text/html; charset=utf-8"
+            return status, body, None, "application/json"
+        return 404, {"error": {"message": f"Nothing at {path}"}}, None, "application/json"
 
 
 _DROPPED = object()
+_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError)
+
+
+def _served(media: Media) -> tuple[int, bytes, dict[str, str], str]:
+    """An upload as the answer to a download: inert whatever its bytes (see :mod:`guard`)."""
+    return 200, media.data, guard.attachment_headers(media.filename), guard.safe_mime(media.mime_type)
 
 
 def _asset(name: str) -> bytes:
@@ -557,6 +665,8 @@ def _sandbox_api(server: SandboxServer, request: _Request, route: str) -> tuple[
     state = server.state
     method = request.method
     body = request.json() if request.body else {}
+    if not isinstance(body, dict):
+        raise GraphError(100, "The request body must be a JSON object.")
     parts = route.strip("/").split("/")
     if route == "health":
         return 200, {"ok": True}
@@ -575,23 +685,35 @@ def _sandbox_api(server: SandboxServer, request: _Request, route: str) -> tuple[
     if route == "templates" and method == "GET":
         return 200, {"data": [t.as_json() for t in state.list_templates()]}
     if parts[0] == "templates" and len(parts) == 3 and parts[2] == "status" and method == "POST":
-        changed = state.set_template_status(parts[1], str(body["status"]).upper(), reason=body.get("reason"))
+        status = _field(body, "status", str, required=True).upper()
+        changed = state.set_template_status(parts[1], status, reason=_field(body, "reason", str))
         return (200 if changed else 404), {"changed": changed}
     if route == "inbound" and method == "POST":
-        sender = str(body.get("from") or body.get("wa_id"))
-        message = body.get("message")
+        sender = _field(body, "from", str) or _field(body, "wa_id", str)
+        if not sender:
+            raise missing("from")
+        try:
+            wa_id = recipient(sender)
+        except GraphError:
+            raise GraphError(100, f"Param from ({sender[:40]!r}) is not a phone number.") from None
+        message = _field(body, "message", dict)
+        if message is not None:
+            _field(message, "type", str, required=True)
+            _field(message, "context", dict)
         inbound = state.add_inbound(
-            sender,
-            text=body.get("text"),
+            wa_id,
+            text=_field(body, "text", str),
             message=message,
-            name=body.get("name"),
-            reply_to=body.get("reply_to"),
-            read_previous=bool(body.get("read_previous", True)),
+            name=_field(body, "name", str),
+            reply_to=_field(body, "reply_to", str),
+            read_previous=_field(body, "read_previous", bool) is not False,
         )
         return 200, {"id": inbound.id}
     if route == "status" and method == "POST":
         found = state.set_status(
-            str(body["message_id"]), str(body["status"]), error_code=body.get("error_code")
+            _field(body, "message_id", str, required=True),
+            _field(body, "status", str, required=True),
+            error_code=_field(body, "error_code", int),
         )
         return (200, {"success": True}) if found else (404, {"error": {"message": "No such message"}})
     if route == "faults":
@@ -599,14 +721,13 @@ def _sandbox_api(server: SandboxServer, request: _Request, route: str) -> tuple[
             with state.lock:
                 return 200, {"data": [f.as_json() for f in state.faults]}
         if method == "POST":
-            fields = {k: v for k, v in body.items() if k in Fault.__dataclass_fields__ and k != "id"}
-            return 200, state.add_fault(Fault(**fields)).as_json()
+            return 200, state.add_fault(_fault(body)).as_json()
         if method == "DELETE":
             state.clear_faults()
             return 200, {"success": True}
     if route == "config":
         if method == "POST":
-            state.configure(**body)
+            state.configure(**_settings(body))
         with state.lock:
             return 200, {
                 "require_window": state.require_window,
@@ -616,7 +737,9 @@ def _sandbox_api(server: SandboxServer, request: _Request, route: str) -> tuple[
                 "label": state.label,
             }
     if route == "clock" and method == "POST":
-        state.clock.advance(float(body.get("advance", 0)))
+        advance = _number(body, "advance", required=True)
+        assert advance is not None
+        state.clock.advance(advance)
         return 200, {"now": state.clock.now()}
     if route == "reset" and method == "POST":
         state.reset()
@@ -625,7 +748,7 @@ def _sandbox_api(server: SandboxServer, request: _Request, route: str) -> tuple[
         media = state.media.get(parts[1])
         if media is None:
             return 404, {"error": {"message": "Media not found"}}
-        return 200, (media.data, media.mime_type)
+        return 200, media
     if parts[0] == "oauth" and len(parts) == 2 and method == "GET":
         conn = state.activate_connection(parts[1])
         if conn is None:
@@ -634,5 +757,79 @@ def _sandbox_api(server: SandboxServer, request: _Request, route: str) -> tuple[
             "<!doctype html><title>Connected</title><p>WhatsApp Business is connected to the sandbox "
             f"(connection {conn.connection_id}). You can close this page.</p>"
         )
-        return 200, (page.encode(), "text/html; charset=utf-8")
+        return 200, page
     return 404, {"error": {"message": f"Unknown sandbox route {method} /_sandbox/{route}"}}
+
+
+def _field(body: dict[str, Any], name: str, kind: type, *, required: bool = False) -> Any:
+    """``body[name]`` if it is a ``kind`` (``None`` when absent); a bool is not taken for a number."""
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise missing(name)
+        return None
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise GraphError(100, f"Param {name} must be of type {_TYPE_NAMES.get(kind, kind.__name__)}.")
+    return value
+
+
+def _number(body: dict[str, Any], name: str, *, low: float = -1e9, required: bool = False) -> float | None:
+    """``body[name]`` as a number between ``low`` and a billion (``None`` when absent)."""
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise missing(name)
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= 1e9:
+        raise GraphError(100, f"Param {name} must be a number between {low:g} and 1e9.")
+    return float(value)
+
+
+_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object"}
+
+
+def _fault(body: dict[str, Any]) -> Fault:
+    """A fault from ``POST /_sandbox/faults``, checked now so that no later request trips on it."""
+    status = _field(body, "status", int)
+    if status is not None and not 200 <= status <= 599:
+        raise GraphError(100, "Param status must be an HTTP status between 200 and 599.")
+    code = _field(body, "code", int)
+    times = _field(body, "times", int)
+    if (code is not None and code < 0) or (times is not None and times < 1):
+        raise GraphError(100, "Params code and times must be positive integers.")
+    rate = _number(body, "rate", low=0.0)
+    if rate is not None and rate > 1:
+        raise GraphError(100, "Param rate is a probability, between 0 and 1.")
+    path = _field(body, "path", str)
+    if path is not None:
+        re.compile(path)
+    fields = {
+        "status": status,
+        "code": code,
+        "times": times,
+        "rate": rate,
+        "latency": _number(body, "latency", low=0.0),
+        "drop": _field(body, "drop", bool),
+        "after": _field(body, "after", bool),
+        "path": path,
+        "method": _field(body, "method", str),
+        "message": _field(body, "message", str),
+    }
+    return Fault(**{k: v for k, v in fields.items() if v is not None})
+
+
+def _settings(body: dict[str, Any]) -> dict[str, Any]:
+    """The settings of ``POST /_sandbox/config``, each of the type the sandbox uses it as."""
+    settings: dict[str, Any] = {k: v for k, v in body.items() if k not in CONFIG_FIELDS}  # refused by name
+    for name in ("require_window", "auto_deliver"):
+        if name in body:
+            settings[name] = _field(body, name, bool, required=True)
+    if "approval_delay" in body:
+        settings["approval_delay"] = _number(body, "approval_delay", low=0.0, required=True)
+    if "rate_limit" in body:
+        settings["rate_limit"] = _field(body, "rate_limit", int, required=True)
+        if settings["rate_limit"] < 0:
+            raise GraphError(100, "Param rate_limit must be 0 (off) or more requests per second.")
+    if "label" in body:
+        settings["label"] = _field(body, "label", str)
+    return settings

@@ -335,7 +335,7 @@ def test_reset_forgets_everything_but_the_seed(
     MatonHook().delete_template("hello_world")
     whatsapp_sandbox.inject_fault(code=131000)
 
-    assert client.post("/_sandbox/reset").json() == {"success": True}
+    assert client.post("/_sandbox/reset", json={}).json() == {"success": True}
 
     assert whatsapp_sandbox.messages == [] and whatsapp_sandbox.state.faults == []
     assert [t["name"] for t in MatonHook().list_templates(name="hello_world")] == ["hello_world"]

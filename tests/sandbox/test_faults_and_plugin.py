@@ -96,7 +96,7 @@ def test_faults_over_http(whatsapp_sandbox: WhatsAppSandbox, client: httpx.Clien
     assert client.get("/_sandbox/faults").json()["data"][0]["times"] == 1
     assert client.get(f"/v21.0/{whatsapp_sandbox.phone_number_id}").status_code == 429
     client.post("/_sandbox/faults", json={"code": 4})
-    client.delete("/_sandbox/faults")
+    client.request("DELETE", "/_sandbox/faults", json={})
     assert client.get(f"/v21.0/{whatsapp_sandbox.phone_number_id}").status_code == 200
 
 

@@ -11,18 +11,40 @@ function el(tag, cls, text) {
   return node;
 }
 
-function escapeHtml(text) {
-  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+// WhatsApp's own formatting: *bold*, _italic_, ~strike~, ```monospace```. Message text is hostile: it is
+// only ever appended as text nodes and elements built here, never parsed as HTML.
+const MARKS = [
+  { re: /```([\s\S]+?)```/g, tag: "code", verbatim: true },
+  { re: /(^|[\s(])\*([^*\n]+)\*(?=$|[\s).,!?:;])/g, tag: "b" },
+  { re: /(^|[\s(])_([^_\n]+)_(?=$|[\s).,!?:;])/g, tag: "i" },
+  { re: /(^|[\s(])~([^~\n]+)~(?=$|[\s).,!?:;])/g, tag: "s" },
+];
+
+function appendFormatted(parent, text) {
+  let position = 0;
+  while (position < text.length) {
+    let first = null;
+    for (const mark of MARKS) {
+      mark.re.lastIndex = position;
+      const match = mark.re.exec(text);
+      if (match && (!first || match.index < first.match.index)) first = { mark, match };
+    }
+    if (!first) break;
+    const { mark, match } = first;
+    const lead = mark.verbatim ? "" : match[1];
+    parent.append(text.slice(position, match.index) + lead);
+    const node = document.createElement(mark.tag);
+    if (mark.verbatim) node.textContent = match[1];
+    else appendFormatted(node, match[2]);
+    parent.appendChild(node);
+    position = match.index + match[0].length;
+  }
+  parent.append(text.slice(position));
 }
 
-// WhatsApp's own formatting: *bold*, _italic_, ~strike~, ```monospace```; everything else is escaped.
 function formatted(text) {
   const node = el("div", "text");
-  node.innerHTML = escapeHtml(text || "")
-    .replace(/```([\s\S]+?)```/g, "<code>$1</code>")
-    .replace(/(^|[\s(])\*([^*\n]+)\*(?=$|[\s).,!?:;])/g, "$1<b>$2</b>")
-    .replace(/(^|[\s(])_([^_\n]+)_(?=$|[\s).,!?:;])/g, "$1<i>$2</i>")
-    .replace(/(^|[\s(])~([^~\n]+)~(?=$|[\s).,!?:;])/g, "$1<s>$2</s>");
+  appendFormatted(node, String(text || ""));
   return node;
 }
 
