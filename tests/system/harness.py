@@ -435,6 +435,8 @@ class SandboxProcess:
 
     def control(self, method: str, route: str, **kwargs: Any) -> Any:
         """A call to the sandbox's own ``/_sandbox/{route}`` API."""
+        if method != "GET" and "json" not in kwargs:
+            kwargs["json"] = {}  # the sandbox takes changes only as JSON (no cross-site form posts)
         response = httpx.request(method, f"{self.url}/_sandbox/{route}", timeout=30, **kwargs)
         response.raise_for_status()
         return response.json()
