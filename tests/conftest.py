@@ -78,3 +78,20 @@ def maton_conn(monkeypatch: pytest.MonkeyPatch, loopback: LoopbackServer) -> Loo
     """``maton_default`` pointing at the loopback server; returns the server."""
     monkeypatch.setenv("AIRFLOW_CONN_MATON_DEFAULT", connection_json(loopback.url))
     return loopback
+
+
+@pytest.fixture(scope="module")
+def _gateway_server() -> Iterator[LoopbackServer]:
+    # One server per test module: stopping a server costs 0.5 s of socketserver's shutdown poll.
+    with LoopbackServer() as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(monkeypatch: pytest.MonkeyPatch, _gateway_server: LoopbackServer) -> LoopbackServer:
+    """``maton_default`` pointing at the module's loopback server, with no routes and no recorded
+    requests."""
+    _gateway_server.requests.clear()
+    _gateway_server._routes.clear()
+    monkeypatch.setenv("AIRFLOW_CONN_MATON_DEFAULT", connection_json(_gateway_server.url))
+    return _gateway_server

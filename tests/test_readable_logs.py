@@ -4,26 +4,14 @@ and values that rendered to nothing named as such."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 
 from airflow_provider_whatsapp.errors import WhatsAppValidationError
 from tests.conftest import PHONE_NUMBER_ID
 from tests.loopback import LoopbackServer, Reply, sent
-from tests.messages.gateway import module_server, reset_gateway
 
 MESSAGES = rf"^/whatsapp-business/v21\.0/{PHONE_NUMBER_ID}/messages$"
-
-
-@pytest.fixture(scope="module")
-def _gateway_server() -> Iterator[LoopbackServer]:
-    yield from module_server()
-
-
-@pytest.fixture
-def gateway(monkeypatch: pytest.MonkeyPatch, _gateway_server: LoopbackServer) -> LoopbackServer:
-    return reset_gateway(monkeypatch, _gateway_server)
 
 
 @pytest.mark.parametrize(

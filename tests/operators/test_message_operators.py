@@ -4,7 +4,6 @@ the wamid returned; ``file_path`` uploads first."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,6 @@ from airflow_provider_whatsapp.operators.messages import (
 )
 from tests.conftest import PHONE_NUMBER_ID
 from tests.loopback import LoopbackServer, Reply, sent
-from tests.messages.gateway import module_server, reset_gateway
 from tests.messages.meta_schema import meta_schema
 from tests.messages.samples import CONTACT, SECTIONS
 
@@ -90,16 +88,6 @@ OPERATORS: dict[str, tuple[type, dict[str, Any]]] = {
     ),
     "reaction": (WhatsAppSendReactionOperator, {"message_id": "wamid.PREVIOUS", "emoji": "\u2705"}),
 }
-
-
-@pytest.fixture(scope="module")
-def _gateway_server() -> Iterator[LoopbackServer]:
-    yield from module_server()
-
-
-@pytest.fixture
-def gateway(monkeypatch: pytest.MonkeyPatch, _gateway_server: LoopbackServer) -> LoopbackServer:
-    return reset_gateway(monkeypatch, _gateway_server)
 
 
 def _run(operator: Any) -> Any:
