@@ -258,17 +258,17 @@ def test_a_download_larger_than_the_reported_size_is_cut_and_removed(
     maton_conn: LoopbackServer, tmp_path: Path
 ) -> None:
     info = {
-        "url": f"{maton_conn.url}/media-bytes/m-1",
+        "url": f"{maton_conn.url}/media-bytes/4490001",
         "mime_type": "image/png",
         "file_size": 1000,
-        "id": "m-1",
+        "id": "4490001",
     }
-    maton_conn.route("GET", r"/v21\.0/m-1$", Reply(json=info))
+    maton_conn.route("GET", r"/v21\.0/4490001$", Reply(json=info))
     block = b"\x89" * MIB
-    maton_conn.route("GET", r"^/media-bytes/m-1$", Reply(chunks=lambda: (block for _ in range(300))))
+    maton_conn.route("GET", r"^/media-bytes/4490001$", Reply(chunks=lambda: (block for _ in range(300))))
     target = tmp_path / "photo.png"
 
-    done = ends_within(30, lambda: MatonHook().download_media("m-1", target))
+    done = ends_within(30, lambda: MatonHook().download_media("4490001", target))
 
     assert isinstance(done["error"], WhatsAppTransientError)
     assert "larger than the 1000 bytes" in str(done["error"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_whatsapp.hooks import _paths
 from airflow_provider_whatsapp.hooks._settings import GRAPH_DIRECT_APP, settings_from_connection
 from tests.conftest import PHONE_NUMBER_ID, TEST_KEY, connection_json
 from tests.loopback import LoopbackServer, Reply, sent
@@ -21,7 +22,10 @@ def test_app_none_from_the_form_means_graph_direct(written: str) -> None:
     settings = _settings(app=written)
 
     assert not settings.via_maton
-    assert settings.graph_url("123/messages") == "https://graph.facebook.com/v21.0/123/messages"
+    assert (
+        _paths.graph_url(settings.base_url, settings.app, settings.api_version, ("123", "messages"))
+        == "https://graph.facebook.com/v21.0/123/messages"
+    )
 
 
 def test_form_values_as_airflow_2_stores_them() -> None:
@@ -30,7 +34,10 @@ def test_form_values_as_airflow_2_stores_them() -> None:
 
     assert settings.rate_limit == 2.5
     assert settings.ctrl_url == "https://ctrl.example.com"
-    assert settings.graph_url("1/messages") == "https://graph.facebook.com/whatsapp-business/v22.0/1/messages"
+    assert (
+        _paths.graph_url(settings.base_url, settings.app, settings.api_version, ("1", "messages"))
+        == "https://graph.facebook.com/whatsapp-business/v22.0/1/messages"
+    )
 
 
 def test_a_graph_direct_connection_from_the_form_sends_without_the_app_segment(

@@ -124,10 +124,10 @@ def serve_media(server: LoopbackServer, url: str) -> None:
         "url": url,
         "mime_type": "application/pdf",
         "sha256": hashlib.sha256(CONTENT).hexdigest(),
-        "id": "m-1",
+        "id": "4490001",
     }
-    server.route("GET", r"/v21\.0/m-1$", Reply(json=info))
-    server.route("GET", r"^/media-bytes/m-1$", Reply(body=CONTENT))
+    server.route("GET", r"/v21\.0/4490001$", Reply(json=info))
+    server.route("GET", r"^/media-bytes/4490001$", Reply(body=CONTENT))
 
 
 @pytest.mark.parametrize("app", ["whatsapp-business", ""], ids=["maton", "graph-direct"])
@@ -138,20 +138,20 @@ def test_download_sends_the_key_to_the_gateways_origin_only(
     connect(monkeypatch, loopback, secret, app=app)
     port = loopback.url.rsplit(":", 1)[1]
     with LoopbackServer() as other:  # same host, another port: another origin
-        other.route("GET", r"^/media-bytes/m-1$", Reply(body=CONTENT))
+        other.route("GET", r"^/media-bytes/4490001$", Reply(body=CONTENT))
         other_port = other.url.rsplit(":", 1)[1]
         targets = {
-            "gateway": f"{loopback.url}/media-bytes/m-1",
-            "other port": f"http://127.0.0.1:{other_port}/media-bytes/m-1",
-            "other host name": f"http://localhost:{port}/media-bytes/m-1",
+            "gateway": f"{loopback.url}/media-bytes/4490001",
+            "other port": f"http://127.0.0.1:{other_port}/media-bytes/4490001",
+            "other host name": f"http://localhost:{port}/media-bytes/4490001",
         }
         got: dict[str, str | None] = {}
         for name, url in targets.items():
             serve_media(loopback, url)
-            MatonHook().download_media("m-1", tmp_path / f"{name}.pdf")
+            MatonHook().download_media("4490001", tmp_path / f"{name}.pdf")
             server = other if name == "other port" else loopback
             got[name] = server.requests[-1].header("Authorization")
-            assert server.requests[-1].path == "/media-bytes/m-1"
+            assert server.requests[-1].path == "/media-bytes/4490001"
 
     assert got == {"gateway": f"Bearer {secret}", "other port": None, "other host name": None}
 
