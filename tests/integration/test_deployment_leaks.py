@@ -108,7 +108,7 @@ def test_no_key_in_task_logs_xcom_or_journal_of_a_deployed_run(
     assert {r.header("Authorization") for r in loopback.requests} == {f"Bearer {key}"}
     task_logs = files_under(logs)
     text = "\n".join(task_logs.values())
-    assert "Sent a text message to ...0100: wamid.***" in text, shown
+    assert "Sent a text message to +1415***0100: wamid.***" in text, shown
     assert "A parameter value is invalid. (Graph error 131009: Bad header: Bearer ***" in text, shown
     assert "Bulk send done: 1 sent" in text, shown
     xcoms = [row for row in xcom_rows(airflow_db / "airflow.db") if row[0] == run_id]
