@@ -24,7 +24,12 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from airflow_provider_whatsapp.limits import check_media, media_type_for_mime
+from airflow_provider_whatsapp.limits import (
+    WEBP_HEADER_BYTES,
+    check_media,
+    is_animated_webp,
+    media_type_for_mime,
+)
 from airflow_provider_whatsapp.sandbox import guard, inbox
 from airflow_provider_whatsapp.sandbox.state import (
     APP,
@@ -524,7 +529,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not guard.is_mime(mime):
             raise GraphError(100, f"Param type {mime[:100]!r} is not a MIME type (type/subtype).")
         kind = media_type_for_mime(mime)
-        animated = kind == "sticker" and data[12:16] == b"VP8X" and len(data) > 20 and bool(data[20] & 0x02)
+        animated = kind == "sticker" and is_animated_webp(data[:WEBP_HEADER_BYTES])
         try:
             check_media(kind, mime, len(data), animated=animated)
         except ValueError as error:

@@ -17,7 +17,7 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppValidationError,
 )
 from airflow_provider_whatsapp.hooks.maton import MatonHook
-from airflow_provider_whatsapp.limits import MEDIA_RULES
+from airflow_provider_whatsapp.limits import ANIMATED_STICKER_MAX_BYTES, MEDIA_RULES, is_animated_webp
 from airflow_provider_whatsapp.sandbox import WhatsAppSandbox
 from airflow_provider_whatsapp.sandbox.state import _seed_templates
 from airflow_provider_whatsapp.template_definitions import validate_template
@@ -77,6 +77,49 @@ def test_media_limits_are_enforced_by_the_server(
     else:
         error = assert_graph_error(response, 400, 131053)
         assert "at most" in error["error_data"]["details"]
+
+
+def _webp(size: int, *, riff: bool = True, animated: bool = True) -> bytes:
+    """A WebP-shaped file of ``size`` bytes: an extended (VP8X) header with the animation flag as asked."""
+    magic = (b"RIFF", b"WEBP") if riff else (b"JUNK", b"JUNK")
+    flags = bytes([0x02 if animated else 0x00])
+    head = magic[0] + (size - 8).to_bytes(4, "little") + magic[1] + b"VP8X" + b"\x0a\x00\x00\x00" + flags
+    return head + b"\x00" * (size - len(head))
+
+
+@pytest.mark.parametrize(
+    ("data", "accepted"),
+    [
+        (_webp(ANIMATED_STICKER_MAX_BYTES), True),
+        (_webp(ANIMATED_STICKER_MAX_BYTES + 1), False),
+        (_webp(MEDIA_RULES["sticker"].max_bytes + 1, animated=False), False),
+        # The animation flag without a RIFF/WEBP header is not an animated WebP: the static limit holds.
+        (_webp(MEDIA_RULES["sticker"].max_bytes + 1, riff=False), False),
+    ],
+    ids=["animated", "animated-too-big", "static-too-big", "not-riff"],
+)
+def test_sticker_limits_follow_the_one_animated_webp_check(
+    whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client, data: bytes, accepted: bool
+) -> None:
+    assert is_animated_webp(data) == (data[:4] == b"RIFF" and data[20] == 0x02)
+    response = client.post(
+        f"/whatsapp-business/v21.0/{whatsapp_sandbox.phone_number_id}/media",
+        files={"file": ("s.webp", data, "image/webp")},
+        data={"messaging_product": "whatsapp", "type": "image/webp"},
+    )
+    if accepted:
+        assert response.status_code == 200 and response.json()["id"].isdigit()
+    else:
+        assert_graph_error(response, 400, 131053)
+
+
+def test_the_hook_refuses_what_the_sandbox_refuses(whatsapp_sandbox: WhatsAppSandbox, tmp_path: Path) -> None:
+    source = tmp_path / "s.webp"
+    source.write_bytes(_webp(MEDIA_RULES["sticker"].max_bytes + 1, riff=False))
+    with pytest.raises(WhatsAppValidationError, match="sticker file is"):
+        MatonHook().upload_media(source)
+    source.write_bytes(_webp(ANIMATED_STICKER_MAX_BYTES))
+    assert MatonHook().upload_media(source).isdigit()
 
 
 def test_media_upload_without_messaging_product_is_refused(
