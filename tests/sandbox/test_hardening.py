@@ -360,6 +360,24 @@ def test_malformed_http_gets_a_graph_error(whatsapp_sandbox: WhatsAppSandbox, ra
     still_serving(whatsapp_sandbox)
 
 
+@pytest.mark.parametrize(("extra", "status"), [(0, 400), (1, 413)], ids=["at-the-bound", "over-the-bound"])
+def test_body_bound_is_the_largest_media_file_plus_framing(
+    whatsapp_sandbox: WhatsAppSandbox, extra: int, status: int
+) -> None:
+    from airflow_provider_whatsapp.limits import MEDIA_MAX_BYTES
+    from airflow_provider_whatsapp.sandbox.guard import MULTIPART_SLACK
+
+    declared = MEDIA_MAX_BYTES + MULTIPART_SLACK + extra
+    raw = (
+        f"POST /v21.0/{whatsapp_sandbox.phone_number_id}/media HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {whatsapp_sandbox.api_key}\r\n"
+        f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {declared}\r\n\r\n--x"
+    ).encode()
+    # At the bound the sandbox starts reading and finds the body short (400); over it, it refuses at once.
+    assert_graph_answer(exchange(whatsapp_sandbox.port, raw), (status,))
+    still_serving(whatsapp_sandbox)
+
+
 # Every endpoint that reads a JSON body, and whether it needs the key.
 JSON_ENDPOINTS = [
     ("/whatsapp-business/v21.0/{phone}/messages", True),
