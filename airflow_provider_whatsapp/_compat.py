@@ -44,6 +44,17 @@ else:  # Airflow 2.11
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Connection
+    from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+
+def __getattr__(name: str) -> Any:
+    # The trigger base classes live in the same module on both lines, but importing it costs every DAG
+    # parse that imports an operator; only the triggerer (and a deferring task) needs them.
+    if name in ("BaseTrigger", "TriggerEvent"):
+        from airflow.triggers import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def quiet_httpx_request_logs() -> None:
@@ -161,9 +172,11 @@ __all__ = [
     "BaseNotifier",
     "BaseOperator",
     "BaseSensorOperator",
+    "BaseTrigger",
     "ObjectStoragePath",
     "PokeReturnValue",
     "TaskDeferred",
+    "TriggerEvent",
     "aget_connection",
     "amask_key",
     "connection_extra",
