@@ -10,6 +10,7 @@ client could send; whatever arrives, the answer is an HTTP response with a JSON 
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import socket
@@ -53,7 +54,11 @@ from airflow_provider_whatsapp.sandbox.validation import (
 HOST = "127.0.0.1"
 _GATEWAY = re.compile(rf"^/{APP}/(v\d+\.\d+)/(.+)$")
 _GRAPH = re.compile(r"^/(v\d+\.\d+)/(.+)$")
-_STATIC = {"inbox.css": "text/css", "inbox.js": "application/javascript"}
+_STATIC = {
+    "inbox.css": "text/css",
+    "inbox.js": "application/javascript",
+    "oauth.js": "application/javascript",
+}
 _FREE_FORM_EXEMPT = frozenset({"template", "reaction"})
 
 
@@ -755,15 +760,32 @@ def _sandbox_api(server: SandboxServer, request: _Request, route: str) -> tuple[
             return 404, {"error": {"message": "Media not found"}}
         return 200, media
     if parts[0] == "oauth" and len(parts) == 2 and method == "GET":
+        # Only shows the consent page: a GET changes nothing, so an <img> or link on another site
+        # cannot activate a pending connection. The page's button POSTs JSON, which such a site cannot.
+        with state.lock:
+            conn = state.connections.get(parts[1])
+            shown = None if conn is None else (conn.connection_id, conn.status)
+        if shown is None:
+            return 404, {"error": {"message": "Unknown connection"}}
+        return 200, _oauth_page(*shown)
+    if parts[0] == "oauth" and len(parts) == 2 and method == "POST":
         conn = state.activate_connection(parts[1])
         if conn is None:
             return 404, {"error": {"message": "Unknown connection"}}
-        page = (
-            "<!doctype html><title>Connected</title><p>WhatsApp Business is connected to the sandbox "
-            f"(connection {conn.connection_id}). You can close this page.</p>"
-        )
-        return 200, page
+        return 200, {"connection": conn.as_json()}
     return 404, {"error": {"message": f"Unknown sandbox route {method} /_sandbox/{route}"}}
+
+
+def _oauth_page(connection_id: str, status: str) -> str:
+    """The sandbox's stand-in for Meta's consent screen; ``oauth.js`` sends the activation."""
+    cid = html.escape(connection_id, quote=True)
+    return (
+        '<!doctype html><meta charset="utf-8"><title>Connect WhatsApp Business</title>'
+        '<script src="/_sandbox/static/oauth.js" defer></script>'
+        f"<p>Connect WhatsApp Business to the sandbox (connection <code>{cid}</code>, now "
+        f'<span id="status">{html.escape(status)}</span>)?</p>'
+        '<button id="connect" type="button">Connect</button>'
+    )
 
 
 def _field(body: dict[str, Any], name: str, kind: type, *, required: bool = False) -> Any:

@@ -279,7 +279,9 @@ def test_control_plane_list_create_activate_delete(whatsapp_sandbox: WhatsAppSan
 
     created = hook.create_maton_connection()
     assert created["status"] == "PENDING" and created["app"] == "whatsapp-business"
-    assert httpx.get(created["url"]).status_code == 200  # "completing" the OAuth flow
+    # "Completing" the OAuth flow: the consent page, then its button's JSON POST.
+    assert httpx.get(created["url"]).status_code == 200
+    assert httpx.post(created["url"], json={}).json()["connection"]["status"] == "ACTIVE"
 
     assert hook.get_maton_connection(created["connection_id"])["status"] == "ACTIVE"
     assert len(hook.list_maton_connections()) == 2
@@ -287,6 +289,29 @@ def test_control_plane_list_create_activate_delete(whatsapp_sandbox: WhatsAppSan
     assert [c["connection_id"] for c in hook.list_maton_connections(status=None)] == [seeded["connection_id"]]
     ok, said = hook.test_connection()
     assert ok and whatsapp_sandbox.connection_id in said
+
+
+def test_oauth_page_changes_nothing_until_its_json_post(whatsapp_sandbox: WhatsAppSandbox) -> None:
+    hook = MatonHook()
+    created = hook.create_maton_connection()
+    cid = created["connection_id"]
+
+    page = httpx.get(created["url"])
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "/_sandbox/static/oauth.js" in page.text and cid in page.text
+    assert httpx.get(whatsapp_sandbox.url + "/_sandbox/static/oauth.js").status_code == 200
+    # What a page on another site can send without a preflight: a link or <img> (GET), a form POST.
+    httpx.get(created["url"], headers={"Origin": "https://evil.example"})
+    form = httpx.post(created["url"], data={"x": "1"})
+    assert form.status_code == 415
+    assert hook.get_maton_connection(cid)["status"] == "PENDING"
+
+    activated = httpx.post(created["url"], json={})
+
+    assert activated.status_code == 200 and activated.json()["connection"]["connection_id"] == cid
+    assert hook.get_maton_connection(cid)["status"] == "ACTIVE"
+    assert httpx.post(whatsapp_sandbox.url + "/_sandbox/oauth/nope", json={}).status_code == 404
 
 
 # --- the 24-hour window and status updates --------------------------------------------------------
