@@ -30,6 +30,10 @@ MULTIPART_SLACK = MB
 # The largest upload WhatsApp takes, with its framing.
 MAX_BODY = MEDIA_MAX_BYTES + MULTIPART_SLACK
 
+# Connections served at once; one more waits CONNECTION_SLOT_WAIT seconds for a slot, then gets a 503.
+MAX_CONNECTIONS = 32
+CONNECTION_SLOT_WAIT = 2.0
+
 # Seconds a connection may sit idle (between requests, or in the middle of one) before it is closed.
 CONNECTION_TIMEOUT = 20.0
 

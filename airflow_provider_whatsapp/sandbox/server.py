@@ -15,6 +15,7 @@ import json
 import re
 import socket
 import sys
+import threading
 import time
 from contextlib import suppress
 from email import errors, policy
@@ -144,9 +145,43 @@ class SandboxServer(ThreadingHTTPServer):
     request_queue_size = 128
     connection_timeout = guard.CONNECTION_TIMEOUT
 
+    max_connections = guard.MAX_CONNECTIONS
+
     def __init__(self, port: int, state: SandboxState) -> None:
         self.state = state
+        # One thread per connection, so a flood of (idle) connections would be a flood of threads.
+        self._slots = threading.BoundedSemaphore(self.max_connections)
         super().__init__((HOST, port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection in its own thread when a slot is free (or frees up soon); else a 503."""
+        if self._slots.acquire(timeout=guard.CONNECTION_SLOT_WAIT):
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self._slots.release()
+                raise
+        else:
+            threading.Thread(target=self._refuse, args=(request,), daemon=True).start()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: Any) -> None:
+        """Answer a connection over the bound with Graph's "service unavailable" and close it."""
+        error = GraphError(2, "Service temporarily unavailable: too many connections.", status=503)
+        body = json.dumps(error.body()).encode()
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+        )
+        with suppress(OSError):
+            request.settimeout(guard.CONNECTION_SLOT_WAIT)
+            request.sendall(head.encode() + body)
+        self.shutdown_request(request)
 
     @property
     def base_url(self) -> str:
