@@ -30,8 +30,10 @@ MULTIPART_SLACK = MB
 # The largest upload WhatsApp takes, with its framing.
 MAX_BODY = MEDIA_MAX_BYTES + MULTIPART_SLACK
 
-# Connections served at once; one more waits CONNECTION_SLOT_WAIT seconds for a slot, then gets a 503.
-MAX_CONNECTIONS = 32
+# Connections served at once (each is a thread); one more waits CONNECTION_SLOT_WAIT seconds for a
+# slot, then gets a 503. As many as the listen queue holds, so a burst of clients that fits the queue
+# (a DAG's mapped tasks) is served, not refused.
+MAX_CONNECTIONS = 128
 CONNECTION_SLOT_WAIT = 2.0
 
 # Seconds a connection may sit idle (between requests, or in the middle of one) before it is closed.

@@ -142,7 +142,7 @@ class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     # A burst of clients (a DAG's mapped tasks) queues rather than being refused while threads start.
-    request_queue_size = 128
+    request_queue_size = guard.MAX_CONNECTIONS
     connection_timeout = guard.CONNECTION_TIMEOUT
 
     max_connections = guard.MAX_CONNECTIONS
