@@ -42,7 +42,19 @@ else:  # Airflow 2.11
     from airflow.utils.log.secrets_masker import mask_secret
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.sdk import Connection
+    from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+
+def __getattr__(name: str) -> Any:
+    # The trigger base classes live in the same module on both lines, but importing it costs every DAG
+    # parse that imports an operator; only the triggerer (and a deferring task) needs them.
+    if name in ("BaseTrigger", "TriggerEvent"):
+        from airflow.triggers import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def quiet_httpx_request_logs() -> None:
@@ -106,6 +118,40 @@ def default_deferrable() -> bool:
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
+def redact_text(text: str) -> str:
+    """``text`` with every secret registered with Airflow's masker replaced by ``***``.
+
+    For text that leaves through a sink Airflow's log masker never sees (e.g. a WhatsApp message).
+    """
+    if AIRFLOW_V_3_PLUS:
+        from airflow.sdk.log import redact
+    else:
+        from airflow.utils.log.secrets_masker import redact  # type: ignore[no-redef]
+    redacted = redact(text)
+    return redacted if isinstance(redacted, str) else text
+
+
+def notifier_init_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The arguments ``BaseNotifier.__init__`` takes: Airflow 3's takes ``context``, 2.11's none."""
+    return kwargs if AIRFLOW_V_3_PLUS else {}
+
+
+def render_template_field(templater: Any, name: str, context: Any, jinja_env: jinja2.Environment) -> None:
+    """Render one template field of ``templater`` in place (it raises for that field alone).
+
+    Both lines have the same ``Templater._do_render_template_fields``; it is private, so its one use
+    lives here.
+    """
+    templater._do_render_template_fields(templater, [name], context, jinja_env, set())
+
+
+def airflow_home() -> str:
+    """``$AIRFLOW_HOME`` as Airflow resolved it."""
+    from airflow.configuration import AIRFLOW_HOME
+
+    return AIRFLOW_HOME
+
+
 def connection_extra(conn: Any) -> dict[str, Any]:
     """A connection's extra as a dict on both versions (empty when unset or not JSON)."""
     try:
@@ -126,9 +172,11 @@ __all__ = [
     "BaseNotifier",
     "BaseOperator",
     "BaseSensorOperator",
+    "BaseTrigger",
     "ObjectStoragePath",
     "PokeReturnValue",
     "TaskDeferred",
+    "TriggerEvent",
     "aget_connection",
     "amask_key",
     "connection_extra",

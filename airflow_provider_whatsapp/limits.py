@@ -121,6 +121,26 @@ def media_type_for_mime(mime_type: str) -> str:
     return "document"
 
 
+#: How many leading bytes :func:`is_animated_webp` needs.
+WEBP_HEADER_BYTES = 21
+
+
+def is_animated_webp(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is an animated WebP (WhatsApp allows those stickers 500 KB).
+
+    An animated WebP is an extended one: ``RIFF`` <size> ``WEBP`` then a ``VP8X`` chunk whose flags byte
+    (offset 20) has the animation bit set.
+
+    :param head: the file's first bytes (at least :data:`WEBP_HEADER_BYTES` of them; more is fine).
+    """
+    return (
+        len(head) >= WEBP_HEADER_BYTES
+        and head[:4] == b"RIFF"
+        and head[8:16] == b"WEBPVP8X"
+        and bool(head[20] & 0x02)
+    )
+
+
 def check_media(media_type: str, mime_type: str, size: int, *, animated: bool = False) -> None:
     """Raise ``ValueError`` naming the limit when WhatsApp would refuse this media file."""
     rule = MEDIA_RULES.get(media_type)

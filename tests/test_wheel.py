@@ -103,7 +103,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
 def test_the_wheel_holds_the_inbox_files_and_py_typed(installed: Installed) -> None:
     names = set(zipfile.ZipFile(installed.wheel).namelist())
 
-    for static in ("inbox.html", "inbox.css", "inbox.js"):
+    for static in ("inbox.html", "inbox.css", "inbox.js", "oauth.js"):
         assert f"{PACKAGE}/sandbox/static/{static}" in names
     assert f"{PACKAGE}/py.typed" in names
     assert not any(name.startswith(("tests/", "example_dags/")) for name in names)

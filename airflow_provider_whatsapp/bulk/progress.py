@@ -331,9 +331,9 @@ def journal_parts(*, dag_id: str, run_id: str, task_id: str, map_index: int | No
 
 def default_progress_root() -> str:
     """``$AIRFLOW_HOME/whatsapp_bulk_progress``: local to the worker, so only right for one machine."""
-    from airflow.configuration import AIRFLOW_HOME
+    from airflow_provider_whatsapp._compat import airflow_home
 
-    return os.path.join(AIRFLOW_HOME, DEFAULT_DIRECTORY_NAME)
+    return os.path.join(airflow_home(), DEFAULT_DIRECTORY_NAME)
 
 
 def open_journal(

@@ -15,7 +15,12 @@ from typing import IO, TYPE_CHECKING, Any
 import httpx
 
 from airflow_provider_whatsapp.errors import WhatsAppError, WhatsAppValidationError
-from airflow_provider_whatsapp.limits import check_media, media_type_for_mime
+from airflow_provider_whatsapp.limits import (
+    WEBP_HEADER_BYTES,
+    check_media,
+    is_animated_webp,
+    media_type_for_mime,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -90,7 +95,7 @@ def open_media(
     mime = mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
     kind = media_type or media_type_for_mime(mime)
     with handle:
-        animated = kind == "sticker" and _is_animated_webp(handle)
+        animated = kind == "sticker" and is_animated_webp(handle.read(WEBP_HEADER_BYTES))
         try:
             check_media(kind, mime, size, animated=animated)
         except ValueError as error:
@@ -127,12 +132,6 @@ def _file_error(field: str, location: Any, error: OSError) -> WhatsAppError:
     if isinstance(error, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):
         return WhatsAppValidationError(message)
     return WhatsAppError(message)
-
-
-def _is_animated_webp(handle: IO[bytes]) -> bool:
-    """An extended WebP (``VP8X`` chunk) with its animation flag set; WhatsApp allows these 500 KB."""
-    head = handle.read(21)
-    return len(head) == 21 and head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8X" and bool(head[20] & 0x02)
 
 
 @contextmanager

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_whatsapp._compat import AIRFLOW_V_3_PLUS, BaseNotifier
+from airflow_provider_whatsapp._compat import (
+    BaseNotifier,
+    notifier_init_kwargs,
+    redact_text,
+    render_template_field,
+)
 from airflow_provider_whatsapp.operators._base import check_ids_if_concrete, is_concrete
-from airflow_provider_whatsapp.redact import mask_phone_number
+from airflow_provider_whatsapp.redact import mask_phone_number, scrub
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -63,10 +68,7 @@ class WhatsAppNotifier(BaseNotifier):
         connection_id: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if AIRFLOW_V_3_PLUS:
-            super().__init__(**kwargs)
-        else:
-            super().__init__()
+        super().__init__(**notifier_init_kwargs(kwargs))
         self.to = to
         self.body = body
         self.template_name = template_name
@@ -132,7 +134,7 @@ class WhatsAppNotifier(BaseNotifier):
         self._unrendered: list[str] = []
         for name in self.template_fields:
             try:
-                self._do_render_template_fields(self, [name], context, jinja_env, set())
+                render_template_field(self, name, context, jinja_env)
             except Exception as error:
                 # The error names the template's problem (e.g. "'ds' is undefined"); Airflow's log
                 # masker hides any registered secret in it.
@@ -169,31 +171,89 @@ class WhatsAppNotifier(BaseNotifier):
         return self.recipients()
 
     def notify(self, context: Context) -> None:
-        """Send the message to every recipient (called by Airflow with the rendered fields)."""
+        """Send the message to every recipient (called by Airflow with the rendered fields).
+
+        Each recipient is tried even when an earlier one failed; the failures are raised together after.
+        """
         recipients = self._recipients()
-        message = self._message_for(context)
+        failures: list[tuple[str, Exception]] = []
         with self.hook() as hook:
+            # Reading the connection registers its key, so the fallback text below can hide it.
+            _ = hook.settings
+            message = self._message_for(context)
             for recipient in recipients:
-                wamid = hook.message_id(hook.send_message(message.to_payload(recipient)))
-                self.log.info("WhatsApp notification sent to %s: %s", mask_phone_number(recipient), wamid)
+                try:
+                    wamid = hook.message_id(hook.send_message(message.to_payload(recipient)))
+                except Exception as error:
+                    failures.append((recipient, self._log_failure(recipient, error)))
+                else:
+                    self._log_sent(recipient, wamid)
+        _raise_failures(failures, len(recipients))
 
     async def async_notify(self, context: Context) -> None:
         """:meth:`notify` without blocking an event loop (Airflow 3's triggerer, deadline alerts)."""
         recipients = self._recipients()
-        message = self._message_for(context)
+        failures: list[tuple[str, Exception]] = []
         hook = self.hook()
         try:
+            await hook.aget_settings()
+            message = self._message_for(context)
             for recipient in recipients:
-                wamid = hook.message_id(await hook.asend_message(message.to_payload(recipient)))
-                self.log.info("WhatsApp notification sent to %s: %s", mask_phone_number(recipient), wamid)
+                try:
+                    wamid = hook.message_id(await hook.asend_message(message.to_payload(recipient)))
+                except Exception as error:
+                    failures.append((recipient, self._log_failure(recipient, error)))
+                else:
+                    self._log_sent(recipient, wamid)
         finally:
             await hook.aclose()
+        _raise_failures(failures, len(recipients))
+
+    def _log_sent(self, recipient: str, wamid: str | None) -> None:
+        self.log.info("WhatsApp notification sent to %s: %s", mask_phone_number(recipient), wamid)
+
+    def _log_failure(self, recipient: str, error: Exception) -> Exception:
+        self.log.error(
+            "WhatsApp notification to %s failed: %s",
+            mask_phone_number(recipient),
+            _describe(recipient, error),
+        )
+        return error
+
+
+def _describe(recipient: str, error: Exception) -> str:
+    """An error's type and text, with the recipient's number masked and the length bounded."""
+    text = str(error).replace(recipient, mask_phone_number(recipient))
+    if len(text) > _FAILURE_TEXT_CHARS:
+        text = text[:_FAILURE_TEXT_CHARS] + "..."
+    return f"{type(error).__name__}: {text}"
+
+
+def _raise_failures(failures: list[tuple[str, Exception]], total: int) -> None:
+    """One error naming every recipient (masked) the alert did not reach, after all were tried.
+
+    Permanent when every failure was permanent, so a retry does not alert the others twice for nothing.
+    """
+    if not failures:
+        return
+    from airflow_provider_whatsapp.errors import WhatsAppError, WhatsAppPermanentError
+
+    permanent = all(isinstance(error, WhatsAppPermanentError) for _, error in failures)
+    kind = WhatsAppPermanentError if permanent else WhatsAppError
+    listed = "; ".join(
+        f"{mask_phone_number(recipient)} ({_describe(recipient, error)})" for recipient, error in failures
+    )
+    raise kind(
+        f"WhatsAppNotifier: {len(failures)} of {total} recipient(s) were not alerted: {listed}"
+    ) from failures[0][1]
 
 
 #: The fields that make up the message (``to`` and the sender are not part of it).
 _MESSAGE_FIELDS = ("body", "template_name", "language_code", "body_parameters", "components")
 #: How much of the exception the fallback quotes, so the text stays far below WhatsApp's limit.
 _FALLBACK_EXCEPTION_CHARS = 1000
+#: How much of each recipient's error the notifier's own error quotes.
+_FAILURE_TEXT_CHARS = 300
 
 
 def fallback_text(context: Any, problem: str) -> str:
@@ -214,7 +274,10 @@ def fallback_text(context: Any, problem: str) -> str:
         where += f" (run {run_id})"
     exception = context.get("exception")
     if exception is not None:
-        detail = str(exception)
+        # A WhatsApp message is a sink Airflow's log masker never sees: hide the provider's key and
+        # every secret the task registered before quoting the failure (and before cutting it, so no
+        # secret survives as a prefix Airflow's masker would no longer match).
+        detail = redact_text(scrub(str(exception)))
         if len(detail) > _FALLBACK_EXCEPTION_CHARS:
             detail = detail[:_FALLBACK_EXCEPTION_CHARS] + "..."
         what = f"{where} failed: {detail}"

@@ -15,7 +15,7 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from airflow_provider_whatsapp.limits import MB, MEDIA_RULES
+from airflow_provider_whatsapp.limits import MB, MEDIA_MAX_BYTES
 from airflow_provider_whatsapp.sandbox.validation import GraphError
 
 if TYPE_CHECKING:
@@ -25,8 +25,16 @@ if TYPE_CHECKING:
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 _HOST = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9.\-]+)(?::([0-9]{1,5}))?$", re.IGNORECASE)
 
-# The largest upload WhatsApp takes, plus room for the multipart framing around it.
-MAX_BODY = max(rule.max_bytes for rule in MEDIA_RULES.values()) + MB
+# Room for the multipart framing (boundaries, part headers, the other form fields) around an upload.
+MULTIPART_SLACK = MB
+# The largest upload WhatsApp takes, with its framing.
+MAX_BODY = MEDIA_MAX_BYTES + MULTIPART_SLACK
+
+# Connections served at once (each is a thread); one more waits CONNECTION_SLOT_WAIT seconds for a
+# slot, then gets a 503. As many as the listen queue holds, so a burst of clients that fits the queue
+# (a DAG's mapped tasks) is served, not refused.
+MAX_CONNECTIONS = 128
+CONNECTION_SLOT_WAIT = 2.0
 
 # Seconds a connection may sit idle (between requests, or in the middle of one) before it is closed.
 CONNECTION_TIMEOUT = 20.0

@@ -10,10 +10,12 @@ client could send; whatever arrives, the answer is an HTTP response with a JSON 
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import socket
 import sys
+import threading
 import time
 from contextlib import suppress
 from email import errors, policy
@@ -24,7 +26,12 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from airflow_provider_whatsapp.limits import check_media, media_type_for_mime
+from airflow_provider_whatsapp.limits import (
+    WEBP_HEADER_BYTES,
+    check_media,
+    is_animated_webp,
+    media_type_for_mime,
+)
 from airflow_provider_whatsapp.sandbox import guard, inbox
 from airflow_provider_whatsapp.sandbox.state import (
     APP,
@@ -48,7 +55,11 @@ from airflow_provider_whatsapp.sandbox.validation import (
 HOST = "127.0.0.1"
 _GATEWAY = re.compile(rf"^/{APP}/(v\d+\.\d+)/(.+)$")
 _GRAPH = re.compile(r"^/(v\d+\.\d+)/(.+)$")
-_STATIC = {"inbox.css": "text/css", "inbox.js": "application/javascript"}
+_STATIC = {
+    "inbox.css": "text/css",
+    "inbox.js": "application/javascript",
+    "oauth.js": "application/javascript",
+}
 _FREE_FORM_EXEMPT = frozenset({"template", "reaction"})
 
 
@@ -131,12 +142,46 @@ class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     # A burst of clients (a DAG's mapped tasks) queues rather than being refused while threads start.
-    request_queue_size = 128
+    request_queue_size = guard.MAX_CONNECTIONS
     connection_timeout = guard.CONNECTION_TIMEOUT
+
+    max_connections = guard.MAX_CONNECTIONS
 
     def __init__(self, port: int, state: SandboxState) -> None:
         self.state = state
+        # One thread per connection, so a flood of (idle) connections would be a flood of threads.
+        self._slots = threading.BoundedSemaphore(self.max_connections)
         super().__init__((HOST, port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection in its own thread when a slot is free (or frees up soon); else a 503."""
+        if self._slots.acquire(timeout=guard.CONNECTION_SLOT_WAIT):
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self._slots.release()
+                raise
+        else:
+            threading.Thread(target=self._refuse, args=(request,), daemon=True).start()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: Any) -> None:
+        """Answer a connection over the bound with Graph's "service unavailable" and close it."""
+        error = GraphError(2, "Service temporarily unavailable: too many connections.", status=503)
+        body = json.dumps(error.body()).encode()
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+        )
+        with suppress(OSError):
+            request.settimeout(guard.CONNECTION_SLOT_WAIT)
+            request.sendall(head.encode() + body)
+        self.shutdown_request(request)
 
     @property
     def base_url(self) -> str:
@@ -524,7 +569,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not guard.is_mime(mime):
             raise GraphError(100, f"Param type {mime[:100]!r} is not a MIME type (type/subtype).")
         kind = media_type_for_mime(mime)
-        animated = kind == "sticker" and data[12:16] == b"VP8X" and len(data) > 20 and bool(data[20] & 0x02)
+        animated = kind == "sticker" and is_animated_webp(data[:WEBP_HEADER_BYTES])
         try:
             check_media(kind, mime, len(data), animated=animated)
         except ValueError as error:
@@ -750,15 +795,32 @@ def _sandbox_api(server: SandboxServer, request: _Request, route: str) -> tuple[
             return 404, {"error": {"message": "Media not found"}}
         return 200, media
     if parts[0] == "oauth" and len(parts) == 2 and method == "GET":
+        # Only shows the consent page: a GET changes nothing, so an <img> or link on another site
+        # cannot activate a pending connection. The page's button POSTs JSON, which such a site cannot.
+        with state.lock:
+            conn = state.connections.get(parts[1])
+            shown = None if conn is None else (conn.connection_id, conn.status)
+        if shown is None:
+            return 404, {"error": {"message": "Unknown connection"}}
+        return 200, _oauth_page(*shown)
+    if parts[0] == "oauth" and len(parts) == 2 and method == "POST":
         conn = state.activate_connection(parts[1])
         if conn is None:
             return 404, {"error": {"message": "Unknown connection"}}
-        page = (
-            "<!doctype html><title>Connected</title><p>WhatsApp Business is connected to the sandbox "
-            f"(connection {conn.connection_id}). You can close this page.</p>"
-        )
-        return 200, page
+        return 200, {"connection": conn.as_json()}
     return 404, {"error": {"message": f"Unknown sandbox route {method} /_sandbox/{route}"}}
+
+
+def _oauth_page(connection_id: str, status: str) -> str:
+    """The sandbox's stand-in for Meta's consent screen; ``oauth.js`` sends the activation."""
+    cid = html.escape(connection_id, quote=True)
+    return (
+        '<!doctype html><meta charset="utf-8"><title>Connect WhatsApp Business</title>'
+        '<script src="/_sandbox/static/oauth.js" defer></script>'
+        f"<p>Connect WhatsApp Business to the sandbox (connection <code>{cid}</code>, now "
+        f'<span id="status">{html.escape(status)}</span>)?</p>'
+        '<button id="connect" type="button">Connect</button>'
+    )
 
 
 def _field(body: dict[str, Any], name: str, kind: type, *, required: bool = False) -> Any:

@@ -6,8 +6,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
+from airflow_provider_whatsapp._compat import BaseTrigger, TriggerEvent
 from airflow_provider_whatsapp.limits import TEMPLATE_APPROVED, TEMPLATE_FAILED_STATUSES
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppValidationError,
 )
 from airflow_provider_whatsapp.hooks.maton import MatonHook
-from airflow_provider_whatsapp.limits import MEDIA_RULES
+from airflow_provider_whatsapp.limits import ANIMATED_STICKER_MAX_BYTES, MEDIA_RULES, is_animated_webp
 from airflow_provider_whatsapp.sandbox import WhatsAppSandbox
 from airflow_provider_whatsapp.sandbox.state import _seed_templates
 from airflow_provider_whatsapp.template_definitions import validate_template
@@ -77,6 +77,49 @@ def test_media_limits_are_enforced_by_the_server(
     else:
         error = assert_graph_error(response, 400, 131053)
         assert "at most" in error["error_data"]["details"]
+
+
+def _webp(size: int, *, riff: bool = True, animated: bool = True) -> bytes:
+    """A WebP-shaped file of ``size`` bytes: an extended (VP8X) header with the animation flag as asked."""
+    magic = (b"RIFF", b"WEBP") if riff else (b"JUNK", b"JUNK")
+    flags = bytes([0x02 if animated else 0x00])
+    head = magic[0] + (size - 8).to_bytes(4, "little") + magic[1] + b"VP8X" + b"\x0a\x00\x00\x00" + flags
+    return head + b"\x00" * (size - len(head))
+
+
+@pytest.mark.parametrize(
+    ("data", "accepted"),
+    [
+        (_webp(ANIMATED_STICKER_MAX_BYTES), True),
+        (_webp(ANIMATED_STICKER_MAX_BYTES + 1), False),
+        (_webp(MEDIA_RULES["sticker"].max_bytes + 1, animated=False), False),
+        # The animation flag without a RIFF/WEBP header is not an animated WebP: the static limit holds.
+        (_webp(MEDIA_RULES["sticker"].max_bytes + 1, riff=False), False),
+    ],
+    ids=["animated", "animated-too-big", "static-too-big", "not-riff"],
+)
+def test_sticker_limits_follow_the_one_animated_webp_check(
+    whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client, data: bytes, accepted: bool
+) -> None:
+    assert is_animated_webp(data) == (data[:4] == b"RIFF" and data[20] == 0x02)
+    response = client.post(
+        f"/whatsapp-business/v21.0/{whatsapp_sandbox.phone_number_id}/media",
+        files={"file": ("s.webp", data, "image/webp")},
+        data={"messaging_product": "whatsapp", "type": "image/webp"},
+    )
+    if accepted:
+        assert response.status_code == 200 and response.json()["id"].isdigit()
+    else:
+        assert_graph_error(response, 400, 131053)
+
+
+def test_the_hook_refuses_what_the_sandbox_refuses(whatsapp_sandbox: WhatsAppSandbox, tmp_path: Path) -> None:
+    source = tmp_path / "s.webp"
+    source.write_bytes(_webp(MEDIA_RULES["sticker"].max_bytes + 1, riff=False))
+    with pytest.raises(WhatsAppValidationError, match="sticker file is"):
+        MatonHook().upload_media(source)
+    source.write_bytes(_webp(ANIMATED_STICKER_MAX_BYTES))
+    assert MatonHook().upload_media(source).isdigit()
 
 
 def test_media_upload_without_messaging_product_is_refused(
@@ -236,7 +279,9 @@ def test_control_plane_list_create_activate_delete(whatsapp_sandbox: WhatsAppSan
 
     created = hook.create_maton_connection()
     assert created["status"] == "PENDING" and created["app"] == "whatsapp-business"
-    assert httpx.get(created["url"]).status_code == 200  # "completing" the OAuth flow
+    # "Completing" the OAuth flow: the consent page, then its button's JSON POST.
+    assert httpx.get(created["url"]).status_code == 200
+    assert httpx.post(created["url"], json={}).json()["connection"]["status"] == "ACTIVE"
 
     assert hook.get_maton_connection(created["connection_id"])["status"] == "ACTIVE"
     assert len(hook.list_maton_connections()) == 2
@@ -244,6 +289,29 @@ def test_control_plane_list_create_activate_delete(whatsapp_sandbox: WhatsAppSan
     assert [c["connection_id"] for c in hook.list_maton_connections(status=None)] == [seeded["connection_id"]]
     ok, said = hook.test_connection()
     assert ok and whatsapp_sandbox.connection_id in said
+
+
+def test_oauth_page_changes_nothing_until_its_json_post(whatsapp_sandbox: WhatsAppSandbox) -> None:
+    hook = MatonHook()
+    created = hook.create_maton_connection()
+    cid = created["connection_id"]
+
+    page = httpx.get(created["url"])
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "/_sandbox/static/oauth.js" in page.text and cid in page.text
+    assert httpx.get(whatsapp_sandbox.url + "/_sandbox/static/oauth.js").status_code == 200
+    # What a page on another site can send without a preflight: a link or <img> (GET), a form POST.
+    httpx.get(created["url"], headers={"Origin": "https://evil.example"})
+    form = httpx.post(created["url"], data={"x": "1"})
+    assert form.status_code == 415
+    assert hook.get_maton_connection(cid)["status"] == "PENDING"
+
+    activated = httpx.post(created["url"], json={})
+
+    assert activated.status_code == 200 and activated.json()["connection"]["connection_id"] == cid
+    assert hook.get_maton_connection(cid)["status"] == "ACTIVE"
+    assert httpx.post(whatsapp_sandbox.url + "/_sandbox/oauth/nope", json={}).status_code == 404
 
 
 # --- the 24-hour window and status updates --------------------------------------------------------

@@ -360,6 +360,24 @@ def test_malformed_http_gets_a_graph_error(whatsapp_sandbox: WhatsAppSandbox, ra
     still_serving(whatsapp_sandbox)
 
 
+@pytest.mark.parametrize(("extra", "status"), [(0, 400), (1, 413)], ids=["at-the-bound", "over-the-bound"])
+def test_body_bound_is_the_largest_media_file_plus_framing(
+    whatsapp_sandbox: WhatsAppSandbox, extra: int, status: int
+) -> None:
+    from airflow_provider_whatsapp.limits import MEDIA_MAX_BYTES
+    from airflow_provider_whatsapp.sandbox.guard import MULTIPART_SLACK
+
+    declared = MEDIA_MAX_BYTES + MULTIPART_SLACK + extra
+    raw = (
+        f"POST /v21.0/{whatsapp_sandbox.phone_number_id}/media HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {whatsapp_sandbox.api_key}\r\n"
+        f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {declared}\r\n\r\n--x"
+    ).encode()
+    # At the bound the sandbox starts reading and finds the body short (400); over it, it refuses at once.
+    assert_graph_answer(exchange(whatsapp_sandbox.port, raw), (status,))
+    still_serving(whatsapp_sandbox)
+
+
 # Every endpoint that reads a JSON body, and whether it needs the key.
 JSON_ENDPOINTS = [
     ("/whatsapp-business/v21.0/{phone}/messages", True),
@@ -542,3 +560,28 @@ def test_fuzzed_bytes_get_well_formed_answers(fuzzed_sandbox: WhatsAppSandbox, r
         if status >= 200:
             assert headers["content-type"] in ("application/json", "text/html; charset=utf-8"), headers
     still_serving(fuzzed_sandbox)
+
+
+# --- a bound on concurrent connections -----------------------------------------------------------
+
+
+def test_connections_over_the_bound_get_a_503_and_the_sandbox_recovers(
+    whatsapp_sandbox: WhatsAppSandbox,
+) -> None:
+    from airflow_provider_whatsapp.sandbox.guard import MAX_CONNECTIONS
+
+    health = b"GET /_sandbox/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    idle = [socket.create_connection(("127.0.0.1", whatsapp_sandbox.port)) for _ in range(MAX_CONNECTIONS)]
+    try:
+        answer = exchange(whatsapp_sandbox.port, health, timeout=60)
+        ((status, headers, body),) = parse_responses(answer)
+        assert status == 503 and headers["retry-after"] == "1"
+        assert json.loads(body)["error"]["code"] == 2
+    finally:
+        for sock in idle:
+            sock.close()
+    # The idle connections' slots come back as they close; the sandbox serves again.
+    deadline = time.monotonic() + 30
+    while parse_responses(exchange(whatsapp_sandbox.port, health, timeout=60))[0][0] != 200:
+        assert time.monotonic() < deadline, "the sandbox did not recover its connection slots"
+    still_serving(whatsapp_sandbox)
