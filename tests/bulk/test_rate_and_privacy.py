@@ -12,7 +12,15 @@ import pytest
 from airflow_provider_whatsapp._compat import AirflowException
 from airflow_provider_whatsapp.bulk.engine import BulkConfig, BulkItem, MessageChangedError, run_bulk
 from airflow_provider_whatsapp.bulk.progress import LocalJournal
+from airflow_provider_whatsapp.hooks._retry import doubling_wait
 from airflow_provider_whatsapp.hooks.maton import MatonHook
+from airflow_provider_whatsapp.limits import (
+    GRAPH_MESSAGES_PER_SECOND,
+    MATON_REQUESTS_PER_SECOND,
+    PAIR_RATE_INTERVAL_SECONDS,
+    PAIR_RATE_MAX_WAIT_SECONDS,
+    default_rate,
+)
 from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
 from airflow_provider_whatsapp.redact import mask_phone_number
 from tests.bulk.helpers import MESSAGES, Inbox, context, digits, graph, numbers
@@ -142,3 +150,19 @@ def test_resends_and_changed_messages_never_show_a_full_number(
     assert all(m in errors[1] for m in masked)
     assert_no_full_number(caplog.text, recipients)
     assert_no_full_number("\n".join(errors), recipients)
+
+
+# --- one place per limit -------------------------------------------------------------------------
+
+
+def test_the_pair_rate_wait_doubles_through_the_one_backoff_formula_up_to_its_cap() -> None:
+    waits = [
+        doubling_wait(PAIR_RATE_INTERVAL_SECONDS, n, cap=PAIR_RATE_MAX_WAIT_SECONDS) for n in range(1, 7)
+    ]
+    assert waits == [6.0, 12.0, 24.0, 48.0, 60.0, 60.0]
+    assert BulkConfig(max_rate=1, max_concurrency=1).pair_backoff == PAIR_RATE_INTERVAL_SECONDS
+
+
+def test_the_default_rate_depends_only_on_the_route() -> None:
+    assert default_rate(via_maton=True) == MATON_REQUESTS_PER_SECOND
+    assert default_rate(via_maton=False) == GRAPH_MESSAGES_PER_SECOND
