@@ -101,8 +101,15 @@ MATON_REQUESTS_PER_SECOND = 10
 GRAPH_MESSAGES_PER_SECOND = 80
 # Meta's pair rate limit: about one message every 6 s to the same recipient
 PAIR_RATE_INTERVAL_SECONDS = 6.0
+# The longest a bulk send holds one recipient back after repeated pair-rate errors (the wait doubles
+# from PAIR_RATE_INTERVAL_SECONDS up to this)
+PAIR_RATE_MAX_WAIT_SECONDS = 60.0
 # Free-form messages may only go to a recipient who wrote within this window; templates at any time
 CUSTOMER_SERVICE_WINDOW_SECONDS = 24 * 60 * 60
+
+# Failed (and unknown) recipients a bulk send lists in its XCom result by default: XCom lives in the
+# metadata database, so it stays small; the journal keeps every one
+MAX_FAILURES_IN_XCOM = 100
 
 # Business profile fields
 PROFILE_ABOUT_MAX = 139
@@ -111,6 +118,13 @@ PROFILE_DESCRIPTION_MAX = 512
 PROFILE_EMAIL_MAX = 128
 PROFILE_WEBSITES_MAX = 2
 PROFILE_WEBSITE_MAX = 256
+
+
+def default_rate(via_maton: bool) -> float:
+    """Requests per second when the connection sets no ``rate_limit``: Maton's per-account limit
+    through the gateway, Meta's per-number throughput for Graph direct.
+    """
+    return float(MATON_REQUESTS_PER_SECOND if via_maton else GRAPH_MESSAGES_PER_SECOND)
 
 
 def media_type_for_mime(mime_type: str) -> str:

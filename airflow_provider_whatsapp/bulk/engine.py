@@ -37,6 +37,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_whatsapp.bulk.lease import LeaseLostError
 from airflow_provider_whatsapp.bulk.progress import (
     ACCEPTED,
     ATTEMPT,
@@ -65,8 +66,13 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppTemplateNotFoundError,
     WhatsAppUnsupportedMessageError,
 )
-from airflow_provider_whatsapp.hooks._retry import DEFAULT_MAX_RETRY_AFTER, RetryPolicy
-from airflow_provider_whatsapp.limits import PAIR_RATE_INTERVAL_SECONDS
+from airflow_provider_whatsapp.hooks._retry import DEFAULT_MAX_RETRY_AFTER, RetryPolicy, doubling_wait
+from airflow_provider_whatsapp.limits import (
+    MAX_FAILURES_IN_XCOM,
+    PAIR_RATE_INTERVAL_SECONDS,
+    PAIR_RATE_MAX_WAIT_SECONDS,
+)
+from airflow_provider_whatsapp.redact import mask_phone_number
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -93,8 +99,6 @@ WINDOW_SAFETY = 1.015
 # Consecutive ambiguous answers, with no success between, after which the send stops: something is
 # wrong with the gateway and every further send would also end as "unknown".
 MAX_CONSECUTIVE_UNKNOWN = 5
-# Failures (and unknown recipients) listed in the XCom result by default; the journal has them all.
-MAX_FAILURES_IN_XCOM = 100
 # A reason in the XCom result is cut to this many characters: it comes from a server's answer.
 MAX_REASON_CHARS = 500
 # Recipients named in the error that refuses a changed message.
@@ -388,7 +392,7 @@ def refuse_changed(changed: list[tuple[str, str]], location: str) -> None:
     if not changed:
         return
     accepted = sum(1 for _, state in changed if state == ACCEPTED)
-    shown = ", ".join(to for to, _ in changed[:_CHANGED_SHOWN])
+    shown = ", ".join(mask_phone_number(to) for to, _ in changed[:_CHANGED_SHOWN])
     more = f" and {len(changed) - _CHANGED_SHOWN} more" if len(changed) > _CHANGED_SHOWN else ""
     raise MessageChangedError(
         f"{len(changed)} recipient(s) were already sent a different message by an earlier try of this task "
@@ -439,13 +443,19 @@ class BulkSender:
             if outcome is None or state == RELEASED:
                 self._ready.append(_Job(item))
             elif item.to in changed:
-                log.warning("Sending the new message to %s, sent a different one before, as asked.", item.to)
+                log.warning(
+                    "Sending the new message to %s, sent a different one before, as asked.",
+                    mask_phone_number(item.to),
+                )
                 self._ready.append(_Job(item))
             elif state == ACCEPTED:
                 self.result.skipped += 1
             elif state in (ATTEMPT, UNKNOWN):
                 if self.config.resends(item.to):
-                    log.warning("Sending again to %s, left unknown by a previous try, as asked.", item.to)
+                    log.warning(
+                        "Sending again to %s, left unknown by a previous try, as asked.",
+                        mask_phone_number(item.to),
+                    )
                     self._ready.append(_Job(item))
                 else:
                     reason = outcome.reason or (
@@ -565,9 +575,15 @@ class BulkSender:
         departure = await self.pacer.depart()
         try:
             try:
+                # The attempt record may have become durable only after the lease ran out, unseen by a
+                # run that took the journal over meanwhile: that run may send to this recipient, so
+                # this one must not. Raised past every handler below: nothing was sent.
+                self.journal.check_lease()
                 wamid = await self.send(job.item.payload)
             finally:
                 self.pacer.answered(departure)
+        except LeaseLostError:
+            raise  # before the send: stop, with the attempt record as the last word on this recipient
         except WhatsAppDeliveryUnknownError as error:
             await self._unknown(to, error.code, error.message)
         except WhatsAppRetryableError as error:
@@ -630,7 +646,7 @@ class BulkSender:
         elapsed = time.monotonic() - job.first_attempt
         if isinstance(error, WhatsAppPairRateLimitError):
             job.pair_waits += 1
-            delay = min(60.0, self.config.pair_backoff * 2 ** (job.pair_waits - 1))
+            delay = doubling_wait(self.config.pair_backoff, job.pair_waits, cap=PAIR_RATE_MAX_WAIT_SECONDS)
         elif throttled:
             delay = 0.0  # the pacer's pause holds everyone back; this recipient goes first after it
         else:
@@ -642,7 +658,12 @@ class BulkSender:
             await self._journal(record(to, FAILED, code=error.code, reason=reason, retryable=True))
             self.result.failed.append(_entry(to, error.code, reason) | {"retryable": True})
             return
-        log.info("Send to %s refused for now (%s); trying again in %.1f s.", to, error.code, delay)
+        log.info(
+            "Send to %s refused for now (%s); trying again in %.1f s.",
+            mask_phone_number(to),
+            error.code,
+            delay,
+        )
         if delay <= 0:
             self._ready.appendleft(job)
         else:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import re
 import socket
@@ -106,6 +107,22 @@ class Holder:
 
 def _utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _timestamp(value: object) -> float | None:
+    """A modification time as seconds since the epoch: a number, a datetime, or an ISO 8601 text
+    (gcsfs gives ``updated`` so); a time without a zone is UTC. ``None`` for anything else.
+    """
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if math.isfinite(value) else None
+    return None
 
 
 def _busy(location: str, holder: str, wait: float, extra: str = "") -> JournalBusyError:
@@ -211,6 +228,8 @@ class ObjectStoreLease(Lease):
         self._lost = False
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
+        # Local clock time each unreadable lease generation was first seen, when the store gives no age.
+        self._first_seen: dict[int, float] = {}
 
     @property
     def lost(self) -> bool:
@@ -245,18 +264,22 @@ class ObjectStoreLease(Lease):
         # Created but not written yet (a local file between its exclusive create and its write), or
         # left so by a crash: live while younger than a lease, so a crashed creator cannot block forever.
         age = self._age(target)
-        return "a run whose lease is being written", age is None or age < self.seconds
+        if age is None:
+            # A store whose metadata gives no usable time: count from when this run first saw it.
+            first_seen = self._first_seen.setdefault(generation, self._clock())
+            age = self._clock() - first_seen
+        return "a run whose lease is being written", age < self.seconds
 
     def _age(self, target: ObjectStoragePath) -> float | None:
+        """Seconds since ``target`` was last written, from the store's metadata; ``None`` if unknown."""
         with contextlib.suppress(Exception):
             info = target.stat()
             modified = getattr(info, "st_mtime", None)
             if modified is None and hasattr(info, "get"):
                 modified = info.get("mtime") or info.get("LastModified") or info.get("updated")
-            if isinstance(modified, datetime):
-                modified = modified.timestamp()
-            if modified is not None:
-                return self._clock() - float(modified)
+            when = _timestamp(modified)
+            if when is not None:
+                return self._clock() - when
         return None
 
     def acquire(self, holder: Holder, *, wait: float = 0.0) -> None:
@@ -329,7 +352,8 @@ class ObjectStoreLease(Lease):
             return
         self._stop.set()
         if self._renewer is not None:
-            self._renewer.join()
+            # A renewal stuck in a hung store call must not hold the task: the lease expires by itself.
+            self._renewer.join(timeout=self.seconds)
         holder, self._holder = self._holder, None
         if self._lost:
             return

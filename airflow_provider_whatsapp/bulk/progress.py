@@ -160,7 +160,13 @@ class Journal:
     def outcomes(self) -> dict[str, Outcome]:
         return replay(self.load())
 
-    def _check_lease(self) -> None:
+    def check_lease(self) -> None:
+        """Raise :class:`LeaseLostError` when this run no longer holds the journal.
+
+        Checked before each write, and again once an attempt record is durable, before its request
+        leaves: a write that landed after the lease ran out may have been missed by a run that took
+        the journal over meanwhile, and that run may send to the same recipient.
+        """
         if self.lease.lost:
             raise LeaseLostError(
                 f"This run no longer holds the bulk send journal {self.location} (its lease ran out or "
@@ -280,7 +286,7 @@ class ObjectStoreJournal(Journal):
     def append(self, records: list[dict[str, Any]]) -> None:
         if not records:
             return
-        self._check_lease()
+        self.check_lease()
         if self._generation is None:
             self.load()
         if self._sequence == 0 and self.directory.protocol in ("file", "local"):

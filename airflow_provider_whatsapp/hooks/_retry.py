@@ -38,7 +38,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """The jittered wait after failed attempt number ``attempt`` (1 for the first)."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** max(0, attempt - 1))
+        ceiling = doubling_wait(self.base_delay, attempt, cap=self.max_delay)
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def waits_too_long(self, error: WhatsAppRetryableError) -> bool:
@@ -66,6 +66,17 @@ class RetryPolicy:
                 "later try of the task may succeed."
             )
         return f"Gave up after {attempts} attempt(s)."
+
+
+def doubling_wait(first: float, attempt: int, *, cap: float) -> float:
+    """``first`` doubled for each attempt after the first, never more than ``cap``: every backoff's
+    ceiling.
+
+    :param first: the wait after attempt 1.
+    :param attempt: the failed attempt's number, 1 for the first.
+    :param cap: the longest wait.
+    """
+    return min(cap, first * 2 ** max(0, attempt - 1))
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_whatsapp._compat import AirflowException, AirflowFailException
+from airflow_provider_whatsapp.limits import MAX_FAILURES_IN_XCOM
 from airflow_provider_whatsapp.operators._base import WhatsAppBaseOperator
 from airflow_provider_whatsapp.redact import mask_phone_number
 
@@ -105,7 +106,7 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         progress_path: str | None = None,
         resend_changed: bool = False,
         journal_wait: float = 0.0,
-        max_failures_in_xcom: int = 100,
+        max_failures_in_xcom: int = MAX_FAILURES_IN_XCOM,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -172,7 +173,7 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         from airflow_provider_whatsapp.bulk.lease import Holder
         from airflow_provider_whatsapp.bulk.progress import claim, open_journal
         from airflow_provider_whatsapp.hooks.maton import MatonHook
-        from airflow_provider_whatsapp.limits import GRAPH_MESSAGES_PER_SECOND, MATON_REQUESTS_PER_SECOND
+        from airflow_provider_whatsapp.limits import default_rate
         from airflow_provider_whatsapp.messages import normalize_recipient
 
         plan = build_plan(
@@ -192,9 +193,11 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         hook = self._bulk_hook()
         settings = hook.settings  # connection problems surface here, before any record or send
         settings.require_phone_number_id()
-        max_rate = self.max_rate or settings.rate_limit
+        # The bulk hook's rate_limit is 0 (its limiter off): the connection's own rate, as a plain hook
+        # reads it, is the pace the engine keeps. 0 there ("no limit") falls back to the default.
+        max_rate = self.max_rate or self.hook.settings.rate_limit
         if not max_rate or max_rate <= 0:
-            max_rate = MATON_REQUESTS_PER_SECOND if settings.via_maton else GRAPH_MESSAGES_PER_SECOND
+            max_rate = default_rate(settings.via_maton)
         concurrency = self.max_concurrency or max(4, int(max_rate * 2))
         config = BulkConfig(
             max_rate=float(max_rate),
