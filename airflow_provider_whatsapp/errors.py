@@ -205,8 +205,8 @@ _ERRORS_BY_CODE: dict[int, tuple[type[WhatsAppError], str]] = {
     80007: (WhatsAppRateLimitError, "The WhatsApp Business Account reached its rate limit; slow down."),
     130429: (
         WhatsAppRateLimitError,
-        f"The phone number's message throughput was exceeded ({GRAPH_MESSAGES_PER_SECOND} messages/s by default); "
-        "slow down.",
+        f"The phone number's message throughput was exceeded ({GRAPH_MESSAGES_PER_SECOND} messages/s by "
+        "default); slow down.",
     ),
     131056: (
         WhatsAppPairRateLimitError,
@@ -388,7 +388,10 @@ def error_from_response(
         )
     if status_code == 429:
         return WhatsAppRateLimitError(
-            describe(f"Maton's rate limit ({MATON_REQUESTS_PER_SECOND} requests/s per account) was exceeded; slow down."),
+            describe(
+                f"Maton's rate limit ({MATON_REQUESTS_PER_SECOND} requests/s per account) was exceeded; "
+                "slow down."
+            ),
             retry_after=retry_after,
             **fields,
         )

@@ -6,6 +6,7 @@ URLs are built in :mod:`airflow_provider_whatsapp.hooks._paths`, never here.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +35,8 @@ BASE_URL_ENV = "MATON_BASE_URL"
 _LEGACY_GATEWAY_HOST = "gateway.maton.ai"
 _LEGACY_CTRL_HOST = "ctrl.maton.ai"
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+# What a bearer token may hold in an HTTP header: printable ASCII, no space.
+_API_KEY = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,26 @@ def default_ctrl_url(base_url: str) -> str:
     return base_url
 
 
+def check_api_key(api_key: str, *, source: str) -> str:
+    """The key as it goes into the ``Authorization`` header: printable ASCII, no space.
+
+    Anything else would be refused while the header is written, by code whose errors quote the header
+    (the key with it); so it is refused here, saying what is wrong and never showing the key.
+    """
+    if _API_KEY.fullmatch(api_key):
+        return api_key
+    if not api_key.isascii():
+        problem = "a non-ASCII character"
+    elif any(c.isspace() for c in api_key):
+        problem = "a space or line break inside it"
+    else:
+        problem = "a control character"
+    raise WhatsAppConfigurationError(
+        f"{source} is not a usable API key: it has {problem}. A key is printable ASCII without spaces; "
+        "paste it again."
+    )
+
+
 def _extra_value(extra: dict[str, Any], key: str) -> Any:
     # The Airflow 2 UI stores custom fields as extra__<conn_type>__<field>.
     value = extra.get(key)
@@ -124,12 +147,19 @@ def settings_from_connection(
     schema: str | None,
     extra: dict[str, Any],
     conn_id: str,
+    key_source: str | None = None,
 ) -> MatonSettings:
-    """Build settings from a connection's fields."""
+    """Build settings from a connection's fields.
+
+    :param key_source: where ``api_key`` was read from, for errors (default: the connection's password).
+    """
+    key_source = key_source or f"the password of the connection {conn_id!r}"
+    api_key = (api_key or "").strip()  # a pasted key often ends with a newline or a space
     if not api_key:
         raise WhatsAppConfigurationError(
             f"The connection {conn_id!r} has no password: put the Maton API key there."
         )
+    check_api_key(api_key, source=key_source)
     where = f"host of the connection {conn_id!r}"
     base_url = check_base_url(normalise_base_url(host, port=port, schema=schema), where=where)
     app = extra.get("app", DEFAULT_APP)
@@ -180,4 +210,5 @@ def settings_from_environment(conn_id: str) -> MatonSettings:
         schema=None,
         extra={},
         conn_id=conn_id,
+        key_source=API_KEY_ENV,
     )
