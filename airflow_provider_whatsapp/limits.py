@@ -99,6 +99,10 @@ CAPTIONED_MEDIA = frozenset({"image", "video", "document"})
 MATON_REQUESTS_PER_SECOND = 10
 # Meta's default throughput per business phone number
 GRAPH_MESSAGES_PER_SECOND = 80
+# The provider's own limiter (``rate_limit``): 0 turns it off; otherwise at least one request every 10 s
+# (slower would park each request for minutes) and at most 1000/s (far above any WhatsApp throughput).
+RATE_LIMIT_MIN_PER_SECOND = 0.1
+RATE_LIMIT_MAX_PER_SECOND = 1000.0
 # Meta's pair rate limit: about one message every 6 s to the same recipient
 PAIR_RATE_INTERVAL_SECONDS = 6.0
 # Free-form messages may only go to a recipient who wrote within this window; templates at any time

@@ -553,3 +553,35 @@ def test_animated_sticker_may_be_up_to_500_kb(maton_conn: LoopbackServer, tmp_pa
 
     assert len(maton_conn.requests) == 1
     assert maton_conn.requests[0].body.count(b"RIFF") == 1  # the file went whole, from its first byte
+
+
+# --- rate_limit is checked where it is given --------------------------------------------------------
+
+BAD_RATES = ["abc", "", float("nan"), float("inf"), -1, 0.001, 0.05, 1001, 10**400, True, [5]]
+
+
+@pytest.mark.parametrize("rate", BAD_RATES, ids=repr)
+def test_a_bad_rate_limit_argument_is_refused_naming_it(rate: object) -> None:
+    with pytest.raises(WhatsAppConfigurationError, match=r"rate_limit in the MatonHook arguments must be 0"):
+        MatonHook(rate_limit=rate)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("rate", [r for r in BAD_RATES if r != ""] + ["nan", "1e999"], ids=repr)
+def test_a_bad_rate_limit_in_the_extra_is_refused_before_any_request(
+    monkeypatch: pytest.MonkeyPatch, loopback: LoopbackServer, rate: object
+) -> None:
+    # Python's JSON reads NaN and Infinity, so the extra can hold them.
+    monkeypatch.setenv("AIRFLOW_CONN_MATON_DEFAULT", connection_json(loopback.url, rate_limit=rate))
+    loopback.route("POST", MESSAGES, Reply(json=sent()))
+
+    with pytest.raises(WhatsAppConfigurationError, match=r"rate_limit in the extra of 'maton_default'"):
+        MatonHook().send_message(TEXT)
+
+    assert loopback.requests == []
+
+
+@pytest.mark.parametrize(("rate", "expected"), [(0, 0.0), ("2.5", 2.5), (0.1, 0.1), (1000, 1000.0)])
+def test_a_rate_limit_within_bounds_is_used(
+    maton_conn: LoopbackServer, rate: object, expected: float
+) -> None:
+    assert MatonHook(rate_limit=rate).settings.rate_limit == expected  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ URLs are built in :mod:`airflow_provider_whatsapp.hooks._paths`, never here.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -25,7 +26,12 @@ from airflow_provider_whatsapp.hooks._paths import (
     check_connection_id,
     check_id,
 )
-from airflow_provider_whatsapp.limits import GRAPH_MESSAGES_PER_SECOND, MATON_REQUESTS_PER_SECOND
+from airflow_provider_whatsapp.limits import (
+    GRAPH_MESSAGES_PER_SECOND,
+    MATON_REQUESTS_PER_SECOND,
+    RATE_LIMIT_MAX_PER_SECOND,
+    RATE_LIMIT_MIN_PER_SECOND,
+)
 
 DEFAULT_CONN_ID = "maton_default"
 API_KEY_ENV = "MATON_API_KEY"
@@ -36,6 +42,8 @@ _LEGACY_GATEWAY_HOST = "gateway.maton.ai"
 _LEGACY_CTRL_HOST = "ctrl.maton.ai"
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 # What a bearer token may hold in an HTTP header: printable ASCII, no space.
+# Longer text is no rate anyone meant (and float() of megabytes of digits is slow).
+_NUMBER_TEXT_MAX = 32
 _API_KEY = re.compile(r"[\x21-\x7e]+")
 
 
@@ -131,6 +139,34 @@ def check_api_key(api_key: str, *, source: str) -> str:
     )
 
 
+def finite_number(value: Any) -> float | None:
+    """``value`` as a finite float (a number, or its text as a form saves it); ``None`` if it is not one
+    (a bool, nan, infinity, an int beyond float)."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip()) if len(value) <= _NUMBER_TEXT_MAX else None
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def check_rate_limit(value: Any, *, where: str) -> float:
+    """``rate_limit`` (requests per second): 0 to turn the limiter off, else within the named bounds."""
+    rate = finite_number(value)
+    if rate is None or not (rate == 0 or RATE_LIMIT_MIN_PER_SECOND <= rate <= RATE_LIMIT_MAX_PER_SECOND):
+        raise WhatsAppConfigurationError(
+            f"rate_limit in {where} must be 0 (no limit) or a number of requests per second from "
+            f"{RATE_LIMIT_MIN_PER_SECOND} to {RATE_LIMIT_MAX_PER_SECOND:g}."
+        )
+    return rate
+
+
 def _extra_value(extra: dict[str, Any], key: str) -> Any:
     # The Airflow 2 UI stores custom fields as extra__<conn_type>__<field>.
     value = extra.get(key)
@@ -181,7 +217,9 @@ def settings_from_connection(
         connection_id=_checked(extra, "connection_id", conn_id),
         phone_number_id=_checked(extra, "phone_number_id", conn_id),
         waba_id=_checked(extra, "waba_id", conn_id),
-        rate_limit=float(rate) if rate is not None else float(default_rate),
+        rate_limit=check_rate_limit(
+            default_rate if rate is None else rate, where=f"the extra of {conn_id!r}"
+        ),
         api_key=api_key,
     )
 

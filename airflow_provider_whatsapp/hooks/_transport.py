@@ -40,6 +40,7 @@ from airflow_provider_whatsapp.errors import (
 )
 from airflow_provider_whatsapp.hooks._deadline import current_deadline, deadline
 from airflow_provider_whatsapp.hooks._retry import RetryPolicy, parse_retry_after
+from airflow_provider_whatsapp.limits import MB
 from airflow_provider_whatsapp.redact import scrub_value
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 # The largest API answer read (Graph's and Maton's are a few KB; a template page stays far below).
-API_ANSWER_MAX_BYTES = 1024 * 1024
+API_ANSWER_MAX_BYTES = MB
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import time
 from typing import IO, TYPE_CHECKING, Any
 
 import httpx
@@ -29,7 +30,7 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppValidationError,
 )
 from airflow_provider_whatsapp.hooks import _paths
-from airflow_provider_whatsapp.hooks._deadline import with_deadlines
+from airflow_provider_whatsapp.hooks._deadline import deadline, with_deadlines
 from airflow_provider_whatsapp.hooks._media_files import (
     check_destination,
     may_send_key,
@@ -42,6 +43,8 @@ from airflow_provider_whatsapp.hooks._settings import (
     DEFAULT_APP,
     DEFAULT_CONN_ID,
     MatonSettings,
+    check_rate_limit,
+    finite_number,
     settings_from_connection,
     settings_from_environment,
 )
@@ -56,7 +59,7 @@ from airflow_provider_whatsapp.hooks._transport import (
     send_async,
     send_sync,
 )
-from airflow_provider_whatsapp.limits import MEDIA_MAX_BYTES
+from airflow_provider_whatsapp.limits import MB, MEDIA_MAX_BYTES
 from airflow_provider_whatsapp.redact import keep_secret
 from airflow_provider_whatsapp.template_definitions import validate_template
 
@@ -67,7 +70,9 @@ if TYPE_CHECKING:
 
 _USER_AGENT = f"airflow-provider-whatsapp/{__version__}"
 _PROFILE_FIELDS = "about,address,description,email,profile_picture_url,websites,vertical"
-_DOWNLOAD_CHUNK = 1024 * 1024
+_DOWNLOAD_CHUNK = MB
+# A media file may be 100 MB: however short ``timeout`` is, a download gets at least this long.
+MIN_DOWNLOAD_TIMEOUT = 300.0
 # Answers are read without compression: they are small, and a compressed one could unfold into many
 # times its size (one that comes compressed anyway is inflated under the same cap).
 _DEFAULT_HEADERS = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
@@ -93,6 +98,8 @@ class MatonHook(BaseHook):
     :param max_retry_seconds: no retry starts after this many seconds.
     :param max_retry_after: the longest ``Retry-After`` (seconds or HTTP date) the hook waits for; when a
         server asks for more, the call gives up at once with a retryable error saying how long it asked.
+    :param download_timeout: the longest :meth:`download_media` may stream one file, in seconds
+        (default: the larger of ``timeout`` and 300 s); a host trickling the bytes cannot hold it longer.
     :param rate_limit: most requests per second from this process for this account
         (default 10 through Maton, 80 for Graph direct; 0 turns the limiter off).
     """
@@ -114,6 +121,7 @@ class MatonHook(BaseHook):
         max_retry_seconds: float = 120.0,
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         rate_limit: float | None = None,
+        download_timeout: float | None = None,
     ) -> None:
         super().__init__()
         self.maton_conn_id = maton_conn_id
@@ -124,7 +132,13 @@ class MatonHook(BaseHook):
         self.retry_policy = RetryPolicy(
             max_attempts=max_attempts, max_seconds=max_retry_seconds, max_retry_after=max_retry_after
         )
-        self.rate_limit = rate_limit
+        self.rate_limit = (
+            None if rate_limit is None else check_rate_limit(rate_limit, where="the MatonHook arguments")
+        )
+        self.download_timeout = _seconds(
+            "download_timeout",
+            max(timeout, MIN_DOWNLOAD_TIMEOUT) if download_timeout is None else download_timeout,
+        )
         self._settings: MatonSettings | None = None
         self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
@@ -522,7 +536,11 @@ class MatonHook(BaseHook):
         size = 0
         response = None
         try:
-            with self.get_conn().stream("GET", url, headers=request.headers) as response:
+            # One budget for the whole file: per-read timeouts alone let a trickling host hold it forever.
+            with (
+                deadline(time.monotonic() + self.download_timeout),
+                self.get_conn().stream("GET", url, headers=request.headers) as response,
+            ):
                 if not response.is_success:
                     reader = BodyReader(response, API_ANSWER_MAX_BYTES)
                     interpret(request, response, b"".join(reader.feed(raw) for raw in response.iter_raw()))
@@ -737,6 +755,14 @@ def _shape(answer: Any) -> str:
     if isinstance(answer, dict):
         return "answer keys: " + ", ".join(repr(str(key)[:40]) for key in list(answer)[:10])
     return f"answer of type {type(answer).__name__}"
+
+
+def _seconds(name: str, value: Any) -> float:
+    """A duration argument: a positive, finite number of seconds, else an error naming it."""
+    number = finite_number(value) if not isinstance(value, str) else None
+    if number is None or number <= 0:
+        raise WhatsAppConfigurationError(f"{name} must be a positive, finite number of seconds.")
+    return number
 
 
 def _media_size_limit(info: dict[str, Any]) -> int:
