@@ -75,25 +75,28 @@ class MatonSettings:
             headers["Maton-Connection"] = check_connection_id(chosen)
         return headers
 
-    def require_phone_number_id(self, override: str | None = None) -> str:
+    def require_phone_number_id(self, override: Any = None) -> Any:
         """``override`` if given (even empty: it then fails its check where the path is built, rather
-        than quietly falling back), else the connection's phone number id."""
+        than quietly falling back), else the connection's phone number id.
+
+        Returned as given: the path module checks it (``str()`` first would crash on a huge int)."""
         value = self.phone_number_id if override is None else override
         if value is None:
             raise WhatsAppConfigurationError(
                 "No phone_number_id: pass phone_number_id= or set it in the Maton connection's extra "
                 '({"phone_number_id": "..."}).'
             )
-        return str(value)
+        return value
 
-    def require_waba_id(self, override: str | None = None) -> str:
-        """``override`` if given (even empty), else the connection's WABA id."""
+    def require_waba_id(self, override: Any = None) -> Any:
+        """``override`` if given (even empty), else the connection's WABA id; returned as given, like
+        :meth:`require_phone_number_id`."""
         value = self.waba_id if override is None else override
         if value is None:
             raise WhatsAppConfigurationError(
                 'No waba_id: pass waba_id= or set it in the Maton connection\'s extra ({"waba_id": "..."}).'
             )
-        return str(value)
+        return value
 
 
 def normalise_base_url(host: str | None, *, port: int | None = None, schema: str | None = None) -> str:
