@@ -54,6 +54,9 @@ TEMPLATE_HEADER_FORMATS = ("TEXT", "IMAGE", "VIDEO", "DOCUMENT", "LOCATION")
 # (a deleted one neither); any other state (PENDING, IN_APPEAL...) may still change.
 TEMPLATE_APPROVED = "APPROVED"
 TEMPLATE_FAILED_STATUSES = frozenset({"REJECTED", "DISABLED", "PAUSED", "PENDING_DELETION", "DELETED"})
+# Template listing follows at most this many pages (an account has a few hundred templates at most;
+# a server that never stops pointing to a next page must not keep a task listing forever)
+MAX_TEMPLATE_PAGES = 1000
 
 # Recipients: digits after stripping "+", spaces, "-" and parentheses
 RECIPIENT_MIN_DIGITS = 8
