@@ -201,7 +201,9 @@ def settings_from_connection(
     check_api_key(api_key, source=key_source)
     where = f"host of the connection {conn_id!r}"
     base_url = check_base_url(normalise_base_url(host, port=port, schema=schema), where=where)
-    app = extra.get("app", DEFAULT_APP)
+    # An empty "app" in the JSON extra means Graph direct, so it is read as is; the Airflow 2 form's
+    # field (extra__maton__app) is blank when left alone, which means the default, as for every field.
+    app = extra["app"] if extra.get("app") is not None else _extra_value(extra, "app")
     if isinstance(app, str) and app.strip().lower() == GRAPH_DIRECT_APP:
         app = ""  # a form cannot save an empty field: "none" says Graph direct
     app = check_app(DEFAULT_APP if app is None else app, origin=conn_id)
