@@ -148,3 +148,8 @@ def check_media(media_type: str, mime_type: str, size: int, *, animated: bool = 
 
 def _human(size: int) -> str:
     return f"{size // MB} MB" if size >= MB else f"{size // KB} KB"
+
+
+# Host names of this machine: a connection to one of them gets http by default, and the sandbox answers
+# only requests addressed to one of them
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})

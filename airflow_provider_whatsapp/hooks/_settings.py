@@ -28,6 +28,7 @@ from airflow_provider_whatsapp.hooks._paths import (
 )
 from airflow_provider_whatsapp.limits import (
     GRAPH_MESSAGES_PER_SECOND,
+    LOOPBACK_HOSTS,
     MATON_REQUESTS_PER_SECOND,
     RATE_LIMIT_MAX_PER_SECOND,
     RATE_LIMIT_MIN_PER_SECOND,
@@ -40,7 +41,6 @@ BASE_URL_ENV = "MATON_BASE_URL"
 # Maton's older documentation splits the gateway and the control plane over two hosts.
 _LEGACY_GATEWAY_HOST = "gateway.maton.ai"
 _LEGACY_CTRL_HOST = "ctrl.maton.ai"
-_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 # What a bearer token may hold in an HTTP header: printable ASCII, no space.
 # Longer text is no rate anyone meant (and float() of megabytes of digits is slow).
 _NUMBER_TEXT_MAX = 32
@@ -106,7 +106,7 @@ def normalise_base_url(host: str | None, *, port: int | None = None, schema: str
         return DEFAULT_HOST
     if "://" not in host:
         bare = host.split("/", 1)[0].rsplit(":", 1)[0] if host.count(":") <= 1 else host
-        scheme = schema if schema in ("http", "https") else ("http" if bare in _LOOPBACK_HOSTS else "https")
+        scheme = schema if schema in ("http", "https") else ("http" if bare in LOOPBACK_HOSTS else "https")
         host = f"{scheme}://{host}"
     parsed = urlsplit(host)
     if port and parsed.port is None:

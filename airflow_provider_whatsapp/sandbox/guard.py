@@ -15,14 +15,14 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from airflow_provider_whatsapp.limits import MB, MEDIA_RULES
+from airflow_provider_whatsapp.limits import LOOPBACK_HOSTS, MB, MEDIA_RULES
 from airflow_provider_whatsapp.sandbox.validation import GraphError
 
 if TYPE_CHECKING:
     from email.message import Message as HeaderMessage
 
 # The loopback names a browser can reach the sandbox by; a rebinding attacker controls none of them.
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+LOOPBACK_NAMES = LOOPBACK_HOSTS
 _HOST = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9.\-]+)(?::([0-9]{1,5}))?$", re.IGNORECASE)
 
 # The largest upload WhatsApp takes, plus room for the multipart framing around it.
