@@ -714,3 +714,17 @@ def test_every_page_is_followed_until_next_is_gone(maton_conn: LoopbackServer) -
     names = [t["name"] for t in MatonHook(rate_limit=0).list_templates()]
 
     assert names == ["t_A", "t_B", "t_C"]
+
+
+def test_a_read_answered_408_is_retried_but_a_send_is_not(maton_conn: LoopbackServer) -> None:
+    maton_conn.route(
+        "GET", rf"{V}/{PHONE_NUMBER_ID}$", Reply(408, body=b""), Reply(json={"id": PHONE_NUMBER_ID})
+    )
+    maton_conn.route("POST", MESSAGES, Reply(408, body=b""), Reply(json=sent()))
+    hook = MatonHook(rate_limit=0)
+
+    assert hook.get_phone_number() == {"id": PHONE_NUMBER_ID}
+    with pytest.raises(WhatsAppDeliveryUnknownError, match="HTTP 408"):
+        hook.send_message(TEXT)
+
+    assert [r.method for r in maton_conn.requests] == ["GET", "GET", "POST"]
