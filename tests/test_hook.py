@@ -728,3 +728,16 @@ def test_a_read_answered_408_is_retried_but_a_send_is_not(maton_conn: LoopbackSe
         hook.send_message(TEXT)
 
     assert [r.method for r in maton_conn.requests] == ["GET", "GET", "POST"]
+
+
+@pytest.mark.parametrize("url", ["http://exa\x00mple/x", "http://[::1/x", "ftp://example/x"])
+def test_a_media_url_that_cannot_be_requested_is_a_provider_error(
+    maton_conn: LoopbackServer, tmp_path: object, url: str
+) -> None:
+    maton_conn.route("GET", rf"{V}/4490009$", Reply(json={"url": url}))
+
+    with pytest.raises(WhatsAppConfigurationError, match="is not usable") as caught:
+        MatonHook(rate_limit=0).download_media("4490009", f"{tmp_path}/m.bin")
+
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+    assert len(maton_conn.requests) == 1

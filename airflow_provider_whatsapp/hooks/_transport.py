@@ -75,7 +75,11 @@ class ApiRequest:
 
     @property
     def label(self) -> str:
-        return f"{self.method} {httpx.URL(self.url).path}"
+        try:
+            return f"{self.method} {httpx.URL(self.url).path}"
+        except (httpx.InvalidURL, ValueError, UnicodeError):
+            # A URL from a server's answer (a media download) may not parse: say so, never quote it.
+            return f"{self.method} to an invalid URL"
 
     def build(self, client: httpx.Client | httpx.AsyncClient) -> httpx.Request:
         body = self.body() if callable(self.body) else (self.body or {})

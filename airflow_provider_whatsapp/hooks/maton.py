@@ -56,6 +56,8 @@ from airflow_provider_whatsapp.hooks._transport import (
     failure,
     interpret,
     limiter_for,
+    quotes_request,
+    raise_without_cause,
     send_async,
     send_sync,
 )
@@ -534,6 +536,7 @@ class MatonHook(BaseHook):
         digest = hashlib.sha256()
         size = 0
         response = None
+        unwritable: WhatsAppError | None = None
         try:
             # One budget for the whole file: per-read timeouts alone let a trickling host hold it forever.
             with (
@@ -554,7 +557,12 @@ class MatonHook(BaseHook):
             error = failure(request, response, exc)
             if error is exc:
                 raise
-            raise error from exc
+            if not quotes_request(exc):
+                raise error from exc
+            unwritable = error
+        if unwritable is not None:
+            # Raised outside the handler: the cause would quote the request's headers, the key among them.
+            raise_without_cause(unwritable)
         expected = info.get("sha256")
         if expected and str(expected).lower() != digest.hexdigest():
             remove_file(destination)
