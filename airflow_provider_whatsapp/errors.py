@@ -10,7 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_whatsapp._compat import AirflowException, AirflowFailException
-from airflow_provider_whatsapp.limits import PAIR_RATE_INTERVAL_SECONDS
+from airflow_provider_whatsapp.limits import (
+    GRAPH_MESSAGES_PER_SECOND,
+    MATON_REQUESTS_PER_SECOND,
+    PAIR_RATE_INTERVAL_SECONDS,
+)
 from airflow_provider_whatsapp.redact import scrub
 
 
@@ -201,7 +205,8 @@ _ERRORS_BY_CODE: dict[int, tuple[type[WhatsAppError], str]] = {
     80007: (WhatsAppRateLimitError, "The WhatsApp Business Account reached its rate limit; slow down."),
     130429: (
         WhatsAppRateLimitError,
-        "The phone number's message throughput was exceeded (80 messages/s by default); slow down.",
+        f"The phone number's message throughput was exceeded ({GRAPH_MESSAGES_PER_SECOND} messages/s by "
+        "default); slow down.",
     ),
     131056: (
         WhatsAppPairRateLimitError,
@@ -383,7 +388,10 @@ def error_from_response(
         )
     if status_code == 429:
         return WhatsAppRateLimitError(
-            describe("Maton's rate limit (10 requests/s per account) was exceeded; slow down."),
+            describe(
+                f"Maton's rate limit ({MATON_REQUESTS_PER_SECOND} requests/s per account) was exceeded; "
+                "slow down."
+            ),
             retry_after=retry_after,
             **fields,
         )
@@ -397,7 +405,12 @@ def error_from_response(
             **fields,
         )
     if status_code == 408:
-        # The server gave up waiting for the request before it was complete: nothing took effect.
+        # A 408 may come from a proxy in front of Graph, which does not prove Graph never saw the send:
+        # only reads are repeated on it.
+        if may_have_taken_effect:
+            return WhatsAppDeliveryUnknownError(
+                describe("The server timed out receiving the request. " + MAY_HAVE_BEEN_DELIVERED), **fields
+            )
         return WhatsAppTransientError(
             describe("The server timed out receiving the request; it is safe to try again."),
             retry_after=retry_after,

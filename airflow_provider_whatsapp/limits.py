@@ -54,6 +54,9 @@ TEMPLATE_HEADER_FORMATS = ("TEXT", "IMAGE", "VIDEO", "DOCUMENT", "LOCATION")
 # (a deleted one neither); any other state (PENDING, IN_APPEAL...) may still change.
 TEMPLATE_APPROVED = "APPROVED"
 TEMPLATE_FAILED_STATUSES = frozenset({"REJECTED", "DISABLED", "PAUSED", "PENDING_DELETION", "DELETED"})
+# Template listing follows at most this many pages (an account has a few hundred templates at most;
+# a server that never stops pointing to a next page must not keep a task listing forever)
+MAX_TEMPLATE_PAGES = 1000
 
 # Recipients: digits after stripping "+", spaces, "-" and parentheses
 RECIPIENT_MIN_DIGITS = 8
@@ -99,6 +102,10 @@ CAPTIONED_MEDIA = frozenset({"image", "video", "document"})
 MATON_REQUESTS_PER_SECOND = 10
 # Meta's default throughput per business phone number
 GRAPH_MESSAGES_PER_SECOND = 80
+# The provider's own limiter (``rate_limit``): 0 turns it off; otherwise at least one request every 10 s
+# (slower would park each request for minutes) and at most 1000/s (far above any WhatsApp throughput).
+RATE_LIMIT_MIN_PER_SECOND = 0.1
+RATE_LIMIT_MAX_PER_SECOND = 1000.0
 # Meta's pair rate limit: about one message every 6 s to the same recipient
 PAIR_RATE_INTERVAL_SECONDS = 6.0
 # The longest a bulk send holds one recipient back after repeated pair-rate errors (the wait doubles
@@ -175,3 +182,8 @@ def check_media(media_type: str, mime_type: str, size: int, *, animated: bool = 
 
 def _human(size: int) -> str:
     return f"{size // MB} MB" if size >= MB else f"{size // KB} KB"
+
+
+# Host names of this machine: a connection to one of them gets http by default, and the sandbox answers
+# only requests addressed to one of them
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})

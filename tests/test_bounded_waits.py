@@ -273,3 +273,41 @@ def test_a_download_larger_than_the_reported_size_is_cut_and_removed(
     assert isinstance(done["error"], WhatsAppTransientError)
     assert "larger than the 1000 bytes" in str(done["error"])
     assert not target.exists()
+
+
+DOWNLOAD_TIMEOUT = 1.5
+
+
+def test_a_trickled_download_ends_within_download_timeout_and_is_removed(
+    maton_conn: LoopbackServer, tmp_path: Path
+) -> None:
+    info = {"url": f"{maton_conn.url}/media-bytes/4490002", "mime_type": "image/png", "id": "4490002"}
+    maton_conn.route("GET", r"/v21\.0/4490002$", Reply(json=info))
+
+    def trickle() -> Any:
+        for _ in range(200):  # a byte every 0.2 s: each read well within timeout, the whole far beyond
+            yield b"\x89"
+            time.sleep(0.2)
+
+    maton_conn.route("GET", r"^/media-bytes/4490002$", Reply(chunks=trickle))
+    target = tmp_path / "photo.png"
+    hook = MatonHook(timeout=TIMEOUT, download_timeout=DOWNLOAD_TIMEOUT, rate_limit=0)
+
+    done = ends_within(DOWNLOAD_TIMEOUT + 20, lambda: hook.download_media("4490002", target))
+
+    assert isinstance(done["error"], WhatsAppTransientError)
+    assert "safe to try again" in str(done["error"])
+    assert done["elapsed"] < DOWNLOAD_TIMEOUT + 1.0 + 1.0  # + the media lookup before the stream
+    assert not target.exists()
+
+
+def test_download_timeout_defaults_to_five_minutes_or_timeout_if_longer() -> None:
+    assert MatonHook().download_timeout == 300.0
+    assert MatonHook(timeout=900).download_timeout == 900.0
+    assert MatonHook(download_timeout=12).download_timeout == 12.0
+
+
+@pytest.mark.parametrize("value", [0, -1, float("nan"), float("inf"), "60", True, 10**400])
+def test_download_timeout_must_be_a_positive_finite_number(value: Any) -> None:
+    with pytest.raises(AirflowFailException, match="download_timeout must be a positive, finite number"):
+        MatonHook(download_timeout=value)

@@ -57,3 +57,18 @@ def test_a_graph_direct_connection_from_the_form_sends_without_the_app_segment(
     (request,) = loopback.requests
     assert request.path == f"/v21.0/{PHONE_NUMBER_ID}/messages"
     assert request.header("Maton-Connection") is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "app"),
+    [
+        ({"extra__maton__app": "none"}, ""),  # Airflow 2's form, Graph direct
+        ({"extra__maton__app": "other-app"}, "other-app"),
+        ({"extra__maton__app": ""}, "whatsapp-business"),  # a blank form field keeps the default
+        ({}, "whatsapp-business"),
+        ({"app": ""}, ""),  # an empty app in the JSON extra still means Graph direct
+        ({"app": "", "extra__maton__app": "other-app"}, ""),  # the plain key wins, as for every field
+    ],
+)
+def test_app_is_read_from_airflow_2_form_fields_too(extra: dict[str, str], app: str) -> None:
+    assert _settings(**extra).app == app

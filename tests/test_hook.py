@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -553,3 +554,190 @@ def test_animated_sticker_may_be_up_to_500_kb(maton_conn: LoopbackServer, tmp_pa
 
     assert len(maton_conn.requests) == 1
     assert maton_conn.requests[0].body.count(b"RIFF") == 1  # the file went whole, from its first byte
+
+
+# --- rate_limit is checked where it is given --------------------------------------------------------
+
+BAD_RATES = ["abc", "", float("nan"), float("inf"), -1, 0.001, 0.05, 1001, 10**400, True, [5]]
+
+
+@pytest.mark.parametrize("rate", BAD_RATES, ids=repr)
+def test_a_bad_rate_limit_argument_is_refused_naming_it(rate: object) -> None:
+    with pytest.raises(WhatsAppConfigurationError, match=r"rate_limit in the MatonHook arguments must be 0"):
+        MatonHook(rate_limit=rate)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("rate", [r for r in BAD_RATES if r != ""] + ["nan", "1e999"], ids=repr)
+def test_a_bad_rate_limit_in_the_extra_is_refused_before_any_request(
+    monkeypatch: pytest.MonkeyPatch, loopback: LoopbackServer, rate: object
+) -> None:
+    # Python's JSON reads NaN and Infinity, so the extra can hold them.
+    monkeypatch.setenv("AIRFLOW_CONN_MATON_DEFAULT", connection_json(loopback.url, rate_limit=rate))
+    loopback.route("POST", MESSAGES, Reply(json=sent()))
+
+    with pytest.raises(WhatsAppConfigurationError, match=r"rate_limit in the extra of 'maton_default'"):
+        MatonHook().send_message(TEXT)
+
+    assert loopback.requests == []
+
+
+@pytest.mark.parametrize(("rate", "expected"), [(0, 0.0), ("2.5", 2.5), (0.1, 0.1), (1000, 1000.0)])
+def test_a_rate_limit_within_bounds_is_used(
+    maton_conn: LoopbackServer, rate: object, expected: float
+) -> None:
+    assert MatonHook(rate_limit=rate).settings.rate_limit == expected  # type: ignore[arg-type]
+
+
+# --- answers of an unexpected shape are provider errors, never raw exceptions ---------------------
+
+V = r"^/whatsapp-business/v21\.0"
+ACCESSORS = {
+    "list_phone_numbers": ("GET", rf"{V}/{WABA_ID}/phone_numbers$", lambda h: h.list_phone_numbers()),
+    "get_business_profile": (
+        "GET",
+        rf"{V}/{PHONE_NUMBER_ID}/whatsapp_business_profile$",
+        lambda h: h.get_business_profile(),
+    ),
+    "get_media": ("GET", rf"{V}/4490003$", lambda h: h.get_media("4490003")),
+    "aget_media": ("GET", rf"{V}/4490003$", lambda h: asyncio.run(h.aget_media("4490003"))),
+    "download_media": ("GET", rf"{V}/4490003$", lambda h: h.download_media("4490003", "/nonexistent/x")),
+    "list_templates": ("GET", rf"{V}/{WABA_ID}/message_templates$", lambda h: h.list_templates()),
+    "alist_templates": (
+        "GET",
+        rf"{V}/{WABA_ID}/message_templates$",
+        lambda h: asyncio.run(h.alist_templates()),
+    ),
+    "list_maton_connections": ("GET", r"^/connections$", lambda h: h.list_maton_connections()),
+    "get_maton_connection": ("GET", r"^/connections/c-1$", lambda h: h.get_maton_connection("c-1")),
+    "create_maton_connection": ("POST", r"^/connections$", lambda h: h.create_maton_connection()),
+}
+# Each accessor's answer: the key it reads, and values of the wrong shape for it.
+SHAPES = {
+    "list_phone_numbers": ("data", ["abc", {"a": 1}, [1, 2], ["x"]]),
+    "get_business_profile": ("data", ["abc", {"a": 1}, [7], 3]),
+    "get_media": ("url", [["https://x"], {"u": 1}, 5, True, ""]),
+    "aget_media": ("url", [["https://x"], 5, ""]),
+    "download_media": ("url", [["https://x"], 5]),
+    "list_templates": ("data", ["abcdef", {"name": "x"}, [1, "t"]]),
+    "alist_templates": ("data", ["abcdef", [None]]),
+    "list_maton_connections": ("connections", ["abc", {"connection_id": 1}, ["c-1"]]),
+    "get_maton_connection": ("connection", ["abc", [1], 5]),
+    "create_maton_connection": ("connection", ["abc", [1]]),
+}
+SHAPE_CASES = [
+    pytest.param(name, {key: value}, id=f"{name}-{key}={value!r}")
+    for name, (key, values) in SHAPES.items()
+    for value in values
+] + [
+    pytest.param("get_media", {}, id="get_media-no-url"),
+    pytest.param("list_templates", {"data": [], "paging": "next"}, id="list_templates-paging-string"),
+    pytest.param("list_templates", {"data": [], "paging": ["next"]}, id="list_templates-paging-list"),
+    pytest.param(
+        "list_templates",
+        {"data": [], "paging": {"next": "u", "cursors": "c"}},
+        id="list_templates-cursors-str",
+    ),
+    pytest.param(
+        "alist_templates",
+        {"data": [], "paging": {"next": "u", "cursors": {"after": 5}}},
+        id="alist_templates-after-int",
+    ),
+]
+
+
+@pytest.mark.parametrize(("accessor", "answer"), SHAPE_CASES)
+def test_an_answer_of_an_unexpected_shape_is_a_transient_provider_error(
+    maton_conn: LoopbackServer, accessor: str, answer: dict[str, object]
+) -> None:
+    method, path, call = ACCESSORS[accessor]
+    maton_conn.route(method, path, Reply(json=answer))
+
+    with pytest.raises(WhatsAppTransientError) as caught:
+        call(MatonHook(rate_limit=0, max_attempts=1))
+
+    assert "should" in str(caught.value) or "empty" in str(caught.value)
+    for value in answer.values():  # the shape is described, the values are not quoted
+        if isinstance(value, str) and len(value) > 3:
+            assert value not in str(caught.value)
+    assert len(maton_conn.requests) == 1
+
+
+def test_test_connection_reports_an_odd_answer_instead_of_crashing(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("GET", r"^/connections$", Reply(json={"connections": ["c-1"]}))
+
+    ok, message = MatonHook(rate_limit=0, max_attempts=1).test_connection()
+
+    assert ok is False
+    assert "'connections'" in message
+
+
+# --- template listing always ends ----------------------------------------------------------------
+
+TEMPLATES = rf"{V}/{WABA_ID}/message_templates$"
+
+
+def _page(after: str) -> dict[str, object]:
+    return {
+        "data": [{"name": f"t_{after}"}],
+        "paging": {"next": "https://x/next", "cursors": {"after": after}},
+    }
+
+
+@pytest.mark.parametrize("call", ["sync", "async"])
+def test_a_cursor_seen_before_ends_the_listing(maton_conn: LoopbackServer, call: str) -> None:
+    maton_conn.route("GET", TEMPLATES, Reply(json=_page("A")), Reply(json=_page("B")), Reply(json=_page("A")))
+    hook = MatonHook(rate_limit=0)
+
+    with pytest.raises(WhatsAppTransientError, match="points back to a page already read"):
+        hook.list_templates() if call == "sync" else asyncio.run(hook.alist_templates())
+
+    assert [r.query.get("after") for r in maton_conn.requests] == [None, ["A"], ["B"]]
+
+
+def test_a_listing_that_never_ends_stops_at_the_page_cap(
+    maton_conn: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("airflow_provider_whatsapp.hooks.maton.MAX_TEMPLATE_PAGES", 5)
+    counter = iter(range(10**6))
+    maton_conn.route("GET", TEMPLATES, lambda _request: Reply(json=_page(f"c{next(counter)}")))
+
+    with pytest.raises(WhatsAppTransientError, match="still more pages after 5"):
+        MatonHook(rate_limit=0).list_templates()
+
+    assert len(maton_conn.requests) == 5
+
+
+def test_every_page_is_followed_until_next_is_gone(maton_conn: LoopbackServer) -> None:
+    last = {"data": [{"name": "t_C"}], "paging": {"cursors": {"after": "C"}}}
+    maton_conn.route("GET", TEMPLATES, Reply(json=_page("A")), Reply(json=_page("B")), Reply(json=last))
+
+    names = [t["name"] for t in MatonHook(rate_limit=0).list_templates()]
+
+    assert names == ["t_A", "t_B", "t_C"]
+
+
+def test_a_read_answered_408_is_retried_but_a_send_is_not(maton_conn: LoopbackServer) -> None:
+    maton_conn.route(
+        "GET", rf"{V}/{PHONE_NUMBER_ID}$", Reply(408, body=b""), Reply(json={"id": PHONE_NUMBER_ID})
+    )
+    maton_conn.route("POST", MESSAGES, Reply(408, body=b""), Reply(json=sent()))
+    hook = MatonHook(rate_limit=0)
+
+    assert hook.get_phone_number() == {"id": PHONE_NUMBER_ID}
+    with pytest.raises(WhatsAppDeliveryUnknownError, match="HTTP 408"):
+        hook.send_message(TEXT)
+
+    assert [r.method for r in maton_conn.requests] == ["GET", "GET", "POST"]
+
+
+@pytest.mark.parametrize("url", ["http://exa\x00mple/x", "http://[::1/x", "ftp://example/x"])
+def test_a_media_url_that_cannot_be_requested_is_a_provider_error(
+    maton_conn: LoopbackServer, tmp_path: object, url: str
+) -> None:
+    maton_conn.route("GET", rf"{V}/4490009$", Reply(json={"url": url}))
+
+    with pytest.raises(WhatsAppConfigurationError, match="is not usable") as caught:
+        MatonHook(rate_limit=0).download_media("4490009", f"{tmp_path}/m.bin")
+
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+    assert len(maton_conn.requests) == 1

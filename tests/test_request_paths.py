@@ -631,3 +631,29 @@ def test_a_huge_integer_is_refused_without_converting_it() -> None:
 def test_unknown_id_field_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="not an id argument"):
         _paths.check_id("recipient", "1")
+
+
+HUGE = 10**5000  # str() of it raises ValueError (Python's int-to-text digit limit)
+
+
+@pytest.mark.parametrize(
+    ("field", "call"),
+    [
+        ("phone_number_id", lambda hook: hook.send_message(TEXT, phone_number_id=HUGE)),
+        ("phone_number_id", lambda hook: hook.get_phone_number(phone_number_id=HUGE)),
+        ("phone_number_id", lambda hook: hook.get_business_profile(phone_number_id=HUGE)),
+        ("phone_number_id", lambda hook: asyncio.run(hook.asend_message(TEXT, phone_number_id=HUGE))),
+        ("waba_id", lambda hook: hook.list_templates(waba_id=HUGE)),
+        ("waba_id", lambda hook: hook.list_phone_numbers(waba_id=HUGE)),
+        ("waba_id", lambda hook: hook.delete_template("daily_report", waba_id=HUGE)),
+    ],
+)
+def test_a_huge_integer_id_override_is_refused_naming_the_field(
+    maton_conn: LoopbackServer, field: str, call: Callable[[MatonHook], Any]
+) -> None:
+    _route_everything(maton_conn)
+
+    with pytest.raises(WhatsAppValidationError, match=rf"^{field}: an integer of more than 40 digits"):
+        call(MatonHook())
+
+    assert maton_conn.requests == []

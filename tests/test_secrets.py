@@ -11,6 +11,7 @@ import html
 import json
 import logging
 import pickle
+import traceback
 import uuid
 from pathlib import Path
 from typing import Any
@@ -343,3 +344,110 @@ def test_key_is_sent_to_the_task_supervisor_sync_and_async(
 
     masked = [(how, msg.value) for how, msg in comms.sent if type(msg).__name__ == "MaskSecret"]
     assert masked == [("send", sync_key), ("asend", async_key)]
+
+
+# --- a key that cannot go into a header never shows in an error ----------------------------------
+
+UNUSABLE_KEYS = {
+    "non-ASCII": "sk-secrétkey123",
+    "NUL byte": "sk-secret\x00key123",
+    "inner space": "sk-secret key123",
+    "inner newline": "sk-secret\nkey123",
+    "tab": "sk-secret\tkey123",
+}
+
+
+def chain(error: BaseException) -> list[BaseException]:
+    """``error`` and every exception it carries as its cause or context."""
+    found: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in found:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def assert_no_key(error: BaseException, key: str) -> None:
+    texts = [traceback_text(error)]
+    for exc in chain(error):
+        texts += [str(exc), repr(exc), repr(exc.args)]
+    secret = key[:8]  # "sk-secre", however the rest is escaped
+    assert not [text for text in texts if secret in text]
+    assert isinstance(error, WhatsAppError)
+
+
+def traceback_text(error: BaseException) -> str:
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+@pytest.mark.parametrize("key", UNUSABLE_KEYS.values(), ids=UNUSABLE_KEYS.keys())
+def test_an_unusable_key_in_the_connection_is_refused_naming_it_not_showing_it(
+    monkeypatch: pytest.MonkeyPatch, loopback: LoopbackServer, key: str
+) -> None:
+    connect(monkeypatch, loopback, key)
+
+    with pytest.raises(WhatsAppError) as caught:
+        MatonHook().send_message({"to": "14155550100", "type": "text", "text": {"body": "hi"}})
+
+    assert "password of the connection 'maton_default'" in str(caught.value)
+    assert_no_key(caught.value, key)
+    assert loopback.requests == []
+
+
+@pytest.mark.parametrize("key", [k for k in UNUSABLE_KEYS.values() if "\x00" not in k])  # no NUL in environ
+def test_an_unusable_key_in_the_environment_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, loopback: LoopbackServer, key: str
+) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_MATON_DEFAULT", raising=False)
+    monkeypatch.setenv("MATON_API_KEY", key)
+    monkeypatch.setenv("MATON_BASE_URL", loopback.url)
+
+    with pytest.raises(WhatsAppError) as caught:
+        MatonHook().request("GET", PHONE_NUMBER_ID)
+
+    assert str(caught.value).startswith("MATON_API_KEY is not a usable API key")
+    assert_no_key(caught.value, key)
+    assert loopback.requests == []
+
+
+@pytest.mark.parametrize("pasted", ["sk-pasted-key123\n", " sk-pasted-key123 ", "sk-pasted-key123\r\n"])
+def test_a_pasted_key_is_sent_without_its_surrounding_whitespace(
+    monkeypatch: pytest.MonkeyPatch, loopback: LoopbackServer, pasted: str
+) -> None:
+    connect(monkeypatch, loopback, pasted)
+    loopback.route("POST", MESSAGES, Reply(json=sent()))
+
+    MatonHook().send_message({"to": "14155550100", "type": "text", "text": {"body": "hi"}})
+
+    assert [r.header("Authorization") for r in loopback.requests] == ["Bearer sk-pasted-key123"]
+
+
+# Keys the connection check would refuse, set on the settings directly: the transport itself must not
+# let httpx's or h11's errors (which quote the header) escape or ride along as a cause.
+RAW_KEYS = {**UNUSABLE_KEYS, "trailing newline": "sk-secretkey123\n", "trailing CR": "sk-secretkey123\r"}
+
+
+@pytest.mark.parametrize("key", [k for k in RAW_KEYS.values() if " " not in k and "\t" not in k])
+@pytest.mark.parametrize("call", ["sync", "async"])
+def test_the_transport_never_carries_a_key_it_cannot_write(
+    loopback: LoopbackServer, key: str, call: str
+) -> None:
+    import asyncio
+    import dataclasses
+
+    hook = MatonHook()
+    settings = settings_from_connection(
+        api_key="placeholder", host=loopback.url, port=None, schema=None, extra={}, conn_id="c"
+    )
+    hook._settings = dataclasses.replace(settings, api_key=key)
+    payload = {"to": "14155550100", "type": "text", "text": {"body": "hi"}}
+
+    with pytest.raises(WhatsAppError) as caught:
+        if call == "sync":
+            hook.send_message(payload, phone_number_id=PHONE_NUMBER_ID)
+        else:
+            asyncio.run(hook.asend_message(payload, phone_number_id=PHONE_NUMBER_ID))
+
+    assert "could not be sent as valid HTTP" in str(caught.value)
+    assert_no_key(caught.value, key)
+    assert loopback.requests == []

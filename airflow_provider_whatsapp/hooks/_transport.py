@@ -23,7 +23,7 @@ import time
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 
@@ -40,6 +40,7 @@ from airflow_provider_whatsapp.errors import (
 )
 from airflow_provider_whatsapp.hooks._deadline import current_deadline, deadline
 from airflow_provider_whatsapp.hooks._retry import RetryPolicy, parse_retry_after
+from airflow_provider_whatsapp.limits import MB
 from airflow_provider_whatsapp.redact import scrub_value
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 # The largest API answer read (Graph's and Maton's are a few KB; a template page stays far below).
-API_ANSWER_MAX_BYTES = 1024 * 1024
+API_ANSWER_MAX_BYTES = MB
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,11 @@ class ApiRequest:
 
     @property
     def label(self) -> str:
-        return f"{self.method} {httpx.URL(self.url).path}"
+        try:
+            return f"{self.method} {httpx.URL(self.url).path}"
+        except (httpx.InvalidURL, ValueError, UnicodeError):
+            # A URL from a server's answer (a media download) may not parse: say so, never quote it.
+            return f"{self.method} to an invalid URL"
 
     def build(self, client: httpx.Client | httpx.AsyncClient) -> httpx.Request:
         body = self.body() if callable(self.body) else (self.body or {})
@@ -298,14 +303,16 @@ def _before_answer(request: ApiRequest, exc: Exception) -> WhatsAppError:
     where = request.label
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)):
         return WhatsAppConnectError(f"Could not connect for {where}: {type(exc).__name__}. Nothing was sent.")
+    # The messages of the errors below quote the URL or a header (the key's among them): never shown.
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
         return WhatsAppConfigurationError(
-            f"The URL for {where} is not usable: {exc}. Check the connection's host."
+            f"The URL for {where} is not usable ({type(exc).__name__}). Check the connection's host."
         )
-    if isinstance(exc, httpx.LocalProtocolError):
-        # h11 refuses to write an invalid request before any of it goes out.
+    if quotes_request(exc):
+        # httpx or h11 refuses to write an invalid request before any of it goes out.
         return WhatsAppConfigurationError(
-            f"{where} could not be sent as valid HTTP: {exc}. Nothing was sent."
+            f"{where} could not be sent as valid HTTP ({type(exc).__name__}): a URL or header value is "
+            "not allowed there. Nothing was sent."
         )
     timed_out = _timed_out(request, exc)
     if timed_out is not None:
@@ -317,10 +324,26 @@ def _before_answer(request: ApiRequest, exc: Exception) -> WhatsAppError:
     )
 
 
+# Errors raised while a request is written: their messages quote the URL or a header value (the key's
+# among them), so they never travel with the provider's error, not even as its cause or context.
+_QUOTES_REQUEST = (httpx.LocalProtocolError, httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError)
+
+
+def quotes_request(exc: BaseException) -> bool:
+    """Whether ``exc`` may quote the request it failed to write (URL, headers, the key)."""
+    return isinstance(exc, _QUOTES_REQUEST)
+
+
+def raise_without_cause(error: WhatsAppError) -> NoReturn:
+    """Raise ``error`` with no cause and no context (call it outside any ``except`` block)."""
+    error.__cause__ = error.__context__ = None
+    raise error
+
+
 def _exchange_sync(client: httpx.Client, request: ApiRequest) -> Any:
-    built = request.build(client)
     response = None
     try:
+        built = request.build(client)
         response = client.send(built, stream=True)
         try:
             reader = BodyReader(response, API_ANSWER_MAX_BYTES)
@@ -334,13 +357,15 @@ def _exchange_sync(client: httpx.Client, request: ApiRequest) -> Any:
         error = failure(request, response, exc)
         if error is exc:
             raise
-        raise error from exc
+        if not quotes_request(exc):
+            raise error from exc
+    raise_without_cause(error)
 
 
 async def _exchange_async(client: httpx.AsyncClient, request: ApiRequest) -> Any:
-    built = request.build(client)
     response = None
     try:
+        built = request.build(client)
         response = await client.send(built, stream=True)
         try:
             reader = BodyReader(response, API_ANSWER_MAX_BYTES)
@@ -354,7 +379,9 @@ async def _exchange_async(client: httpx.AsyncClient, request: ApiRequest) -> Any
         error = failure(request, response, exc)
         if error is exc:
             raise
-        raise error from exc
+        if not quotes_request(exc):
+            raise error from exc
+    raise_without_cause(error)
 
 
 # --- the retry loop ------------------------------------------------------------------------------

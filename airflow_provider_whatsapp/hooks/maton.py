@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import time
 from typing import IO, TYPE_CHECKING, Any
 
 import httpx
@@ -29,7 +30,7 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppValidationError,
 )
 from airflow_provider_whatsapp.hooks import _paths
-from airflow_provider_whatsapp.hooks._deadline import with_deadlines
+from airflow_provider_whatsapp.hooks._deadline import deadline, with_deadlines
 from airflow_provider_whatsapp.hooks._media_files import (
     check_destination,
     may_send_key,
@@ -42,6 +43,8 @@ from airflow_provider_whatsapp.hooks._settings import (
     DEFAULT_APP,
     DEFAULT_CONN_ID,
     MatonSettings,
+    check_rate_limit,
+    finite_number,
     settings_from_connection,
     settings_from_environment,
 )
@@ -53,10 +56,12 @@ from airflow_provider_whatsapp.hooks._transport import (
     failure,
     interpret,
     limiter_for,
+    quotes_request,
+    raise_without_cause,
     send_async,
     send_sync,
 )
-from airflow_provider_whatsapp.limits import MEDIA_MAX_BYTES
+from airflow_provider_whatsapp.limits import MAX_TEMPLATE_PAGES, MB, MEDIA_MAX_BYTES
 from airflow_provider_whatsapp.redact import keep_secret
 from airflow_provider_whatsapp.template_definitions import validate_template
 
@@ -67,7 +72,10 @@ if TYPE_CHECKING:
 
 _USER_AGENT = f"airflow-provider-whatsapp/{__version__}"
 _PROFILE_FIELDS = "about,address,description,email,profile_picture_url,websites,vertical"
-_DOWNLOAD_CHUNK = 1024 * 1024
+_DOWNLOAD_CHUNK = MB
+_ABSENT: Any = object()  # "no default" for answer_part
+# A media file may be 100 MB: however short ``timeout`` is, a download gets at least this long.
+MIN_DOWNLOAD_TIMEOUT = 300.0
 # Answers are read without compression: they are small, and a compressed one could unfold into many
 # times its size (one that comes compressed anyway is inflated under the same cap).
 _DEFAULT_HEADERS = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
@@ -93,6 +101,8 @@ class MatonHook(BaseHook):
     :param max_retry_seconds: no retry starts after this many seconds.
     :param max_retry_after: the longest ``Retry-After`` (seconds or HTTP date) the hook waits for; when a
         server asks for more, the call gives up at once with a retryable error saying how long it asked.
+    :param download_timeout: the longest :meth:`download_media` may stream one file, in seconds
+        (default: the larger of ``timeout`` and 300 s); a host trickling the bytes cannot hold it longer.
     :param rate_limit: most requests per second from this process for this account
         (default 10 through Maton, 80 for Graph direct; 0 turns the limiter off).
     """
@@ -114,6 +124,7 @@ class MatonHook(BaseHook):
         max_retry_seconds: float = 120.0,
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         rate_limit: float | None = None,
+        download_timeout: float | None = None,
     ) -> None:
         super().__init__()
         self.maton_conn_id = maton_conn_id
@@ -124,7 +135,13 @@ class MatonHook(BaseHook):
         self.retry_policy = RetryPolicy(
             max_attempts=max_attempts, max_seconds=max_retry_seconds, max_retry_after=max_retry_after
         )
-        self.rate_limit = rate_limit
+        self.rate_limit = (
+            None if rate_limit is None else check_rate_limit(rate_limit, where="the MatonHook arguments")
+        )
+        self.download_timeout = _seconds(
+            "download_timeout",
+            max(timeout, MIN_DOWNLOAD_TIMEOUT) if download_timeout is None else download_timeout,
+        )
         self._settings: MatonSettings | None = None
         self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
@@ -389,15 +406,15 @@ class MatonHook(BaseHook):
         """The phone numbers of a WhatsApp Business Account."""
         s = self.settings
         answer = self._call(self._graph(s, "GET", _paths.phone_numbers(s.require_waba_id(waba_id))))
-        return list(answer.get("data", []))
+        return answer_part(answer, "data", list, "the list of phone numbers", default=[], items=dict)
 
     def get_business_profile(self, phone_number_id: str | None = None) -> dict[str, Any]:
         """The business profile shown to customers (about, address, description, email, websites...)."""
         s = self.settings
         path = _paths.business_profile(s.require_phone_number_id(phone_number_id))
         answer = self._call(self._graph(s, "GET", path, params={"fields": _PROFILE_FIELDS}))
-        data = answer.get("data") or [{}]
-        return dict(data[0])
+        data = answer_part(answer, "data", list, "the business profile", default=[], items=dict)
+        return dict(data[0]) if data else {}
 
     def update_business_profile(self, *, phone_number_id: str | None = None, **fields: Any) -> dict[str, Any]:
         """Update business profile fields, e.g. ``about="Daily reports"``."""
@@ -475,13 +492,13 @@ class MatonHook(BaseHook):
 
     def get_media(self, media_id: str) -> dict[str, Any]:
         """A media object's ``url`` (valid for a few minutes), ``mime_type``, ``sha256`` and ``file_size``."""
-        return self._call(self._graph(self.settings, "GET", _paths.media(media_id)))
+        return _media_info(self._call(self._graph(self.settings, "GET", _paths.media(media_id))))
 
     async def aget_media(self, media_id: str) -> dict[str, Any]:
         """Async :meth:`get_media`."""
         path = _paths.media(media_id)
         s = await self.aget_settings()
-        return await self._acall(self._graph(s, "GET", path))
+        return _media_info(await self._acall(self._graph(s, "GET", path)))
 
     @staticmethod
     def _delete_media_request(s: MatonSettings, media_id: str, phone_number_id: str | None) -> ApiRequest:
@@ -513,16 +530,19 @@ class MatonHook(BaseHook):
         check_destination(destination)
         s = self.settings
         info = self.get_media(media_id)
-        url = info.get("url")
-        if not url or not isinstance(url, str):
-            raise WhatsAppError(f"Media {media_id} has no download URL: {info!r}")
+        url = info["url"]
         headers = s.headers() if may_send_key(s, url) else {}
         request = ApiRequest(method="GET", url=url, headers=headers, idempotent=True)
         digest = hashlib.sha256()
         size = 0
         response = None
+        unwritable: WhatsAppError | None = None
         try:
-            with self.get_conn().stream("GET", url, headers=request.headers) as response:
+            # One budget for the whole file: per-read timeouts alone let a trickling host hold it forever.
+            with (
+                deadline(time.monotonic() + self.download_timeout),
+                self.get_conn().stream("GET", url, headers=request.headers) as response,
+            ):
                 if not response.is_success:
                     reader = BodyReader(response, API_ANSWER_MAX_BYTES)
                     interpret(request, response, b"".join(reader.feed(raw) for raw in response.iter_raw()))
@@ -537,7 +557,12 @@ class MatonHook(BaseHook):
             error = failure(request, response, exc)
             if error is exc:
                 raise
-            raise error from exc
+            if not quotes_request(exc):
+                raise error from exc
+            unwritable = error
+        if unwritable is not None:
+            # Raised outside the handler: the cause would quote the request's headers, the key among them.
+            raise_without_cause(unwritable)
         expected = info.get("sha256")
         if expected and str(expected).lower() != digest.hexdigest():
             remove_file(destination)
@@ -595,14 +620,10 @@ class MatonHook(BaseHook):
         """
         s = self.settings
         filters = self._template_filters(name, status, language, page_size)
-        found: list[dict[str, Any]] = []
-        after: str | None = None
-        while True:
-            page = self._call(self._templates_request(s, waba_id, filters, after))
-            found.extend(page.get("data", []))
-            after = _next_cursor(page)
-            if after is None:
-                return self._keep(found, name, status, language)
+        pages = TemplatePages()
+        while pages.after is not _LAST_PAGE:
+            pages.add(self._call(self._templates_request(s, waba_id, filters, pages.after)))
+        return self._keep(pages.found, name, status, language)
 
     async def alist_templates(
         self,
@@ -616,14 +637,10 @@ class MatonHook(BaseHook):
         """Async :meth:`list_templates`."""
         s = await self.aget_settings()
         filters = self._template_filters(name, status, language, page_size)
-        found: list[dict[str, Any]] = []
-        after: str | None = None
-        while True:
-            page = await self._acall(self._templates_request(s, waba_id, filters, after))
-            found.extend(page.get("data", []))
-            after = _next_cursor(page)
-            if after is None:
-                return self._keep(found, name, status, language)
+        pages = TemplatePages()
+        while pages.after is not _LAST_PAGE:
+            pages.add(await self._acall(self._templates_request(s, waba_id, filters, pages.after)))
+        return self._keep(pages.found, name, status, language)
 
     def create_template(
         self,
@@ -677,18 +694,21 @@ class MatonHook(BaseHook):
         params = {"app": app or s.app or DEFAULT_APP}
         if status:
             params["status"] = status
-        return list(self._call(self._ctrl(s, "GET", params=params)).get("connections", []))
+        answer = self._call(self._ctrl(s, "GET", params=params))
+        return answer_part(
+            answer, "connections", list, "the list of Maton connections", default=[], items=dict
+        )
 
     def get_maton_connection(self, connection_id: str) -> dict[str, Any]:
         """One Maton connection: id, status, app, creation time."""
         answer = self._call(self._ctrl(self.settings, "GET", _paths.maton_connection(connection_id)))
-        return dict(answer.get("connection", answer))
+        return dict(answer_part(answer, "connection", dict, "the Maton connection", default=answer))
 
     def create_maton_connection(self, *, app: str | None = None) -> dict[str, Any]:
         """Start a new Maton connection; open its ``url`` in a browser to grant WhatsApp access."""
         s = self.settings
         answer = self._call(self._ctrl(s, "POST", body={"json": {"app": app or s.app or DEFAULT_APP}}))
-        return dict(answer.get("connection", answer))
+        return dict(answer_part(answer, "connection", dict, "the new Maton connection", default=answer))
 
     def delete_maton_connection(self, connection_id: str) -> None:
         """Delete a Maton connection (WhatsApp access through it stops)."""
@@ -739,6 +759,14 @@ def _shape(answer: Any) -> str:
     return f"answer of type {type(answer).__name__}"
 
 
+def _seconds(name: str, value: Any) -> float:
+    """A duration argument: a positive, finite number of seconds, else an error naming it."""
+    number = finite_number(value) if not isinstance(value, str) else None
+    if number is None or number <= 0:
+        raise WhatsAppConfigurationError(f"{name} must be a positive, finite number of seconds.")
+    return number
+
+
 def _media_size_limit(info: dict[str, Any]) -> int:
     """The most a media download may bring: the size WhatsApp reported, within its largest media limit."""
     reported = info.get("file_size")
@@ -750,9 +778,89 @@ def _media_size_limit(info: dict[str, Any]) -> int:
     return size if 0 < size <= MEDIA_MAX_BYTES else MEDIA_MAX_BYTES
 
 
-def _next_cursor(page: dict[str, Any]) -> str | None:
-    """The ``after`` cursor of the next page; cursors alone do not mean there is one, ``next`` does."""
-    paging = page.get("paging") or {}
-    if not paging.get("next"):
-        return None
-    return (paging.get("cursors") or {}).get("after")
+_LAST_PAGE = ""
+
+
+class TemplatePages:
+    """The templates gathered page by page, and the cursor of the next page (``_LAST_PAGE`` when done).
+
+    A page is followed only while the answer has ``paging.next`` (cursors alone are always there); a
+    server that keeps pointing further, or back to a page already read, cannot keep the listing going.
+    """
+
+    def __init__(self) -> None:
+        self.found: list[dict[str, Any]] = []
+        self.after: str | None = None  # None: the first page
+        self._seen: set[str] = set()
+        self._pages = 0
+
+    def add(self, page: Any) -> None:
+        self._pages += 1
+        self.found.extend(answer_part(page, "data", list, "a page of templates", default=[], items=dict))
+        paging = answer_part(page, "paging", dict, "the paging of a template page", default={})
+        if not paging.get("next"):
+            self.after = _LAST_PAGE
+            return
+        cursors = answer_part(paging, "cursors", dict, "the cursors of a template page", default={})
+        after = answer_part(cursors, "after", str, "the next page's cursor", default=_LAST_PAGE)
+        if after in self._seen:
+            raise WhatsAppTransientError(
+                f"Listing templates: page {self._pages} points back to a page already read; stopped."
+            )
+        if after and self._pages >= MAX_TEMPLATE_PAGES:
+            raise WhatsAppTransientError(
+                f"Listing templates: still more pages after {MAX_TEMPLATE_PAGES}; stopped. Filter by name or "
+                "status, or raise page_size."
+            )
+        self._seen.add(after)
+        self.after = after
+
+
+def answer_part(
+    answer: Any,
+    key: str,
+    expected: type,
+    what: str,
+    *,
+    default: Any = _ABSENT,
+    items: type | None = None,
+) -> Any:
+    """``answer[key]`` if it is an ``expected`` (of ``items``, for a list), else a retryable error
+    describing the shape, never quoting a value (a server may answer anything).
+
+    :param what: what the part is, for the error, e.g. ``"the list of phone numbers"``.
+    :param default: used when the key is missing or null; without it, that is an error too.
+    """
+    if not isinstance(answer, dict):
+        raise WhatsAppTransientError(f"The answer with {what} is not a JSON object ({_shape(answer)}).")
+    value = answer.get(key)
+    if value is None and default is not _ABSENT:
+        return default
+    if not isinstance(value, expected):
+        got = "nothing" if value is None else f"a JSON {_json_type(value)}"
+        raise WhatsAppTransientError(
+            f"The answer's {key!r} ({what}) should be a JSON {_json_type(expected())}, not {got} "
+            f"({_shape(answer)})."
+        )
+    if items is not None:
+        entries: list[Any] = list(value) if isinstance(value, list) else []
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, items):
+                raise WhatsAppTransientError(
+                    f"The answer's {key!r} ({what}) should hold JSON {_json_type(items())}s; item {index} "
+                    f"is a JSON {_json_type(entry)}."
+                )
+    return value
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _media_info(answer: Any) -> dict[str, Any]:
+    """A media object's answer, with the download ``url`` it must have."""
+    url = answer_part(answer, "url", str, "the media's download URL")
+    if not url.strip():
+        raise WhatsAppTransientError("The answer's 'url' (the media's download URL) is empty.")
+    return dict(answer)

@@ -15,14 +15,14 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from airflow_provider_whatsapp.limits import MB, MEDIA_MAX_BYTES
+from airflow_provider_whatsapp.limits import LOOPBACK_HOSTS, MB, MEDIA_MAX_BYTES
 from airflow_provider_whatsapp.sandbox.validation import GraphError
 
 if TYPE_CHECKING:
     from email.message import Message as HeaderMessage
 
-# The loopback names a browser can reach the sandbox by; a rebinding attacker controls none of them.
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+# A Host header: a name (or bracketed IPv6 address) and an optional port. Only LOOPBACK_HOSTS are served:
+# a DNS-rebinding attacker controls none of them.
 _HOST = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9.\-]+)(?::([0-9]{1,5}))?$", re.IGNORECASE)
 
 # Room for the multipart framing (boundaries, part headers, the other form fields) around an upload.
@@ -73,16 +73,16 @@ def check_request(method: str, target: str, headers: HeaderMessage) -> None:
     hosts = headers.get_all("Host") or []
     if len(hosts) != 1:
         raise GraphError(100, "The request needs exactly one Host header.", status=400)
-    if host_name(hosts[0]) not in LOOPBACK_NAMES:
+    if host_name(hosts[0]) not in LOOPBACK_HOSTS:
         raise GraphError(
             100,
-            f"Host {hosts[0][:100]!r} is not this sandbox: use one of {', '.join(sorted(LOOPBACK_NAMES))}.",
+            f"Host {hosts[0][:100]!r} is not this sandbox: use one of {', '.join(sorted(LOOPBACK_HOSTS))}.",
             status=421,
         )
     if not target.startswith("/"):
         raise GraphError(100, "The request target must be a path starting with '/'.", status=400)
     origin = headers.get("Origin")
-    if origin is not None and host_name(origin.partition("://")[2]) not in LOOPBACK_NAMES:
+    if origin is not None and host_name(origin.partition("://")[2]) not in LOOPBACK_HOSTS:
         raise GraphError(100, f"Requests from origin {origin[:100]!r} are not accepted.", status=403)
     # Outside /_sandbox/, an Authorization header (which a simple request cannot carry) also proves the
     # caller is not such a page: media uploads are multipart, as Graph wants them.
