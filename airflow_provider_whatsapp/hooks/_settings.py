@@ -27,11 +27,10 @@ from airflow_provider_whatsapp.hooks._paths import (
     check_id,
 )
 from airflow_provider_whatsapp.limits import (
-    GRAPH_MESSAGES_PER_SECOND,
     LOOPBACK_HOSTS,
-    MATON_REQUESTS_PER_SECOND,
     RATE_LIMIT_MAX_PER_SECOND,
     RATE_LIMIT_MIN_PER_SECOND,
+    default_rate,
 )
 
 DEFAULT_CONN_ID = "maton_default"
@@ -211,7 +210,6 @@ def settings_from_connection(
     if ctrl:
         ctrl = check_base_url(normalise_base_url(ctrl), where=f"ctrl_url in the extra of {conn_id!r}")
     rate = _extra_value(extra, "rate_limit")
-    default_rate = MATON_REQUESTS_PER_SECOND if app else GRAPH_MESSAGES_PER_SECOND
     return MatonSettings(
         base_url=base_url,
         ctrl_url=ctrl or default_ctrl_url(base_url),
@@ -223,7 +221,7 @@ def settings_from_connection(
         phone_number_id=_checked(extra, "phone_number_id", conn_id),
         waba_id=_checked(extra, "waba_id", conn_id),
         rate_limit=check_rate_limit(
-            default_rate if rate is None else rate, where=f"the extra of {conn_id!r}"
+            default_rate(via_maton=bool(app)) if rate is None else rate, where=f"the extra of {conn_id!r}"
         ),
         api_key=api_key,
     )
