@@ -22,6 +22,17 @@ def numbers(count: int, start: int = 0) -> list[str]:
     return [f"+1 415 555 {i:04d}" for i in range(start, start + count)]
 
 
+def max_in_any_window(times: list[float], window: float = 1.0) -> int:
+    """The most of ``times`` that fall in any window of ``window`` seconds (a server's rate count)."""
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
 def digits(number: str) -> str:
     return "".join(c for c in number if c.isdigit())
 

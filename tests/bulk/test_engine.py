@@ -15,7 +15,17 @@ from airflow_provider_whatsapp.bulk.engine import BulkConfig, BulkItem, Pacer, r
 from airflow_provider_whatsapp.bulk.progress import LocalJournal
 from airflow_provider_whatsapp.hooks.maton import MatonHook
 from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
-from tests.bulk.helpers import MESSAGES, Inbox, context, digits, graph, journal_file, numbers, throttled_429
+from tests.bulk.helpers import (
+    MESSAGES,
+    Inbox,
+    context,
+    digits,
+    graph,
+    journal_file,
+    max_in_any_window,
+    numbers,
+    throttled_429,
+)
 from tests.loopback import LoopbackServer, Reply
 
 TEXT = {"type": "text", "text": {"body": "Your report is ready"}}
@@ -25,16 +35,6 @@ def bulk(tmp_path: Path, recipients: list[Any], **kwargs: Any) -> WhatsAppSendBu
     return WhatsAppSendBulkOperator(
         task_id="bulk", recipients=recipients, message=TEXT, progress_path=str(tmp_path), **kwargs
     )
-
-
-def max_in_any_window(times: list[float], window: float = 1.0) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def run_engine(tmp_path: Path, recipients: list[str], config: BulkConfig) -> Any:

@@ -23,7 +23,7 @@ from airflow_provider_whatsapp.limits import (
 )
 from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
 from airflow_provider_whatsapp.redact import mask_phone_number
-from tests.bulk.helpers import MESSAGES, Inbox, context, digits, graph, numbers
+from tests.bulk.helpers import MESSAGES, Inbox, context, digits, graph, max_in_any_window, numbers
 from tests.conftest import connection_json
 from tests.loopback import LoopbackServer
 
@@ -36,16 +36,6 @@ def bulk(tmp_path: Path, recipients: list[Any], **kwargs: Any) -> WhatsAppSendBu
     return WhatsAppSendBulkOperator(
         task_id="bulk", recipients=recipients, progress_path=str(tmp_path), **kwargs
     )
-
-
-def max_in_any_window(times: list[float], window: float = 1.0) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def assert_no_full_number(text: str, recipients: list[str]) -> None:
