@@ -16,7 +16,7 @@ from airflow_provider_whatsapp.hooks._defaults import (
     DEFAULT_HOST,
     GRAPH_DIRECT_APP,
 )
-from airflow_provider_whatsapp.limits import GRAPH_MESSAGES_PER_SECOND, MATON_REQUESTS_PER_SECOND
+from airflow_provider_whatsapp.spec.limits import GRAPH_MESSAGES_PER_SECOND, MATON_REQUESTS_PER_SECOND
 
 
 @dataclass(frozen=True)

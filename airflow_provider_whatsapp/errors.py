@@ -10,12 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_whatsapp._compat import AirflowException, AirflowFailException
-from airflow_provider_whatsapp.limits import (
-    GRAPH_MESSAGES_PER_SECOND,
-    MATON_REQUESTS_PER_SECOND,
-    PAIR_RATE_INTERVAL_SECONDS,
-)
 from airflow_provider_whatsapp.redact import scrub
+from airflow_provider_whatsapp.spec import error_codes
+from airflow_provider_whatsapp.spec.limits import MATON_REQUESTS_PER_SECOND, PAIR_RATE_INTERVAL_SECONDS
 
 
 class WhatsAppError(AirflowException):
@@ -196,86 +193,6 @@ class WhatsAppPhoneNotRegisteredError(WhatsAppPermanentError):
     """Code 133010: the business phone number is not registered with the Cloud API."""
 
 
-# --- Graph error code -> class and the advice given with it --------------------------------------
-
-_ERRORS_BY_CODE: dict[int, tuple[type[WhatsAppError], str]] = {
-    1: (WhatsAppTransientError, "Meta reported an unknown, temporary error; it is safe to try again."),
-    2: (WhatsAppTransientError, "Meta's service is temporarily unavailable; it is safe to try again."),
-    4: (WhatsAppRateLimitError, "The app reached its Graph API call limit; slow down."),
-    80007: (WhatsAppRateLimitError, "The WhatsApp Business Account reached its rate limit; slow down."),
-    130429: (
-        WhatsAppRateLimitError,
-        f"The phone number's message throughput was exceeded ({GRAPH_MESSAGES_PER_SECOND} messages/s by "
-        "default); slow down.",
-    ),
-    131056: (
-        WhatsAppPairRateLimitError,
-        "Too many messages to the same recipient in a short time (about one per 6 s); wait before "
-        "sending to this recipient again.",
-    ),
-    131000: (WhatsAppTransientError, "Meta could not process the request; it is safe to try again."),
-    131016: (WhatsAppTransientError, "A WhatsApp service is temporarily unavailable; try again."),
-    133004: (WhatsAppTransientError, "The WhatsApp server is temporarily unavailable; try again."),
-    10: (
-        WhatsAppPermissionError,
-        "The app lacks a permission for this call: check that the WhatsApp connection in Maton "
-        "granted whatsapp_business_messaging and whatsapp_business_management.",
-    ),
-    100: (WhatsAppInvalidParameterError, "A parameter is invalid; check the payload against the API."),
-    190: (
-        WhatsAppAuthError,
-        "The WhatsApp access token expired or was revoked: reconnect WhatsApp Business in Maton "
-        "(or renew the Meta token).",
-    ),
-    131008: (WhatsAppInvalidParameterError, "A required parameter is missing."),
-    131009: (WhatsAppInvalidParameterError, "A parameter value is invalid."),
-    131026: (
-        WhatsAppUndeliverableError,
-        "The message could not be delivered: the recipient may not use WhatsApp, may have an old "
-        "app version, or has not accepted the latest terms.",
-    ),
-    131030: (
-        WhatsAppRecipientNotAllowedError,
-        "The recipient is not in the allowed list of this test phone number: add it in the Meta "
-        "developer console, or send from a production number.",
-    ),
-    131031: (
-        WhatsAppAccountLockedError,
-        "The WhatsApp Business Account is locked or restricted (policy violation or failed "
-        "verification); see Business Support in Meta's Business Manager.",
-    ),
-    131047: (
-        WhatsAppReEngagementError,
-        "More than 24 hours have passed since the recipient last wrote to this number, so a "
-        "free-form message cannot be sent: send an approved template instead "
-        "(WhatsAppSendTemplateOperator).",
-    ),
-    131051: (WhatsAppUnsupportedMessageError, "This message type is not supported."),
-    132000: (
-        WhatsAppTemplateParameterCountError,
-        "The number of template parameters does not match the number of placeholders in the "
-        "approved template.",
-    ),
-    132001: (
-        WhatsAppTemplateNotFoundError,
-        "The template does not exist in this language, or is not approved yet: check its name and "
-        "language code (a template approved in en_US does not exist in en).",
-    ),
-    132012: (
-        WhatsAppTemplateParameterFormatError,
-        "A template parameter does not have the format the template expects.",
-    ),
-    133010: (
-        WhatsAppPhoneNotRegisteredError,
-        "The business phone number is not registered with the WhatsApp Cloud API: register it "
-        "before sending.",
-    ),
-}
-
-# Permission errors span a range of codes.
-_PERMISSION_CODES = range(200, 300)
-_TEMPLATE_CODES = range(132000, 133000)
-
 MAY_HAVE_BEEN_DELIVERED = (
     "The message may have been delivered: the request reached the server but no clear answer came "
     "back. It was not sent again, to avoid a duplicate; check the recipient's chat before re-running."
@@ -283,16 +200,12 @@ MAY_HAVE_BEEN_DELIVERED = (
 
 
 def error_class_for_code(code: int | None) -> tuple[type[WhatsAppError], str] | None:
-    """The error class and advice for a Graph error code, or ``None`` for an unknown code."""
-    if code is None:
+    """The error class and advice for a Graph error code (from the shared table), or ``None``."""
+    row = error_codes.lookup(code)
+    if row is None:
         return None
-    if code in _ERRORS_BY_CODE:
-        return _ERRORS_BY_CODE[code]
-    if code in _PERMISSION_CODES:
-        return _ERRORS_BY_CODE[10]
-    if code in _TEMPLATE_CODES:
-        return WhatsAppTemplateError, "The template send was refused."
-    return None
+    cls = globals()[row.error_class]
+    return cls, row.advice
 
 
 def _graph_error(body: Any) -> dict[str, Any] | None:

@@ -15,17 +15,16 @@ import re
 from typing import Any
 
 from airflow_provider_whatsapp.errors import WhatsAppValidationError
-from airflow_provider_whatsapp.limits import (
+from airflow_provider_whatsapp.spec.grammar import TEMPLATE_NAME_PATTERN
+from airflow_provider_whatsapp.spec.limits import (
     TEMPLATE_BODY_TEXT_MAX,
     TEMPLATE_BUTTON_LABEL_MAX,
     TEMPLATE_BUTTONS_MAX,
-    TEMPLATE_CATEGORIES,
     TEMPLATE_FOOTER_TEXT_MAX,
-    TEMPLATE_HEADER_FORMATS,
     TEMPLATE_HEADER_TEXT_MAX,
     TEMPLATE_NAME_MAX,
-    TEMPLATE_NAME_PATTERN,
 )
+from airflow_provider_whatsapp.spec.vocabulary import TEMPLATE_CATEGORIES, TEMPLATE_HEADER_FORMATS
 
 COMPONENT_TYPES = ("HEADER", "BODY", "FOOTER", "BUTTONS")
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")

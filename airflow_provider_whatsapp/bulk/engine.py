@@ -67,12 +67,12 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppUnsupportedMessageError,
 )
 from airflow_provider_whatsapp.hooks._retry import DEFAULT_MAX_RETRY_AFTER, RetryPolicy, doubling_wait
-from airflow_provider_whatsapp.limits import (
+from airflow_provider_whatsapp.redact import mask_phone_number
+from airflow_provider_whatsapp.spec.limits import (
     MAX_FAILURES_IN_XCOM,
     PAIR_RATE_INTERVAL_SECONDS,
     PAIR_RATE_MAX_WAIT_SECONDS,
 )
-from airflow_provider_whatsapp.redact import mask_phone_number
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection, Mapping

@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 import httpx
 
 from airflow_provider_whatsapp.errors import WhatsAppError, WhatsAppValidationError
-from airflow_provider_whatsapp.limits import (
+from airflow_provider_whatsapp.spec.limits import (
     WEBP_HEADER_BYTES,
     check_media,
     is_animated_webp,

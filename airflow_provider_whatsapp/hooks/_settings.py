@@ -26,7 +26,7 @@ from airflow_provider_whatsapp.hooks._paths import (
     check_connection_id,
     check_id,
 )
-from airflow_provider_whatsapp.limits import (
+from airflow_provider_whatsapp.spec.limits import (
     LOOPBACK_HOSTS,
     RATE_LIMIT_MAX_PER_SECOND,
     RATE_LIMIT_MIN_PER_SECOND,

@@ -40,8 +40,8 @@ from airflow_provider_whatsapp.errors import (
 )
 from airflow_provider_whatsapp.hooks._deadline import current_deadline, deadline
 from airflow_provider_whatsapp.hooks._retry import RetryPolicy, parse_retry_after
-from airflow_provider_whatsapp.limits import MB
 from airflow_provider_whatsapp.redact import scrub_value
+from airflow_provider_whatsapp.spec.limits import MB
 
 if TYPE_CHECKING:
     from collections.abc import Callable

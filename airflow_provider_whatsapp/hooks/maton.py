@@ -61,8 +61,8 @@ from airflow_provider_whatsapp.hooks._transport import (
     send_async,
     send_sync,
 )
-from airflow_provider_whatsapp.limits import MAX_TEMPLATE_PAGES, MB, MEDIA_MAX_BYTES
 from airflow_provider_whatsapp.redact import keep_secret
+from airflow_provider_whatsapp.spec.limits import MAX_TEMPLATE_PAGES, MB, MEDIA_MAX_BYTES
 from airflow_provider_whatsapp.template_definitions import validate_template
 
 if TYPE_CHECKING:

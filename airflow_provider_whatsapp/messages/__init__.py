@@ -1,6 +1,6 @@
 """Validated models of every message the provider sends, and the helpers that check them.
 
-Each model checks WhatsApp's limits (see :mod:`airflow_provider_whatsapp.limits`) when it is built and
+Each model checks WhatsApp's limits (see :mod:`airflow_provider_whatsapp.spec.limits`) when it is built and
 turns into a Graph ``/messages`` body with ``to_payload(to, reply_to=None)``. Bad input raises
 :class:`~airflow_provider_whatsapp.errors.WhatsAppValidationError` naming the field, the problem and
 the limit, before any request is made.

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from airflow_provider_whatsapp import limits
 from airflow_provider_whatsapp.errors import WhatsAppValidationError
+from airflow_provider_whatsapp.spec import limits
 
 _RECIPIENT_SEPARATORS = re.compile(r"[+\s\-()]")
 

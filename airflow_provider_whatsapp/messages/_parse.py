@@ -6,7 +6,6 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
-from airflow_provider_whatsapp import limits
 from airflow_provider_whatsapp.errors import WhatsAppValidationError
 from airflow_provider_whatsapp.messages._common import OutgoingMessage, to_whatsapp_error
 from airflow_provider_whatsapp.messages.interactive import ButtonsMessage, CtaUrlMessage, ListMessage
@@ -24,6 +23,7 @@ from airflow_provider_whatsapp.messages.simple import (
     TextMessage,
 )
 from airflow_provider_whatsapp.messages.template import TemplateMessage
+from airflow_provider_whatsapp.spec import limits
 
 MESSAGE_TYPES: dict[str, type[OutgoingMessage]] = {
     "text": TextMessage,

@@ -6,7 +6,6 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from airflow_provider_whatsapp import limits
 from airflow_provider_whatsapp.messages._common import (
     OutgoingMessage,
     WhatsAppModel,
@@ -15,6 +14,7 @@ from airflow_provider_whatsapp.messages._common import (
     drop_none,
 )
 from airflow_provider_whatsapp.messages.media import MediaRef  # noqa: TC001 (pydantic needs it at run time)
+from airflow_provider_whatsapp.spec import limits
 
 Body = Annotated[str, Field(max_length=limits.INTERACTIVE_BODY_MAX), AfterValidator(check_not_blank)]
 Footer = Annotated[str, Field(max_length=limits.INTERACTIVE_FOOTER_MAX), AfterValidator(check_not_blank)]

@@ -7,13 +7,13 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from airflow_provider_whatsapp import limits
 from airflow_provider_whatsapp.messages._common import (
     OutgoingMessage,
     WhatsAppModel,
     check_http_url,
     drop_none,
 )
+from airflow_provider_whatsapp.spec import limits
 
 Caption = Annotated[str, Field(max_length=limits.MEDIA_CAPTION_MAX)]
 

@@ -6,13 +6,13 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
-from airflow_provider_whatsapp import limits
 from airflow_provider_whatsapp.messages._common import (
     OutgoingMessage,
     WhatsAppModel,
     check_not_blank,
     drop_none,
 )
+from airflow_provider_whatsapp.spec import limits
 
 
 class TextMessage(OutgoingMessage):

@@ -9,7 +9,6 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from airflow_provider_whatsapp import limits
 from airflow_provider_whatsapp.messages._common import (
     OutgoingMessage,
     WhatsAppModel,
@@ -18,6 +17,7 @@ from airflow_provider_whatsapp.messages._common import (
 )
 from airflow_provider_whatsapp.messages.media import MediaRef, file_name
 from airflow_provider_whatsapp.messages.simple import Latitude, Longitude  # noqa: TC001 (run time)
+from airflow_provider_whatsapp.spec import grammar, limits
 
 ParameterType = Literal["text", "currency", "date_time", "image", "video", "document", "location", "payload"]
 _OBJECT_TYPES = ("currency", "date_time", "image", "video", "document", "location")
@@ -26,7 +26,7 @@ _OBJECT_TYPES = ("currency", "date_time", "image", "video", "document", "locatio
 def check_template_name(value: str) -> str:
     if len(value) > limits.TEMPLATE_NAME_MAX:
         raise ValueError(f"{len(value)} characters; WhatsApp allows at most {limits.TEMPLATE_NAME_MAX}")
-    if not limits.TEMPLATE_NAME_PATTERN.match(value):
+    if not grammar.TEMPLATE_NAME_PATTERN.match(value):
         raise ValueError(f"{value!r} may use only lowercase letters, digits and underscores ([a-z0-9_]+)")
     return value
 

@@ -262,7 +262,7 @@ def fallback_text(context: Any, problem: str) -> str:
     :param context: the callback's context (may lack any key).
     :param problem: why the configured message was not sent, e.g. ``"body failed to render"``.
     """
-    from airflow_provider_whatsapp.limits import TEXT_BODY_MAX
+    from airflow_provider_whatsapp.spec.limits import TEXT_BODY_MAX
 
     context = context or {}
     ti = context.get("ti") or context.get("task_instance")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_whatsapp._compat import AirflowException, AirflowFailException
-from airflow_provider_whatsapp.limits import MAX_FAILURES_IN_XCOM
 from airflow_provider_whatsapp.operators._base import WhatsAppBaseOperator
 from airflow_provider_whatsapp.redact import mask_phone_number
+from airflow_provider_whatsapp.spec.limits import MAX_FAILURES_IN_XCOM
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -173,8 +173,8 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         from airflow_provider_whatsapp.bulk.lease import Holder
         from airflow_provider_whatsapp.bulk.progress import claim, open_journal
         from airflow_provider_whatsapp.hooks.maton import MatonHook
-        from airflow_provider_whatsapp.limits import default_rate
         from airflow_provider_whatsapp.messages import normalize_recipient
+        from airflow_provider_whatsapp.spec.limits import default_rate
 
         plan = build_plan(
             self.recipients,

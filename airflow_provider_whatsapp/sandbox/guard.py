@@ -15,8 +15,8 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from airflow_provider_whatsapp.limits import LOOPBACK_HOSTS, MB, MEDIA_MAX_BYTES
 from airflow_provider_whatsapp.sandbox.validation import GraphError
+from airflow_provider_whatsapp.spec.limits import LOOPBACK_HOSTS, MB, MEDIA_MAX_BYTES
 
 if TYPE_CHECKING:
     from email.message import Message as HeaderMessage

@@ -26,12 +26,6 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from airflow_provider_whatsapp.limits import (
-    WEBP_HEADER_BYTES,
-    check_media,
-    is_animated_webp,
-    media_type_for_mime,
-)
 from airflow_provider_whatsapp.sandbox import guard, inbox
 from airflow_provider_whatsapp.sandbox.state import (
     APP,
@@ -50,6 +44,12 @@ from airflow_provider_whatsapp.sandbox.validation import (
     validate_message,
     validate_profile_update,
     validate_template_definition,
+)
+from airflow_provider_whatsapp.spec.limits import (
+    WEBP_HEADER_BYTES,
+    check_media,
+    is_animated_webp,
+    media_type_for_mime,
 )
 
 HOST = "127.0.0.1"

@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_whatsapp.limits import CUSTOMER_SERVICE_WINDOW_SECONDS
+from airflow_provider_whatsapp.spec.limits import CUSTOMER_SERVICE_WINDOW_SECONDS
 
 DEFAULT_API_KEY = "sandbox-key"
 DEFAULT_PHONE_NUMBER_ID = "109876543210001"

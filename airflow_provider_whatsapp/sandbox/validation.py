@@ -1,6 +1,6 @@
 """What WhatsApp refuses, checked the way WhatsApp checks it, answered with Graph's error bodies.
 
-Every limit comes from :mod:`airflow_provider_whatsapp.limits`. A refusal is a :class:`GraphError`
+Every limit comes from :mod:`airflow_provider_whatsapp.spec.limits`. A refusal is a :class:`GraphError`
 carrying the HTTP status, the Graph code and the ``error_data.details`` text WhatsApp would send:
 131008 for a missing parameter, 131009 for a value out of range, 100 for a malformed parameter or a
 string over its length, 132000/132001/132012 for templates.
@@ -13,46 +13,13 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_whatsapp import limits
-
-# Graph's own short messages for the codes the sandbox answers with.
-GRAPH_TITLES: dict[int, str] = {
-    1: "An unknown error occurred",
-    2: "Service temporarily unavailable",
-    4: "Application request limit reached",
-    10: "Application does not have permission for this action",
-    100: "Invalid parameter",
-    190: "Invalid OAuth access token - Cannot parse access token",
-    80007: "Rate limit issues",
-    130429: "Rate limit hit",
-    131000: "Something went wrong",
-    131008: "Required parameter is missing",
-    131009: "Parameter value is not valid",
-    131016: "Service unavailable",
-    131026: "Message Undeliverable",
-    131047: "Re-engagement message",
-    131051: "Unsupported message type",
-    131053: "Media upload error",
-    131056: "(Business Account, Consumer Account) pair rate limit hit",
-    132000: "Number of parameters does not match the expected number of params",
-    132001: "Template name does not exist in the translation",
-    132005: "Translated text too long",
-    132012: "Parameter format does not match format in the created template",
-    132015: "Template is paused",
-    133004: "Server temporarily unavailable",
-    133010: "Phone number Not Registered",
-}
-
-_STATUS_BY_CODE = {1: 500, 2: 503, 4: 429, 190: 401, 10: 403, 80007: 429, 130429: 429, 131000: 500}
-_STATUS_BY_CODE.update({131016: 503, 133004: 503})
-_ERROR_TYPE = {1: "OAuthException", 2: "OAuthException"}
+from airflow_provider_whatsapp.spec import error_codes, grammar, limits, vocabulary
 
 
 def default_status(code: int) -> int:
     """The HTTP status Graph pairs with an error code."""
-    if 200 <= code < 300:
-        return 403
-    return _STATUS_BY_CODE.get(code, 400)
+    row = error_codes.lookup(code)
+    return row.http_status if row is not None else 400
 
 
 class GraphError(Exception):
@@ -74,14 +41,15 @@ class GraphError(Exception):
         self.details = details
         self.status = status or default_status(code)
         self.subcode = subcode
-        title = message or GRAPH_TITLES.get(code, "An error occurred")
+        row = error_codes.lookup(code)
+        title = message or (row.title if row is not None else "An error occurred")
         self.message = title if title.startswith("(#") else f"(#{code}) {title}"
         super().__init__(f"{self.message}: {details}")
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {
             "message": self.message,
-            "type": _ERROR_TYPE.get(self.code, "OAuthException"),
+            "type": error_codes.GRAPH_ERROR_TYPE,
         }
         error["code"] = self.code
         if self.subcode is not None:
@@ -243,7 +211,7 @@ def _media_object(kind: str, content: dict[str, Any], name: str, media_lookup: A
         if kind != "document" and media.media_type != kind:
             raise invalid(f"{name}['id']: media {content['id']} is {media.mime_type}, not a {kind}.")
     if "caption" in content:
-        if kind not in limits.CAPTIONED_MEDIA:
+        if kind not in vocabulary.CAPTIONED_MEDIA:
             raise GraphError(100, f"Param {name}['caption'] is not allowed for {kind} messages.")
         _text(content, "caption", f"{name}['caption']", limits.MEDIA_CAPTION_MAX, required=False)
     if "filename" in content and kind != "document":
@@ -487,7 +455,7 @@ def validate_template_definition(body: Any) -> dict[str, Any]:
     if (
         not isinstance(name, str)
         or len(name) > limits.TEMPLATE_NAME_MAX
-        or not limits.TEMPLATE_NAME_PATTERN.match(name)
+        or not grammar.TEMPLATE_NAME_PATTERN.match(name)
     ):
         raise GraphError(
             100,
@@ -499,8 +467,10 @@ def validate_template_definition(body: Any) -> dict[str, Any]:
     if not language or not isinstance(language, str):
         raise GraphError(100, "The parameter language is required.")
     category = str(spec.get("category") or "").upper()
-    if category not in limits.TEMPLATE_CATEGORIES:
-        raise GraphError(100, f"Param category must be one of {{{', '.join(limits.TEMPLATE_CATEGORIES)}}}.")
+    if category not in vocabulary.TEMPLATE_CATEGORIES:
+        raise GraphError(
+            100, f"Param category must be one of {{{', '.join(vocabulary.TEMPLATE_CATEGORIES)}}}."
+        )
     components = spec.get("components")
     if not isinstance(components, list) or not components:
         raise GraphError(100, "The parameter components is required.")

@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_whatsapp._compat import BaseTrigger, TriggerEvent
-from airflow_provider_whatsapp.limits import TEMPLATE_APPROVED, TEMPLATE_FAILED_STATUSES
+from airflow_provider_whatsapp.spec.vocabulary import TEMPLATE_APPROVED, TEMPLATE_FAILED_STATUSES
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -14,15 +14,15 @@ from airflow_provider_whatsapp.bulk.engine import BulkConfig, BulkItem, MessageC
 from airflow_provider_whatsapp.bulk.progress import LocalJournal
 from airflow_provider_whatsapp.hooks._retry import doubling_wait
 from airflow_provider_whatsapp.hooks.maton import MatonHook
-from airflow_provider_whatsapp.limits import (
+from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
+from airflow_provider_whatsapp.redact import mask_phone_number
+from airflow_provider_whatsapp.spec.limits import (
     GRAPH_MESSAGES_PER_SECOND,
     MATON_REQUESTS_PER_SECOND,
     PAIR_RATE_INTERVAL_SECONDS,
     PAIR_RATE_MAX_WAIT_SECONDS,
     default_rate,
 )
-from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
-from airflow_provider_whatsapp.redact import mask_phone_number
 from tests.bulk.helpers import MESSAGES, Inbox, context, digits, graph, max_in_any_window, numbers
 from tests.conftest import connection_json
 from tests.loopback import LoopbackServer

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_whatsapp import limits
 from airflow_provider_whatsapp.errors import WhatsAppValidationError
 from airflow_provider_whatsapp.operators.messages import (
     WhatsAppSendAudioOperator,
@@ -28,6 +27,7 @@ from airflow_provider_whatsapp.operators.messages import (
     WhatsAppSendTextOperator,
     WhatsAppSendVideoOperator,
 )
+from airflow_provider_whatsapp.spec import limits
 from tests.loopback import LoopbackServer
 
 TO = "+1 415 555 0100"

@@ -15,8 +15,8 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppTemplateParameterCountError,
 )
 from airflow_provider_whatsapp.hooks.maton import MatonHook
-from airflow_provider_whatsapp.limits import MATON_REQUESTS_PER_SECOND, TEXT_BODY_MAX
 from airflow_provider_whatsapp.sandbox import WhatsAppSandbox
+from airflow_provider_whatsapp.spec.limits import MATON_REQUESTS_PER_SECOND, TEXT_BODY_MAX
 from tests.sandbox.conftest import (
     RECIPIENT,
     assert_graph_error,

@@ -17,9 +17,9 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppValidationError,
 )
 from airflow_provider_whatsapp.hooks.maton import MatonHook
-from airflow_provider_whatsapp.limits import ANIMATED_STICKER_MAX_BYTES, MEDIA_RULES, is_animated_webp
 from airflow_provider_whatsapp.sandbox import WhatsAppSandbox
 from airflow_provider_whatsapp.sandbox.state import _seed_templates
+from airflow_provider_whatsapp.spec.limits import ANIMATED_STICKER_MAX_BYTES, MEDIA_RULES, is_animated_webp
 from airflow_provider_whatsapp.template_definitions import validate_template
 from tests.sandbox.conftest import RECIPIENT, assert_graph_error, messages_path, template, text
 

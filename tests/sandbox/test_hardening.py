@@ -364,8 +364,8 @@ def test_malformed_http_gets_a_graph_error(whatsapp_sandbox: WhatsAppSandbox, ra
 def test_body_bound_is_the_largest_media_file_plus_framing(
     whatsapp_sandbox: WhatsAppSandbox, extra: int, status: int
 ) -> None:
-    from airflow_provider_whatsapp.limits import MEDIA_MAX_BYTES
     from airflow_provider_whatsapp.sandbox.guard import MULTIPART_SLACK
+    from airflow_provider_whatsapp.spec.limits import MEDIA_MAX_BYTES
 
     declared = MEDIA_MAX_BYTES + MULTIPART_SLACK + extra
     raw = (

@@ -1,12 +1,12 @@
-"""WhatsApp's documented limits: the only place the provider (and its sandbox) keeps them.
+"""WhatsApp's numbers: lengths, counts, sizes, ranges and rates.
 
-Message models, the media upload check and the sandbox all read from here, so a limit that changes
-is changed once.
+Message models, template checks, the hook, the bulk engine and the sandbox all read from here, so a
+limit that changes is changed once. Allowed values live in :mod:`.vocabulary`, text rules in
+:mod:`.grammar`, error codes in :mod:`.error_codes`.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 MB = 1024 * 1024
@@ -34,14 +34,15 @@ LIST_ROW_TITLE_MAX = 24
 LIST_ROW_DESCRIPTION_MAX = 72
 CTA_URL_DISPLAY_TEXT_MAX = 20
 
+# Reactions: one emoji, which may take several code points (skin tones, flags, ZWJ sequences)
+REACTION_EMOJI_MAX_CHARS = 10
+
 # Contacts
 CONTACTS_MIN = 1
 CONTACTS_MAX = 5
 
 # Templates
 TEMPLATE_NAME_MAX = 512
-TEMPLATE_NAME_PATTERN = re.compile(r"^[a-z0-9_]+$")
-TEMPLATE_CATEGORIES = ("AUTHENTICATION", "MARKETING", "UTILITY")
 TEMPLATE_HEADER_PARAMETER_MAX = 60
 TEMPLATE_BODY_PARAMETER_MAX = 1024
 TEMPLATE_HEADER_TEXT_MAX = 60
@@ -49,11 +50,6 @@ TEMPLATE_BODY_TEXT_MAX = 1024
 TEMPLATE_FOOTER_TEXT_MAX = 60
 TEMPLATE_BUTTONS_MAX = 10
 TEMPLATE_BUTTON_LABEL_MAX = 25
-TEMPLATE_HEADER_FORMATS = ("TEXT", "IMAGE", "VIDEO", "DOCUMENT", "LOCATION")
-# Template review states. A template in one of the failed states will not become approved by waiting
-# (a deleted one neither); any other state (PENDING, IN_APPEAL...) may still change.
-TEMPLATE_APPROVED = "APPROVED"
-TEMPLATE_FAILED_STATUSES = frozenset({"REJECTED", "DISABLED", "PAUSED", "PENDING_DELETION", "DELETED"})
 # Template listing follows at most this many pages (an account has a few hundred templates at most;
 # a server that never stops pointing to a next page must not keep a task listing forever)
 MAX_TEMPLATE_PAGES = 1000
@@ -94,9 +90,6 @@ MEDIA_RULES: dict[str, MediaRule] = {
 ANIMATED_STICKER_MAX_BYTES = 500 * KB
 # The largest media file of any type
 MEDIA_MAX_BYTES = max(rule.max_bytes for rule in MEDIA_RULES.values())
-
-# Media types that may carry a caption
-CAPTIONED_MEDIA = frozenset({"image", "video", "document"})
 
 # Maton's gateway allows this many requests per second per account
 MATON_REQUESTS_PER_SECOND = 10
