@@ -102,7 +102,9 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, tuple[str | Non
             continue
         payload = part.get_payload(decode=True)
         data = payload if isinstance(payload, bytes) else b""
-        fields[str(name)] = (part.get_filename(), part.get_content_type(), data)
+        # The header as sent: email's get_content_type() turns a malformed one ("ogg") into text/plain.
+        raw_type = str(part.get("Content-Type") or "").split(";", 1)[0].strip()
+        fields[str(name)] = (part.get_filename(), raw_type, data)
     return fields
 
 
