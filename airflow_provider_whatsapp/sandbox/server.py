@@ -48,6 +48,7 @@ from airflow_provider_whatsapp.sandbox.validation import (
     validate_template_definition,
 )
 from airflow_provider_whatsapp.spec.limits import (
+    TEMPLATES_PER_ACCOUNT_MAX,
     WEBP_HEADER_BYTES,
     check_media,
     is_animated_webp,
@@ -625,17 +626,12 @@ class _Handler(BaseHTTPRequestHandler):
         raise GraphError(100, f"Unsupported {request.method.lower()} request.")
 
     def _template_page(self, request: _Request) -> dict[str, Any]:
-        """One page of the template list: filtered by name, status, language and category, ``limit`` per
-        page with cursors, each template cut to ``fields``, and ``summary=total_count`` counted."""
+        """One page of the template list: filtered (name, content, status, language, category; a filter
+        may list several values, comma-separated), ``limit`` per page with cursors, each template cut to
+        ``fields``, and the ``summary`` fields asked for."""
         query = request.query
-        found = [
-            t
-            for t in self.server.state.list_templates()
-            if (not query.get("name") or query["name"] in t.name)
-            and (not query.get("status") or t.status == query["status"].upper())
-            and (not query.get("language") or t.language == query["language"])
-            and (not query.get("category") or t.category == query["category"].upper())
-        ]
+        every = self.server.state.list_templates()
+        found = [t for t in every if _template_matches(t, query)]
         try:
             limit = max(1, min(int(query.get("limit") or 25), 1000))
         except ValueError:
@@ -658,9 +654,8 @@ class _Handler(BaseHTTPRequestHandler):
                 params["before"] = paging["cursors"]["before"]
                 paging["previous"] = f"{request.origin}{request.path}?{urlencode(params)}"
             body["paging"] = paging
-        summary = {s.strip() for s in (query.get("summary") or "").split(",")}
-        if "total_count" in summary:
-            body["summary"] = {"total_count": len(found)}
+        if query.get("summary"):
+            body["summary"] = _template_summary(query["summary"], found, every)
         return body
 
     # --- local pages and the sandbox's own API ---------------------------------------------------
@@ -698,6 +693,39 @@ class _Handler(BaseHTTPRequestHandler):
                 return status, body.encode(), page, "text/html; charset=utf-8"
             return status, body, None, "application/json"
         return 404, {"error": {"message": f"Nothing at {path}"}}, None, "application/json"
+
+
+def _template_matches(template: Template, query: dict[str, str]) -> bool:
+    def one_of(key: str, value: str) -> bool:
+        wanted = {v.strip().upper() for v in query.get(key, "").split(",") if v.strip()}
+        return not wanted or value.upper() in wanted
+
+    body = next(
+        (c.get("text") or "" for c in template.components if str(c.get("type")).upper() == "BODY"), ""
+    )
+    either = query.get("name_or_content", "")
+    return (
+        query.get("name", "") in template.name
+        and query.get("content", "") in body
+        and (either in template.name or either in body)
+        and one_of("status", template.status)
+        and one_of("language", template.language)
+        and one_of("category", template.category)
+    )
+
+
+def _template_summary(asked: str, found: list[Template], every: list[Template]) -> dict[str, Any]:
+    """The ``summary`` fields Graph computes for a template list (unknown ones are left out)."""
+    languages: dict[str, set[str]] = {}
+    for template in every:
+        languages.setdefault(template.name, set()).add(template.language)
+    values = {
+        "total_count": len(found),
+        "message_template_count": len(every),
+        "message_template_limit": TEMPLATES_PER_ACCOUNT_MAX,
+        "are_translations_complete": len({frozenset(v) for v in languages.values()}) <= 1,
+    }
+    return {name: values[name] for name in (s.strip() for s in asked.split(",")) if name in values}
 
 
 def _template_fields(template: dict[str, Any], fields: str | None) -> dict[str, Any]:

@@ -59,6 +59,8 @@ TEMPLATE_BUTTONS_MAX = 10
 TEMPLATE_BUTTON_LABEL_MAX = 25
 # Authentication templates: how long the code is valid, as the footer says (minutes)
 TEMPLATE_CODE_EXPIRATION_MINUTES_RANGE = (1, 90)
+# Message templates a WhatsApp Business Account may hold (a business not yet verified by Meta)
+TEMPLATES_PER_ACCOUNT_MAX = 250
 # Template listing follows at most this many pages (an account has a few hundred templates at most;
 # a server that never stops pointing to a next page must not keep a task listing forever)
 MAX_TEMPLATE_PAGES = 1000
