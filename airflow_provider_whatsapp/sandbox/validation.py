@@ -1,6 +1,8 @@
 """What WhatsApp refuses, checked the way WhatsApp checks it, answered with Graph's error bodies.
 
-Every limit comes from :mod:`airflow_provider_whatsapp.spec.limits`. A refusal is a :class:`GraphError`
+Every number, list of allowed values and text rule comes from :mod:`airflow_provider_whatsapp.spec`
+(``limits``, ``vocabulary``, ``grammar``); the titles and statuses of refusals from its error table,
+``spec.error_codes``. A refusal is a :class:`GraphError`
 carrying the HTTP status, the Graph code and the ``error_data.details`` text WhatsApp would send:
 131008 for a missing parameter, 131009 for a value out of range, 100 for a malformed parameter or a
 string over its length, 132000/132001/132012 for templates.
@@ -600,7 +602,7 @@ def _button_needs_parameter(button: dict[str, Any]) -> bool:
     kind = str(button.get("type", "")).upper()
     if kind == "URL":
         return bool(grammar.PLACEHOLDER_AT_END.search(str(button.get("url") or "")))
-    return kind in ("OTP", "COPY_CODE")
+    return kind in vocabulary.TEMPLATE_BUTTONS_ALWAYS_FILLED
 
 
 def _check_buttons(template: Any, sent: list[dict[str, Any]]) -> None:

@@ -142,6 +142,9 @@ TEMPLATE_BUTTON_TYPES = (
 TEMPLATE_LABELLED_BUTTONS = frozenset({"QUICK_REPLY", "URL", "PHONE_NUMBER"})
 #: How an authentication template's OTP button delivers the code.
 TEMPLATE_OTP_TYPES = ("COPY_CODE", "ONE_TAP", "ZERO_TAP")
+#: Template buttons a send must always fill: the OTP button (the code) and a coupon's copy-code button.
+#: (A URL button needs its parameter only when its URL ends in a placeholder.)
+TEMPLATE_BUTTONS_ALWAYS_FILLED = ("OTP", "COPY_CODE")
 #: OTP buttons that open an app, and so need the app's ``package_name`` and ``signature_hash``.
 TEMPLATE_OTP_APP_TYPES = ("ONE_TAP", "ZERO_TAP")
 #: What an authentication template's body says (WhatsApp writes it; the code is the one parameter).
