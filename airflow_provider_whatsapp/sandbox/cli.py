@@ -7,6 +7,7 @@ import sys
 
 from airflow_provider_whatsapp.sandbox.controller import WhatsAppSandbox, wait_until_stopped
 from airflow_provider_whatsapp.sandbox.state import DEFAULT_API_KEY
+from airflow_provider_whatsapp.spec.limits import MATON_REQUESTS_PER_SECOND
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse free-form messages (131047) to recipients who have not written in 24 h",
     )
     parser.add_argument(
-        "--rate-limit", type=int, default=10, help="requests per second per key through the gateway (0: off)"
+        "--rate-limit",
+        type=int,
+        default=MATON_REQUESTS_PER_SECOND,
+        help="requests per second per key through the gateway (0: off)",
     )
     parser.add_argument("--no-seed", action="store_true", help="start without the default templates")
     return parser

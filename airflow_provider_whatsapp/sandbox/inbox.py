@@ -6,11 +6,10 @@ read the same rendering.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_whatsapp.sandbox.validation import placeholders
+from airflow_provider_whatsapp.spec import grammar, vocabulary
 
 if TYPE_CHECKING:
     from airflow_provider_whatsapp.sandbox.state import Message, SandboxState, Template
@@ -39,17 +38,11 @@ def _fill(text: str | None, params: list[dict[str, Any]]) -> str:
     """Replace ``{{1}}``/``{{name}}`` with the parameters given (positionally, or by name)."""
     if not text:
         return ""
-    by_name = {p.get("parameter_name"): _param_text(p) for p in params if p.get("parameter_name")}
-    keys = placeholders(text)
-
-    def value(match: re.Match[str]) -> str:
-        key = match.group(1)
-        if key in by_name:
-            return by_name[key]
-        index = keys.index(key) if key in keys else -1
-        return _param_text(params[index]) if 0 <= index < len(params) else match.group(0)
-
-    return re.sub(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}", value, text)
+    if any(p.get("parameter_name") for p in params):
+        return grammar.fill_placeholders(
+            text, {str(p["parameter_name"]): _param_text(p) for p in params if p.get("parameter_name")}
+        )
+    return grammar.fill_placeholders(text, [_param_text(p) for p in params])
 
 
 def _param_text(param: dict[str, Any]) -> str:
@@ -83,11 +76,14 @@ def _template_view(content: dict[str, Any], template: Template | None, state: Sa
             params = sent.get("HEADER", [])
             if header_format == "TEXT":
                 view["header"] = {"kind": "text", "text": _fill(component.get("text"), params)}
-            elif header_format in ("IMAGE", "VIDEO", "DOCUMENT") and params:
+            elif header_format in vocabulary.TEMPLATE_MEDIA_HEADER_FORMATS and params:
                 media_kind = header_format.lower()
                 view["header"] = _media_view(media_kind, params[0].get(media_kind) or {}, state)
         elif kind == "BODY":
-            view["body"] = _fill(component.get("text"), sent.get("BODY", []))
+            text = component.get("text")
+            if template.category == "AUTHENTICATION":
+                text = vocabulary.AUTHENTICATION_BODY_TEXT
+            view["body"] = _fill(text, sent.get("BODY", []))
         elif kind == "FOOTER":
             view["footer"] = component.get("text")
         elif kind == "BUTTONS":
@@ -105,7 +101,7 @@ def _interactive_view(content: dict[str, Any], state: SandboxState) -> dict[str,
     if isinstance(header, dict):
         if header.get("type") == "text":
             header_view = {"kind": "text", "text": header.get("text", "")}
-        elif header.get("type") in ("image", "video", "document"):
+        elif header.get("type") in vocabulary.INTERACTIVE_MEDIA_HEADER_TYPES:
             header_view = _media_view(header["type"], header.get(header["type"]) or {}, state)
     view: dict[str, Any] = {
         "kind": content.get("type"),
@@ -175,7 +171,7 @@ def _draw(view: dict[str, Any], message: Message, content: dict[str, Any], state
     if kind == "text":
         view["text"] = content.get("body", "")
         summary = view["text"]
-    elif kind in ("image", "video", "audio", "document", "sticker"):
+    elif kind in vocabulary.MEDIA_TYPES:
         view["media"] = _media_view(kind, content, state)
         named = kind == "document" and view["media"].get("filename")
         summary = f"[{kind}: {view['media']['filename']}]" if named else f"[{kind}]"

@@ -1,8 +1,9 @@
 """The sandbox's HTTP server: Maton's gateway and control plane, Graph direct, and the sandbox's own API.
 
-Requests are answered in this order, as the real services do: authentication (Maton's 401, or Graph's
-190 for Graph direct), Maton's per-key rate limit (429 with ``Retry-After``), the ``Maton-Connection``
-(Maton's 400), injected faults, then the Graph endpoint itself. Only ``127.0.0.1`` is ever bound.
+Requests are answered in this order, as the real services do: authentication (Maton's 401; for Graph
+direct, Graph's 104 without a token and 190 for a token it does not know), Maton's per-key rate limit
+(429 with ``Retry-After``), the ``Maton-Connection`` (Maton's 400), injected faults, then the Graph
+endpoint itself. Only ``127.0.0.1`` is ever bound.
 
 Before any of that, :mod:`~airflow_provider_whatsapp.sandbox.guard` refuses what a web page or a broken
 client could send; whatever arrives, the answer is an HTTP response with a JSON body, never a traceback.
@@ -43,9 +44,11 @@ from airflow_provider_whatsapp.sandbox.validation import (
     recipient,
     validate_message,
     validate_profile_update,
+    validate_read_receipt,
     validate_template_definition,
 )
 from airflow_provider_whatsapp.spec.limits import (
+    TEMPLATES_PER_ACCOUNT_MAX,
     WEBP_HEADER_BYTES,
     check_media,
     is_animated_webp,
@@ -100,7 +103,9 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, tuple[str | Non
             continue
         payload = part.get_payload(decode=True)
         data = payload if isinstance(payload, bytes) else b""
-        fields[str(name)] = (part.get_filename(), part.get_content_type(), data)
+        # The header as sent: email's get_content_type() turns a malformed one ("ogg") into text/plain.
+        raw_type = str(part.get("Content-Type") or "").split(";", 1)[0].strip()
+        fields[str(name)] = (part.get_filename(), raw_type, data)
     return fields
 
 
@@ -385,8 +390,11 @@ class _Handler(BaseHTTPRequestHandler):
                     {"Retry-After": str(max(1, int(wait + 0.999)))},
                 )
         else:
-            if not state.key_is_valid(request.bearer()):
-                raise GraphError(190, "The access token could not be decrypted.", status=401)
+            token = request.bearer()
+            if not token:
+                raise GraphError(104, "The request has no Authorization header and no access_token.")
+            if not state.key_is_valid(token):
+                raise GraphError(190, "The access token could not be decrypted.")
         if gateway:
             chosen = request.headers.get("Maton-Connection")
             request.connection = state.choose_connection(chosen)
@@ -499,8 +507,27 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             template = state.template_by_id(object_id)
             if template is not None and request.method == "GET":
-                return 200, template.as_json()
+                return 200, _template_fields(template.as_json(), request.query.get("fields"))
+            if template is not None and request.method == "POST":
+                return 200, self._edit_template(request, template)
         raise _unknown_object(object_id, request.method)
+
+    def _edit_template(self, request: _Request, template: Template) -> dict[str, Any]:
+        """``POST /{template-id}``: new components (and category) go through review again."""
+        body = request.json()
+        if not isinstance(body, dict):
+            raise GraphError(100, "The request body must be a JSON object.")
+        edited = validate_template_definition(
+            {
+                "name": template.name,
+                "language": template.language,
+                "category": body.get("category") or template.category,
+                "components": body.get("components", template.components),
+                "parameter_format": body.get("parameter_format") or template.parameter_format,
+            }
+        )
+        self.server.state.edit_template(template.id, edited["category"], edited["components"])
+        return {"success": True}
 
     # --- messages -------------------------------------------------------------------------------
 
@@ -541,12 +568,8 @@ class _Handler(BaseHTTPRequestHandler):
         return GraphError(132001, f"template name ({name}) {state} in {language}")
 
     def _mark_read(self, payload: dict[str, Any]) -> dict[str, Any]:
-        if payload.get("messaging_product") != "whatsapp":
-            raise GraphError(100, "The parameter messaging_product is required.")
-        message_id = payload.get("message_id")
-        if not message_id:
-            raise missing("message_id")
-        if not self.server.state.mark_inbound_read(str(message_id)):
+        message_id = validate_read_receipt(payload)
+        if not self.server.state.mark_inbound_read(message_id):
             raise GraphError(100, f"Message {message_id} is not a message this number received.")
         return {"success": True}
 
@@ -603,15 +626,12 @@ class _Handler(BaseHTTPRequestHandler):
         raise GraphError(100, f"Unsupported {request.method.lower()} request.")
 
     def _template_page(self, request: _Request) -> dict[str, Any]:
+        """One page of the template list: filtered (name, content, status, language, category; a filter
+        may list several values, comma-separated), ``limit`` per page with cursors, each template cut to
+        ``fields``, and the ``summary`` fields asked for."""
         query = request.query
-        found = [
-            t
-            for t in self.server.state.list_templates()
-            if (not query.get("name") or query["name"] in t.name)
-            and (not query.get("status") or t.status == query["status"].upper())
-            and (not query.get("language") or t.language == query["language"])
-            and (not query.get("category") or t.category == query["category"].upper())
-        ]
+        every = self.server.state.list_templates()
+        found = [t for t in every if _template_matches(t, query)]
         try:
             limit = max(1, min(int(query.get("limit") or 25), 1000))
         except ValueError:
@@ -620,7 +640,7 @@ class _Handler(BaseHTTPRequestHandler):
         if query.get("before") and not query.get("after"):
             start = max(0, _cursor_position(query["before"], after=False) - limit)
         page = found[start : start + limit]
-        body: dict[str, Any] = {"data": [t.as_json() for t in page]}
+        body: dict[str, Any] = {"data": [_template_fields(t.as_json(), query.get("fields")) for t in page]}
         if page:
             paging: dict[str, Any] = {
                 "cursors": {"before": _cursor(start), "after": _cursor(start + len(page) - 1)}
@@ -634,6 +654,8 @@ class _Handler(BaseHTTPRequestHandler):
                 params["before"] = paging["cursors"]["before"]
                 paging["previous"] = f"{request.origin}{request.path}?{urlencode(params)}"
             body["paging"] = paging
+        if query.get("summary"):
+            body["summary"] = _template_summary(query["summary"], found, every)
         return body
 
     # --- local pages and the sandbox's own API ---------------------------------------------------
@@ -671,6 +693,47 @@ class _Handler(BaseHTTPRequestHandler):
                 return status, body.encode(), page, "text/html; charset=utf-8"
             return status, body, None, "application/json"
         return 404, {"error": {"message": f"Nothing at {path}"}}, None, "application/json"
+
+
+def _template_matches(template: Template, query: dict[str, str]) -> bool:
+    def one_of(key: str, value: str) -> bool:
+        wanted = {v.strip().upper() for v in query.get(key, "").split(",") if v.strip()}
+        return not wanted or value.upper() in wanted
+
+    body = next(
+        (c.get("text") or "" for c in template.components if str(c.get("type")).upper() == "BODY"), ""
+    )
+    either = query.get("name_or_content", "")
+    return (
+        query.get("name", "") in template.name
+        and query.get("content", "") in body
+        and (either in template.name or either in body)
+        and one_of("status", template.status)
+        and one_of("language", template.language)
+        and one_of("category", template.category)
+    )
+
+
+def _template_summary(asked: str, found: list[Template], every: list[Template]) -> dict[str, Any]:
+    """The ``summary`` fields Graph computes for a template list (unknown ones are left out)."""
+    languages: dict[str, set[str]] = {}
+    for template in every:
+        languages.setdefault(template.name, set()).add(template.language)
+    values = {
+        "total_count": len(found),
+        "message_template_count": len(every),
+        "message_template_limit": TEMPLATES_PER_ACCOUNT_MAX,
+        "are_translations_complete": len({frozenset(v) for v in languages.values()}) <= 1,
+    }
+    return {name: values[name] for name in (s.strip() for s in asked.split(",")) if name in values}
+
+
+def _template_fields(template: dict[str, Any], fields: str | None) -> dict[str, Any]:
+    """A template cut to the comma-separated ``fields`` asked for (``id`` always); all without ``fields``."""
+    if not fields:
+        return template
+    wanted = {f.strip() for f in fields.split(",")} | {"id"}
+    return {k: v for k, v in template.items() if k in wanted}
 
 
 _DROPPED = object()

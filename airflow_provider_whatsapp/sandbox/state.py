@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_whatsapp.spec.limits import CUSTOMER_SERVICE_WINDOW_SECONDS
+from airflow_provider_whatsapp.spec.limits import CUSTOMER_SERVICE_WINDOW_SECONDS, MATON_REQUESTS_PER_SECOND
 
 DEFAULT_API_KEY = "sandbox-key"
 DEFAULT_PHONE_NUMBER_ID = "109876543210001"
@@ -102,7 +102,7 @@ class Template:
     status: str
     created_at: float
     decide_at: float
-    parameter_format: str | None = None
+    parameter_format: str = "POSITIONAL"
     rejected_reason: str | None = None
     outcome: str = "APPROVED"
 
@@ -113,10 +113,9 @@ class Template:
             "language": self.language,
             "status": self.status,
             "category": self.category,
+            "parameter_format": self.parameter_format,
             "id": self.id,
         }
-        if self.parameter_format:
-            out["parameter_format"] = self.parameter_format
         if self.rejected_reason:
             out["rejected_reason"] = self.rejected_reason
         return out
@@ -327,7 +326,7 @@ class SandboxState:
         api_keys: tuple[str, ...] = (DEFAULT_API_KEY,),
         approval_delay: float = 0.0,
         require_window: bool = False,
-        rate_limit: int = 10,
+        rate_limit: int = MATON_REQUESTS_PER_SECOND,
         auto_deliver: bool = True,
         seed: bool = True,
         random_seed: int | None = None,
@@ -519,7 +518,7 @@ class SandboxState:
                 status=status or "PENDING",
                 created_at=now,
                 decide_at=now + (0 if status else self.approval_delay),
-                parameter_format=parameter_format,
+                parameter_format=parameter_format or "POSITIONAL",
                 outcome=outcome,
             )
             self.templates.append(template)
@@ -549,6 +548,17 @@ class SandboxState:
         with self.lock:
             self._review()
             return next((t for t in self.templates if t.id == template_id), None)
+
+    def edit_template(self, template_id: str, category: str, components: list[dict[str, Any]]) -> None:
+        """New category and components for a template, which goes through review again."""
+        with self.lock:
+            for template in self.templates:
+                if template.id == template_id:
+                    now = self.clock.now()
+                    template.category, template.components = category, components
+                    template.status, template.rejected_reason = "PENDING", None
+                    template.decide_at = now + self.approval_delay
+            self._touch()
 
     def set_template_status(self, name: str, status: str, *, reason: str | None = None) -> int:
         """Force the status of every language of a template (e.g. PAUSED); returns how many changed."""

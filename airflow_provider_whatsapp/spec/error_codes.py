@@ -75,6 +75,11 @@ ERROR_CODES: dict[int, ErrorCode] = _table(
     ErrorCode(190, "WhatsAppAuthError", _FAIL, 401, "Invalid OAuth access token - Cannot parse access token",
               "The WhatsApp access token expired or was revoked: reconnect WhatsApp Business in Maton "
               "(or renew the Meta token)."),
+    # Meta's OpenAPI description answers a request without a token with 401 and code 104 (190 is for a
+    # token that is there but invalid or expired)
+    ErrorCode(104, "WhatsAppAuthError", _FAIL, 401, "An access token is required to request this resource",
+              "The request carried no access token: set the Maton API key (or the Meta access token) on "
+              "the connection."),
     ErrorCode(131008, "WhatsAppInvalidParameterError", _FAIL, 400, "Required parameter is missing",
               "A required parameter is missing."),
     ErrorCode(131009, "WhatsAppInvalidParameterError", _FAIL, 400, "Parameter value is not valid",

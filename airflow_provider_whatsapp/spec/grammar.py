@@ -97,6 +97,12 @@ def is_single_emoji(value: str) -> bool:
     return len(value) <= REACTION_EMOJI_MAX_CHARS and not any(c.isalnum() for c in value)
 
 
+# --- contacts ------------------------------------------------------------------------------------
+
+#: A contact's ``birthday``: ``YYYY-MM-DD``.
+BIRTHDAY_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
 # --- URLs and blank text -------------------------------------------------------------------------
 
 

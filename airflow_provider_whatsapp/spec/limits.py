@@ -33,6 +33,13 @@ LIST_ROW_ID_MAX = 200
 LIST_ROW_TITLE_MAX = 24
 LIST_ROW_DESCRIPTION_MAX = 72
 CTA_URL_DISPLAY_TEXT_MAX = 20
+# Flows: the call-to-action button's text
+FLOW_CTA_MAX = 30
+# Multi-product messages: sections, and products in each section
+PRODUCT_LIST_SECTIONS_MIN = 1
+PRODUCT_LIST_SECTIONS_MAX = 10
+PRODUCT_ITEMS_MIN = 1
+PRODUCT_ITEMS_MAX = 30
 
 # Reactions: one emoji, which may take several code points (skin tones, flags, ZWJ sequences)
 REACTION_EMOJI_MAX_CHARS = 10
@@ -50,6 +57,10 @@ TEMPLATE_BODY_TEXT_MAX = 1024
 TEMPLATE_FOOTER_TEXT_MAX = 60
 TEMPLATE_BUTTONS_MAX = 10
 TEMPLATE_BUTTON_LABEL_MAX = 25
+# Authentication templates: how long the code is valid, as the footer says (minutes)
+TEMPLATE_CODE_EXPIRATION_MINUTES_RANGE = (1, 90)
+# Message templates a WhatsApp Business Account may hold (a business not yet verified by Meta)
+TEMPLATES_PER_ACCOUNT_MAX = 250
 # Template listing follows at most this many pages (an account has a few hundred templates at most;
 # a server that never stops pointing to a next page must not keep a task listing forever)
 MAX_TEMPLATE_PAGES = 1000
@@ -118,6 +129,13 @@ PROFILE_DESCRIPTION_MAX = 512
 PROFILE_EMAIL_MAX = 128
 PROFILE_WEBSITES_MAX = 2
 PROFILE_WEBSITE_MAX = 256
+#: The business profile's text fields and the longest value of each.
+PROFILE_TEXT_MAX = {
+    "about": PROFILE_ABOUT_MAX,
+    "address": PROFILE_ADDRESS_MAX,
+    "description": PROFILE_DESCRIPTION_MAX,
+    "email": PROFILE_EMAIL_MAX,
+}
 
 
 def default_rate(via_maton: bool) -> float:

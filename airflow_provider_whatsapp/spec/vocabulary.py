@@ -54,6 +54,20 @@ INTERACTIVE_TYPES_WITH_BODY = (
     "address_message",
     "call_permission_request",
 )
+#: ``interactive.action.name`` each interactive type requires (the others have no ``name``).
+INTERACTIVE_ACTION_NAMES = {
+    "flow": "flow",
+    "catalog_message": "catalog_message",
+    "call_permission_request": "call_permission_request",
+    "location_request_message": "send_location",
+    "address_message": "address_message",
+}
+#: A flow message's ``flow_message_version``, ``flow_action`` and ``mode``.
+FLOW_MESSAGE_VERSIONS = ("3",)
+FLOW_ACTIONS = ("navigate", "data_exchange")
+FLOW_MODES = ("draft", "published")
+#: ``typing_indicator.type`` of a read receipt.
+TYPING_INDICATOR_TYPES = ("text",)
 #: Interactive header types; media headers are allowed on reply-button messages only.
 INTERACTIVE_HEADER_TYPES = ("text", "image", "video", "document")
 INTERACTIVE_MEDIA_HEADER_TYPES = ("image", "video", "document")
@@ -84,7 +98,25 @@ TEMPLATE_PARAMETERS_BY_PART = {
     "body": ("text", "currency", "date_time"),
 }
 #: A button component's ``sub_type`` and the one parameter type it takes.
-TEMPLATE_BUTTON_PARAMETER = {"quick_reply": "payload", "url": "text", "catalog": "action"}
+TEMPLATE_BUTTON_PARAMETER = {
+    "quick_reply": "payload",
+    "url": "text",
+    "catalog": "action",
+    "mpm": "action",
+    "flow": "action",
+    "copy_code": "coupon_code",
+}
+#: The ``sub_type`` a send gives the button component of each template button type (an authentication
+#: template's OTP button takes the code as a ``url`` button).
+TEMPLATE_BUTTON_SUB_TYPES = {
+    "QUICK_REPLY": "quick_reply",
+    "URL": "url",
+    "OTP": "url",
+    "COPY_CODE": "copy_code",
+    "FLOW": "flow",
+    "CATALOG": "catalog",
+    "MPM": "mpm",
+}
 
 # --- templates: defining -------------------------------------------------------------------------
 
@@ -110,8 +142,26 @@ TEMPLATE_BUTTON_TYPES = (
 TEMPLATE_LABELLED_BUTTONS = frozenset({"QUICK_REPLY", "URL", "PHONE_NUMBER"})
 #: How an authentication template's OTP button delivers the code.
 TEMPLATE_OTP_TYPES = ("COPY_CODE", "ONE_TAP", "ZERO_TAP")
+#: Template buttons a send must always fill: the OTP button (the code) and a coupon's copy-code button.
+#: (A URL button needs its parameter only when its URL ends in a placeholder.)
+TEMPLATE_BUTTONS_ALWAYS_FILLED = ("OTP", "COPY_CODE")
+#: OTP buttons that open an app, and so need the app's ``package_name`` and ``signature_hash``.
+TEMPLATE_OTP_APP_TYPES = ("ONE_TAP", "ZERO_TAP")
+#: What an authentication template's body says (WhatsApp writes it; the code is the one parameter).
+AUTHENTICATION_BODY_TEXT = "{{1}} is your verification code."
 #: ``parameter_format`` of a template: ``{{1}}`` or ``{{name}}`` placeholders.
 TEMPLATE_PARAMETER_FORMATS = ("POSITIONAL", "NAMED")
+#: A template's fields as the template list returns them (``fields=`` picks among them).
+TEMPLATE_FIELDS = (
+    "id",
+    "name",
+    "language",
+    "status",
+    "category",
+    "components",
+    "parameter_format",
+    "rejected_reason",
+)
 
 #: Template review states. A template in a failed state will not become approved by waiting (a deleted
 #: one neither); any other state (PENDING, IN_APPEAL...) may still change.
@@ -131,6 +181,20 @@ TEMPLATE_STATUSES = (
 #: Delivery statuses a sent message goes through, in order; ``failed`` may come instead of any.
 MESSAGE_STATUSES = ("sent", "delivered", "read")
 MESSAGE_FAILED_STATUS = "failed"
+
+# --- business profile ----------------------------------------------------------------------------
+
+#: What a business profile update may set (besides ``messaging_product``); text limits are in
+#: :data:`.limits.PROFILE_TEXT_MAX`.
+PROFILE_FIELDS = (
+    "about",
+    "address",
+    "description",
+    "email",
+    "websites",
+    "vertical",
+    "profile_picture_handle",
+)
 
 # --- the Graph API -------------------------------------------------------------------------------
 

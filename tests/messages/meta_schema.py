@@ -210,3 +210,9 @@ def meta_schema() -> MetaSchema:
     if not path.is_file():
         pytest.skip(f"Meta's OpenAPI file not found at {path} (set WHATSAPP_OPENAPI_SPEC to its path)")
     return _meta_schema(str(path))
+
+
+def openapi_document() -> dict[str, Any] | None:
+    """Meta's OpenAPI file as it is (unpatched), or ``None`` when it is absent."""
+    path = spec_path()
+    return _load(str(path)) if path.is_file() else None
