@@ -135,6 +135,7 @@ class WhatsAppSendMessageOperator(_WhatsAppSendOperator):
     """
 
     message_fields: ClassVar[tuple[str, ...]] = ("message",)
+    message: Any  # stored by the base, as every declared field
 
     def __init__(
         self, *, to: str, message: dict[str, Any] | Any, reply_to: str | None = None, **kwargs: Any
