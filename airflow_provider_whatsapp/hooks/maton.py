@@ -20,7 +20,7 @@ from airflow_provider_whatsapp._compat import (
     get_connection,
     mask_key,
 )
-from airflow_provider_whatsapp._connection_form import CONNECTION_UI
+from airflow_provider_whatsapp.hooks._connection_form import CONNECTION_UI
 from airflow_provider_whatsapp.errors import (
     MAY_HAVE_BEEN_DELIVERED,
     WhatsAppConfigurationError,
@@ -696,7 +696,7 @@ class MatonHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra fields of the Airflow 2 connection form (Airflow 3 reads them from provider info)."""
-        from airflow_provider_whatsapp._connection_form import airflow2_widgets
+        from airflow_provider_whatsapp.hooks._connection_form import airflow2_widgets
 
         return airflow2_widgets()
 
