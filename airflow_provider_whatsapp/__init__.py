@@ -11,7 +11,7 @@ _INTEGRATION = "WhatsApp Business"
 
 def get_provider_info() -> dict[str, Any]:
     """Provider metadata read by Airflow's ``ProvidersManager`` (entry point ``apache_airflow_provider``)."""
-    from airflow_provider_whatsapp._connection_form import CONNECTION_UI
+    from airflow_provider_whatsapp.hooks._connection_form import CONNECTION_UI
 
     package = "airflow_provider_whatsapp"
     return {

@@ -441,6 +441,21 @@ def test_business_profile_and_mark_as_read(maton_conn: LoopbackServer) -> None:
     }
 
 
+def test_messaging_product_is_the_hooks_own_value_on_every_body(maton_conn: LoopbackServer) -> None:
+    # One helper adds it to sends, read receipts and profile updates; a caller's value cannot replace it.
+    profile_path = rf"/{PHONE_NUMBER_ID}/whatsapp_business_profile$"
+    maton_conn.route("POST", profile_path, Reply(json={"success": True}))
+    maton_conn.route("POST", MESSAGES, Reply(json=sent("wamid.A")))
+    hook = MatonHook()
+
+    hook.send_message({**TEXT, "messaging_product": "sms"})
+    hook.update_business_profile(about="Reports", messaging_product="sms")
+    hook.mark_as_read("wamid.IN")
+
+    assert [r.json["messaging_product"] for r in maton_conn.requests] == ["whatsapp"] * 3
+    assert maton_conn.requests[0].json == {"messaging_product": "whatsapp", **TEXT}
+
+
 def test_upload_media_sends_multipart_and_returns_id(maton_conn: LoopbackServer, tmp_path) -> None:
     report = tmp_path / "report.pdf"
     report.write_bytes(b"%PDF-1.4 report")

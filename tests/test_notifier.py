@@ -108,3 +108,34 @@ def test_async_fallback_alert_hides_the_api_key(gateway: LoopbackServer) -> None
     (request,) = gateway.requests
     assert TEST_KEY not in request.json["text"]["body"]
     assert "key *** refused" in request.json["text"]["body"]
+
+
+def test_each_recipient_is_normalised_once_and_its_payload_built_once(
+    gateway: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_whatsapp import messages
+    from airflow_provider_whatsapp.messages import _common
+
+    gateway.route("POST", MESSAGES, Reply(json=sent()))
+    notifier = WhatsAppNotifier(to=[f"+{FIRST}", f"+{SECOND}"], body="load failed")
+    normalised: list[Any] = []
+    payloads: list[Any] = []
+    real_normalize, real_to_payload = _common.normalize_recipient, _common.OutgoingMessage.to_payload
+
+    def normalize(value: Any) -> Any:
+        normalised.append(value)
+        return real_normalize(value)
+
+    def to_payload(self: Any, to: Any, **kwargs: Any) -> Any:
+        payloads.append(to)
+        return real_to_payload(self, to, **kwargs)
+
+    for module in (_common, messages):
+        monkeypatch.setattr(module, "normalize_recipient", normalize)
+    monkeypatch.setattr(_common.OutgoingMessage, "to_payload", to_payload)
+
+    notifier.notify({})
+
+    assert normalised == [f"+{FIRST}", f"+{SECOND}"]
+    assert payloads == [FIRST, SECOND]
+    assert [r.json["to"] for r in gateway.requests] == [FIRST, SECOND]

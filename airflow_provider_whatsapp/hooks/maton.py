@@ -20,7 +20,7 @@ from airflow_provider_whatsapp._compat import (
     get_connection,
     mask_key,
 )
-from airflow_provider_whatsapp._connection_form import CONNECTION_UI
+from airflow_provider_whatsapp.hooks._connection_form import CONNECTION_UI
 from airflow_provider_whatsapp.errors import (
     MAY_HAVE_BEEN_DELIVERED,
     WhatsAppConfigurationError,
@@ -29,7 +29,8 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppTransientError,
     WhatsAppValidationError,
 )
-from airflow_provider_whatsapp.hooks import _paths
+from airflow_provider_whatsapp.hooks import _control_plane, _paths
+from airflow_provider_whatsapp.hooks._answers import answer_part, shape
 from airflow_provider_whatsapp.hooks._deadline import deadline, with_deadlines
 from airflow_provider_whatsapp.hooks._media_files import (
     check_destination,
@@ -40,7 +41,6 @@ from airflow_provider_whatsapp.hooks._media_files import (
 from airflow_provider_whatsapp.hooks._media_files import remove as remove_file
 from airflow_provider_whatsapp.hooks._retry import DEFAULT_MAX_RETRY_AFTER, RetryPolicy
 from airflow_provider_whatsapp.hooks._settings import (
-    DEFAULT_APP,
     DEFAULT_CONN_ID,
     MatonSettings,
     check_rate_limit,
@@ -63,17 +63,18 @@ from airflow_provider_whatsapp.hooks._transport import (
 )
 from airflow_provider_whatsapp.redact import keep_secret
 from airflow_provider_whatsapp.spec.limits import MAX_TEMPLATE_PAGES, MB, MEDIA_MAX_BYTES
+from airflow_provider_whatsapp.spec.vocabulary import MESSAGING_PRODUCT
 from airflow_provider_whatsapp.template_definitions import validate_template
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Mapping
 
     from airflow_provider_whatsapp._compat import ObjectStoragePath
 
 _USER_AGENT = f"airflow-provider-whatsapp/{__version__}"
 _PROFILE_FIELDS = "about,address,description,email,profile_picture_url,websites,vertical"
 _DOWNLOAD_CHUNK = MB
-_ABSENT: Any = object()  # "no default" for answer_part
 # A media file may be 100 MB: however short ``timeout`` is, a download gets at least this long.
 MIN_DOWNLOAD_TIMEOUT = 300.0
 # Answers are read without compression: they are small, and a compressed one could unfold into many
@@ -285,22 +286,6 @@ class MatonHook(BaseHook):
             idempotent=method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent,
         )
 
-    @staticmethod
-    def _ctrl(s: MatonSettings, method: str, segments: tuple[str, ...] = (), **kwargs: Any) -> ApiRequest:
-        if not s.via_maton:
-            raise WhatsAppConfigurationError(
-                "Maton's control plane is not available when talking to Graph directly."
-            )
-        headers = s.headers()
-        headers.pop("Maton-Connection", None)
-        return ApiRequest(
-            method=method,
-            url=_paths.ctrl_url(s.ctrl_url, segments),
-            headers=headers,
-            idempotent=method in IDEMPOTENT_METHODS,
-            **kwargs,
-        )
-
     # --- generic --------------------------------------------------------------------------------
 
     def request(
@@ -347,9 +332,8 @@ class MatonHook(BaseHook):
     def _message_request(
         s: MatonSettings, payload: dict[str, Any], phone_number_id: str | None
     ) -> ApiRequest:
-        body = {"messaging_product": "whatsapp", **payload}
         path = _paths.messages(s.require_phone_number_id(phone_number_id))
-        return MatonHook._graph(s, "POST", path, json=body)
+        return MatonHook._graph(s, "POST", path, json=whatsapp_body(payload))
 
     def send_message(self, payload: dict[str, Any], *, phone_number_id: str | None = None) -> dict[str, Any]:
         """Send one message payload (``to``, ``type`` and the type's object); returns Graph's answer.
@@ -383,16 +367,16 @@ class MatonHook(BaseHook):
             wamid = None
         if not isinstance(wamid, str) or not wamid.strip():
             raise WhatsAppDeliveryUnknownError(
-                f"The send was answered without a message id ({_shape(response)}). {MAY_HAVE_BEEN_DELIVERED}"
+                f"The send was answered without a message id ({shape(response)}). {MAY_HAVE_BEEN_DELIVERED}"
             )
         return wamid
 
     def mark_as_read(self, message_id: str, *, phone_number_id: str | None = None) -> dict[str, Any]:
         """Mark a received message as read (blue ticks for the sender)."""
         s = self.settings
-        payload = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
+        body = whatsapp_body({"status": "read", "message_id": message_id})
         path = _paths.messages(s.require_phone_number_id(phone_number_id))
-        return self._call(self._graph(s, "POST", path, json=payload, idempotent=True))
+        return self._call(self._graph(s, "POST", path, json=body, idempotent=True))
 
     # --- phone numbers and business profile -----------------------------------------------------
 
@@ -422,8 +406,7 @@ class MatonHook(BaseHook):
             raise WhatsAppValidationError("update_business_profile needs at least one field to change.")
         s = self.settings
         path = _paths.business_profile(s.require_phone_number_id(phone_number_id))
-        body = {"messaging_product": "whatsapp", **fields}
-        return self._call(self._graph(s, "POST", path, json=body, idempotent=True))
+        return self._call(self._graph(s, "POST", path, json=whatsapp_body(fields), idempotent=True))
 
     # --- media ----------------------------------------------------------------------------------
 
@@ -474,7 +457,7 @@ class MatonHook(BaseHook):
             handle.seek(0)
             return {
                 "files": {"file": (name, handle, mime)},
-                "data": {"messaging_product": "whatsapp", "type": mime},
+                "data": whatsapp_body({"type": mime}),
             }
 
         path = _paths.media_upload(s.require_phone_number_id(phone_number_id))
@@ -487,7 +470,7 @@ class MatonHook(BaseHook):
         media_id = answer.get("id") if isinstance(answer, dict) else None
         if not isinstance(media_id, (str, int)) or isinstance(media_id, bool) or not str(media_id).strip():
             # Uploading again is harmless (see _upload_request), so a later try may.
-            raise WhatsAppTransientError(f"The upload was answered without a media id ({_shape(answer)}).")
+            raise WhatsAppTransientError(f"The upload was answered without a media id ({shape(answer)}).")
         return str(media_id)
 
     def get_media(self, media_id: str) -> dict[str, Any]:
@@ -684,64 +667,36 @@ class MatonHook(BaseHook):
         path = _paths.message_templates(s.require_waba_id(waba_id))
         return bool(self._call(self._graph(s, "DELETE", path, params=params)).get("success", False))
 
-    # --- Maton control plane --------------------------------------------------------------------
+    # --- Maton control plane (see :mod:`._control_plane`) -----------------------------------------
 
     def list_maton_connections(
         self, *, app: str | None = None, status: str | None = "ACTIVE"
     ) -> list[dict[str, Any]]:
         """Maton connections for the app (default ``whatsapp-business``), filtered by status."""
-        s = self.settings
-        params = {"app": app or s.app or DEFAULT_APP}
-        if status:
-            params["status"] = status
-        answer = self._call(self._ctrl(s, "GET", params=params))
-        return answer_part(
-            answer, "connections", list, "the list of Maton connections", default=[], items=dict
-        )
+        return _control_plane.list_connections(self._call, self.settings, app=app, status=status)
 
     def get_maton_connection(self, connection_id: str) -> dict[str, Any]:
         """One Maton connection: id, status, app, creation time."""
-        answer = self._call(self._ctrl(self.settings, "GET", _paths.maton_connection(connection_id)))
-        return dict(answer_part(answer, "connection", dict, "the Maton connection", default=answer))
+        return _control_plane.get_connection(self._call, self.settings, connection_id)
 
     def create_maton_connection(self, *, app: str | None = None) -> dict[str, Any]:
         """Start a new Maton connection; open its ``url`` in a browser to grant WhatsApp access."""
-        s = self.settings
-        answer = self._call(self._ctrl(s, "POST", body={"json": {"app": app or s.app or DEFAULT_APP}}))
-        return dict(answer_part(answer, "connection", dict, "the new Maton connection", default=answer))
+        return _control_plane.create_connection(self._call, self.settings, app=app)
 
     def delete_maton_connection(self, connection_id: str) -> None:
         """Delete a Maton connection (WhatsApp access through it stops)."""
-        self._call(self._ctrl(self.settings, "DELETE", _paths.maton_connection(connection_id)))
+        _control_plane.delete_connection(self._call, self.settings, connection_id)
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key and say which WhatsApp connections are active (used by the Airflow UI)."""
-        try:
-            s = self.settings
-            if not s.via_maton:
-                shown = self.get_phone_number().get("display_phone_number", s.phone_number_id)
-                return True, f"Graph API token works; phone number {shown}."
-            active = self.list_maton_connections(status="ACTIVE")
-        except WhatsAppError as error:
-            return False, str(error)
-        if not active:
-            return False, (
-                "The Maton API key works, but there is no ACTIVE whatsapp-business connection: create one "
-                "with MatonHook.create_maton_connection() or at maton.ai and complete the OAuth flow."
-            )
-        ids = ", ".join(str(c.get("connection_id")) for c in active)
-        chosen = s.connection_id or "the oldest active one"
-        return (
-            True,
-            f"The Maton API key works; {len(active)} active WhatsApp connection(s): {ids}. Using {chosen}.",
-        )
+        return _control_plane.test_connection(self)
 
     # --- Airflow UI (Airflow 2; Airflow 3 reads conn-fields from provider info) --------------------
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra fields of the Airflow 2 connection form (Airflow 3 reads them from provider info)."""
-        from airflow_provider_whatsapp._connection_form import airflow2_widgets
+        from airflow_provider_whatsapp.hooks._connection_form import airflow2_widgets
 
         return airflow2_widgets()
 
@@ -752,11 +707,15 @@ class MatonHook(BaseHook):
         return {key.replace("-", "_"): value for key, value in behaviour.items()}
 
 
-def _shape(answer: Any) -> str:
-    """What an unexpected answer looked like, without quoting its values (they could be anything)."""
-    if isinstance(answer, dict):
-        return "answer keys: " + ", ".join(repr(str(key)[:40]) for key in list(answer)[:10])
-    return f"answer of type {type(answer).__name__}"
+def whatsapp_body(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` as the body of a WhatsApp request: the one place ``messaging_product`` is added.
+
+    The hook's value wins over one in ``fields``: WhatsApp takes no other.
+    """
+    return {
+        "messaging_product": MESSAGING_PRODUCT,
+        **{k: v for k, v in fields.items() if k != "messaging_product"},
+    }
 
 
 def _seconds(name: str, value: Any) -> float:
@@ -814,48 +773,6 @@ class TemplatePages:
             )
         self._seen.add(after)
         self.after = after
-
-
-def answer_part(
-    answer: Any,
-    key: str,
-    expected: type,
-    what: str,
-    *,
-    default: Any = _ABSENT,
-    items: type | None = None,
-) -> Any:
-    """``answer[key]`` if it is an ``expected`` (of ``items``, for a list), else a retryable error
-    describing the shape, never quoting a value (a server may answer anything).
-
-    :param what: what the part is, for the error, e.g. ``"the list of phone numbers"``.
-    :param default: used when the key is missing or null; without it, that is an error too.
-    """
-    if not isinstance(answer, dict):
-        raise WhatsAppTransientError(f"The answer with {what} is not a JSON object ({_shape(answer)}).")
-    value = answer.get(key)
-    if value is None and default is not _ABSENT:
-        return default
-    if not isinstance(value, expected):
-        got = "nothing" if value is None else f"a JSON {_json_type(value)}"
-        raise WhatsAppTransientError(
-            f"The answer's {key!r} ({what}) should be a JSON {_json_type(expected())}, not {got} "
-            f"({_shape(answer)})."
-        )
-    if items is not None:
-        entries: list[Any] = list(value) if isinstance(value, list) else []
-        for index, entry in enumerate(entries):
-            if not isinstance(entry, items):
-                raise WhatsAppTransientError(
-                    f"The answer's {key!r} ({what}) should hold JSON {_json_type(items())}s; item {index} "
-                    f"is a JSON {_json_type(entry)}."
-                )
-    return value
-
-
-def _json_type(value: Any) -> str:
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def _media_info(answer: Any) -> dict[str, Any]:

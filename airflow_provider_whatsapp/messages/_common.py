@@ -15,7 +15,17 @@ from airflow_provider_whatsapp.spec import limits
 _RECIPIENT_SEPARATORS = re.compile(r"[+\s\-()]")
 
 
-def normalize_recipient(value: str | int) -> str:
+class Recipient(str):
+    """A recipient :func:`normalize_recipient` has already checked and reduced to digits.
+
+    The type carries the proof, so :meth:`OutgoingMessage.to_payload` takes it as it is instead of
+    normalising the same number a second time.
+    """
+
+    __slots__ = ()
+
+
+def normalize_recipient(value: str | int) -> Recipient:
     """A recipient as WhatsApp wants it: digits only, ``+1 (415) 555-0100`` -> ``14155550100``.
 
     :raises WhatsAppValidationError: when the value cannot be a phone number.
@@ -35,7 +45,7 @@ def normalize_recipient(value: str | int) -> str:
             f"to: {text!r} has {len(digits)} digits; a WhatsApp recipient has "
             f"{limits.RECIPIENT_MIN_DIGITS} to {limits.RECIPIENT_MAX_DIGITS} digits with the country code."
         )
-    return digits
+    return Recipient(digits)
 
 
 def check_http_url(value: str) -> str:
@@ -105,12 +115,14 @@ class OutgoingMessage(WhatsAppModel):
     def to_payload(self, to: str | int, *, reply_to: str | None = None) -> dict[str, Any]:
         """The Graph ``/messages`` body for ``to``, without ``messaging_product`` (the hook adds it).
 
-        :param to: the recipient; normalised to digits.
+        :param to: the recipient; normalised to digits unless it already is a :class:`Recipient`.
         :param reply_to: the wamid of a received message to reply to (sent as ``context.message_id``).
         """
+        recipient = to if isinstance(to, Recipient) else normalize_recipient(to)
         payload: dict[str, Any] = {
             "recipient_type": "individual",
-            "to": normalize_recipient(to),
+            # A plain str in the payload: what is sent, journalled or compared is never the marker type.
+            "to": str(recipient),
             "type": self.message_type,
         }
         if reply_to:

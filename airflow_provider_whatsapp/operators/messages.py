@@ -1,9 +1,12 @@
-"""Operators that send WhatsApp messages: one generic operator and a thin subclass per message type.
+"""Operators that send WhatsApp messages: one base that does the work and a thin subclass per message type.
 
-Each operator holds its arguments and delegates: it builds the message model (which validates every
-limit), uploads a ``file_path`` first when there is one, and hands the payload to the hook. Arguments
-that are already concrete (no Jinja, no ``XComArg``) are validated when the DAG is parsed; everything
-is validated again after rendering, before the first request. The new message's id (``wamid...``) is
+Each send operator only DECLARES what it sends: the model it builds (:attr:`~_WhatsAppSendOperator.model`,
+named so importing this module stays cheap), the arguments that make up the message
+(:attr:`~_WhatsAppSendOperator.message_fields`) and where an argument's name differs from the model's
+(:attr:`~_WhatsAppSendOperator.model_arguments`). The base class stores the arguments, derives
+``template_fields`` from the declaration, validates once when the DAG is parsed (only what is already
+concrete: no Jinja, no ``XComArg``), and at run time builds the model, uploads a ``file_path`` first when
+there is one, builds the payload once and hands it to the hook. The new message's id (``wamid...``) is
 returned, so it lands in XCom.
 
 Importing this module stays cheap: the models and the hook are imported when first needed.
@@ -17,7 +20,7 @@ from airflow_provider_whatsapp.operators._base import WhatsAppBaseOperator, is_c
 from airflow_provider_whatsapp.redact import mask_phone_number
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from airflow.sdk import Context
 
@@ -29,42 +32,67 @@ def _with_article(noun: str) -> str:
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
-class WhatsAppSendMessageOperator(WhatsAppBaseOperator):
-    """Send one WhatsApp message given as a Graph payload dict or a message model.
+class _WhatsAppSendOperator(WhatsAppBaseOperator):
+    """Base of every send operator: a subclass declares its model and message fields, this does the rest.
 
     :param to: the recipient's phone number with country code (``+1 415 555 0100`` is fine).
-    :param message: e.g. ``{"type": "text", "text": {"body": "hi"}}`` or a model from
-        :mod:`airflow_provider_whatsapp.messages`; ``type`` must be one WhatsApp knows.
     :param reply_to: the wamid of a received message to reply to (``context.message_id``).
     :return: the new message's id (``wamid...``).
     """
 
-    template_fields: Sequence[str] = (*WhatsAppBaseOperator.template_fields, "to", "reply_to", "message")
-    message_fields: ClassVar[tuple[str, ...]] = ("message",)
+    #: The model class in :mod:`airflow_provider_whatsapp.messages`, by name: importing it here would load
+    #: pydantic on every DAG parse.
+    model: ClassVar[str]
+    #: The arguments that make up the message, passed to the model's ``build``; templated unless listed
+    #: in :attr:`untemplated_fields`.
+    message_fields: ClassVar[tuple[str, ...]] = ()
+    #: Operator argument -> model argument, where the names differ.
+    model_arguments: ClassVar[Mapping[str, str]] = {}
+    #: Message fields Jinja leaves alone (flags rather than text).
+    untemplated_fields: ClassVar[frozenset[str]] = frozenset()
+    #: Message fields whose empty value means "none" (a template that rendered to ``""``).
+    empty_means_absent: ClassVar[frozenset[str]] = frozenset()
+    #: Arguments that only shape the upload of a ``file_path``: passed to ``upload_media``, not templated.
+    upload_options: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(
-        self,
-        *,
-        to: str,
-        message: dict[str, Any] | Any,
-        reply_to: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    #: What every send operator renders besides its message fields.
+    envelope_fields: ClassVar[tuple[str, ...]] = (*WhatsAppBaseOperator.template_fields, "to", "reply_to")
+    template_fields: Sequence[str] = envelope_fields
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "template_fields" not in cls.__dict__:
+            templated = [name for name in cls.message_fields if name not in cls.untemplated_fields]
+            cls.template_fields = (*cls.envelope_fields, *templated)
+
+    def __init__(self, *, to: str, reply_to: str | None = None, **kwargs: Any) -> None:
+        declared = {name: kwargs.pop(name, None) for name in (*self.message_fields, *self.upload_options)}
         super().__init__(**kwargs)
         self.to = to
-        self.message = message
         self.reply_to = reply_to
-        if type(self).build_message is WhatsAppSendMessageOperator.build_message:
-            self.validate_if_concrete()
+        for name, value in declared.items():
+            setattr(self, name, value)
+        # Here, not in the subclasses: every argument is stored by now, whatever the depth of the class.
+        self.validate_if_concrete()
+
+    def model_fields(self) -> dict[str, Any]:
+        """The declared message fields as the model's arguments."""
+        fields = {}
+        for name in self.message_fields:
+            value = getattr(self, name)
+            if name in self.empty_means_absent and not value:
+                value = None
+            fields[self.model_arguments.get(name, name)] = value
+        return fields
 
     def build_message(self) -> OutgoingMessage:
         """The validated message model; raises ``WhatsAppValidationError`` naming the field."""
-        from airflow_provider_whatsapp.messages import parse_message
+        from airflow_provider_whatsapp import messages
 
-        return parse_message(self.message)
+        return getattr(messages, self.model).build(**self.model_fields())
 
     def validate_if_concrete(self) -> None:
-        """Validate at DAG parse time when the recipient and every message field are already final."""
+        """Validate at DAG parse time the recipient and the message, each when already final."""
         if is_concrete(self.to):
             from airflow_provider_whatsapp.messages import normalize_recipient
 
@@ -75,17 +103,18 @@ class WhatsAppSendMessageOperator(WhatsAppBaseOperator):
     def execute(self, context: Context) -> str:
         from airflow_provider_whatsapp.messages import normalize_recipient
 
+        # Everything the DAG gave is checked before the first request, the upload included.
         message = self.build_message()
         recipient = normalize_recipient(self.to)
-        reply_to = str(self.reply_to) if self.reply_to else None
         target = message.upload_target()
         if target is not None:
             media_type, file_path = target
-            media_id = self.hook.upload_media(file_path, media_type=media_type, mime_type=self._mime_type())
+            options = {name: getattr(self, name) or None for name in self.upload_options}
+            media_id = self.hook.upload_media(file_path, media_type=media_type, **options)
             self.log.info("Uploaded %s as %s media %s", file_path, media_type, media_id)
             message = message.with_media_id(media_id)
-        response = self.hook.send_message(message.to_payload(recipient, reply_to=reply_to))
-        wamid = self.hook.message_id(response)
+        payload = message.to_payload(recipient, reply_to=self.reply_to or None)
+        wamid = self.hook.message_id(self.hook.send_message(payload))
         self.log.info(
             "Sent %s message to %s: %s",
             _with_article(message.message_type),
@@ -94,11 +123,33 @@ class WhatsAppSendMessageOperator(WhatsAppBaseOperator):
         )
         return wamid
 
-    def _mime_type(self) -> str | None:
-        return getattr(self, "mime_type", None) or None
+
+class WhatsAppSendMessageOperator(_WhatsAppSendOperator):
+    """Send one WhatsApp message given as a Graph payload dict or a message model.
+
+    :param to: the recipient's phone number with country code (``+1 415 555 0100`` is fine).
+    :param message: e.g. ``{"type": "text", "text": {"body": "hi"}}`` or a model from
+        :mod:`airflow_provider_whatsapp.messages`; ``type`` must be one WhatsApp knows.
+    :param reply_to: the wamid of a received message to reply to (``context.message_id``).
+    :return: the new message's id (``wamid...``).
+    """
+
+    message_fields: ClassVar[tuple[str, ...]] = ("message",)
+    message: Any  # stored by the base, as every declared field
+
+    def __init__(
+        self, *, to: str, message: dict[str, Any] | Any, reply_to: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(to=to, message=message, reply_to=reply_to, **kwargs)
+
+    def build_message(self) -> OutgoingMessage:
+        # The one operator whose model the payload chooses (its ``type``).
+        from airflow_provider_whatsapp.messages import parse_message
+
+        return parse_message(self.message)
 
 
-class WhatsAppSendTextOperator(WhatsAppSendMessageOperator):
+class WhatsAppSendTextOperator(_WhatsAppSendOperator):
     """Send a text message (at most 4096 characters).
 
     :param to: the recipient's phone number.
@@ -107,24 +158,17 @@ class WhatsAppSendTextOperator(WhatsAppSendMessageOperator):
     :param reply_to: the wamid of a received message to reply to.
     """
 
-    template_fields: Sequence[str] = (*WhatsAppBaseOperator.template_fields, "to", "reply_to", "body")
+    model: ClassVar[str] = "TextMessage"
     message_fields: ClassVar[tuple[str, ...]] = ("body", "preview_url")
+    untemplated_fields: ClassVar[frozenset[str]] = frozenset({"preview_url"})
 
     def __init__(
         self, *, to: str, body: str, preview_url: bool = False, reply_to: str | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(to=to, message=None, reply_to=reply_to, **kwargs)
-        self.body = body
-        self.preview_url = preview_url
-        self.validate_if_concrete()
-
-    def build_message(self) -> OutgoingMessage:
-        from airflow_provider_whatsapp.messages import TextMessage
-
-        return TextMessage.build(body=self.body, preview_url=self.preview_url)
+        super().__init__(to=to, body=body, preview_url=preview_url, reply_to=reply_to, **kwargs)
 
 
-class WhatsAppSendTemplateOperator(WhatsAppSendMessageOperator):
+class WhatsAppSendTemplateOperator(_WhatsAppSendOperator):
     """Send an approved message template: the only message allowed outside the 24-hour window.
 
     :param to: the recipient's phone number.
@@ -141,16 +185,7 @@ class WhatsAppSendTemplateOperator(WhatsAppSendMessageOperator):
     :param reply_to: the wamid of a received message to reply to.
     """
 
-    template_fields: Sequence[str] = (
-        *WhatsAppBaseOperator.template_fields,
-        "to",
-        "reply_to",
-        "template_name",
-        "language_code",
-        "components",
-        "body_parameters",
-        "header",
-    )
+    model: ClassVar[str] = "TemplateMessage"
     message_fields: ClassVar[tuple[str, ...]] = (
         "template_name",
         "language_code",
@@ -158,6 +193,8 @@ class WhatsAppSendTemplateOperator(WhatsAppSendMessageOperator):
         "body_parameters",
         "header",
     )
+    model_arguments: ClassVar[Mapping[str, str]] = {"template_name": "name"}
+    upload_options: ClassVar[tuple[str, ...]] = ("mime_type",)
 
     def __init__(
         self,
@@ -172,40 +209,24 @@ class WhatsAppSendTemplateOperator(WhatsAppSendMessageOperator):
         reply_to: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(to=to, message=None, reply_to=reply_to, **kwargs)
-        self.template_name = template_name
-        self.language_code = language_code
-        self.components = components
-        self.body_parameters = body_parameters
-        self.header = header
-        self.mime_type = mime_type
-        self.validate_if_concrete()
-
-    def build_message(self) -> OutgoingMessage:
-        from airflow_provider_whatsapp.messages import TemplateMessage
-
-        return TemplateMessage.build(
-            name=self.template_name,
-            language_code=self.language_code,
-            components=self.components,
-            body_parameters=self.body_parameters,
-            header=self.header,
+        super().__init__(
+            to=to,
+            template_name=template_name,
+            language_code=language_code,
+            components=components,
+            body_parameters=body_parameters,
+            header=header,
+            mime_type=mime_type,
+            reply_to=reply_to,
+            **kwargs,
         )
 
 
-class _WhatsAppSendMediaOperator(WhatsAppSendMessageOperator):
+class _WhatsAppSendMediaOperator(_WhatsAppSendOperator):
     """Send media given by exactly one of ``link``, ``media_id`` or ``file_path``."""
 
-    model_name: ClassVar[str]
-    template_fields: Sequence[str] = (
-        *WhatsAppBaseOperator.template_fields,
-        "to",
-        "reply_to",
-        "link",
-        "media_id",
-        "file_path",
-    )
     message_fields: ClassVar[tuple[str, ...]] = ("link", "media_id", "file_path")
+    upload_options: ClassVar[tuple[str, ...]] = ("mime_type",)
 
     def __init__(
         self,
@@ -218,32 +239,22 @@ class _WhatsAppSendMediaOperator(WhatsAppSendMessageOperator):
         reply_to: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(to=to, message=None, reply_to=reply_to, **kwargs)
-        self.link = link
-        self.media_id = media_id
-        self.file_path = file_path
-        self.mime_type = mime_type
-
-    def model_fields(self) -> dict[str, Any]:
-        return {"link": self.link, "media_id": self.media_id, "file_path": self.file_path}
-
-    def build_message(self) -> OutgoingMessage:
-        from airflow_provider_whatsapp import messages
-
-        model = getattr(messages, self.model_name)
-        return model.build(**{k: v for k, v in self.model_fields().items() if v is not None})
+        super().__init__(
+            to=to,
+            link=link,
+            media_id=media_id,
+            file_path=file_path,
+            mime_type=mime_type,
+            reply_to=reply_to,
+            **kwargs,
+        )
 
 
 class _WhatsAppSendCaptionedMediaOperator(_WhatsAppSendMediaOperator):
-    template_fields: Sequence[str] = (*_WhatsAppSendMediaOperator.template_fields, "caption")
     message_fields: ClassVar[tuple[str, ...]] = (*_WhatsAppSendMediaOperator.message_fields, "caption")
 
     def __init__(self, *, caption: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.caption = caption
-
-    def model_fields(self) -> dict[str, Any]:
-        return {**super().model_fields(), "caption": self.caption}
+        super().__init__(caption=caption, **kwargs)
 
 
 class WhatsAppSendImageOperator(_WhatsAppSendCaptionedMediaOperator):
@@ -258,21 +269,13 @@ class WhatsAppSendImageOperator(_WhatsAppSendCaptionedMediaOperator):
     :param reply_to: the wamid of a received message to reply to.
     """
 
-    model_name: ClassVar[str] = "ImageMessage"
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.validate_if_concrete()
+    model: ClassVar[str] = "ImageMessage"
 
 
 class WhatsAppSendVideoOperator(_WhatsAppSendCaptionedMediaOperator):
     """Send a video (MP4 or 3GPP, at most 16 MB); arguments as :class:`WhatsAppSendImageOperator`."""
 
-    model_name: ClassVar[str] = "VideoMessage"
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.validate_if_concrete()
+    model: ClassVar[str] = "VideoMessage"
 
 
 class WhatsAppSendDocumentOperator(_WhatsAppSendCaptionedMediaOperator):
@@ -283,20 +286,14 @@ class WhatsAppSendDocumentOperator(_WhatsAppSendCaptionedMediaOperator):
     :param filename: the name the recipient sees; defaults to the uploaded file's name.
     """
 
-    model_name: ClassVar[str] = "DocumentMessage"
-    template_fields: Sequence[str] = (*_WhatsAppSendCaptionedMediaOperator.template_fields, "filename")
+    model: ClassVar[str] = "DocumentMessage"
     message_fields: ClassVar[tuple[str, ...]] = (
         *_WhatsAppSendCaptionedMediaOperator.message_fields,
         "filename",
     )
 
     def __init__(self, *, filename: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.filename = filename
-        self.validate_if_concrete()
-
-    def model_fields(self) -> dict[str, Any]:
-        return {**super().model_fields(), "filename": self.filename}
+        super().__init__(filename=filename, **kwargs)
 
 
 class WhatsAppSendAudioOperator(_WhatsAppSendMediaOperator):
@@ -308,24 +305,16 @@ class WhatsAppSendAudioOperator(_WhatsAppSendMediaOperator):
     :param reply_to: the wamid of a received message to reply to.
     """
 
-    model_name: ClassVar[str] = "AudioMessage"
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.validate_if_concrete()
+    model: ClassVar[str] = "AudioMessage"
 
 
 class WhatsAppSendStickerOperator(_WhatsAppSendMediaOperator):
     """Send a WebP sticker (at most 100 KB); arguments as :class:`WhatsAppSendAudioOperator`."""
 
-    model_name: ClassVar[str] = "StickerMessage"
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.validate_if_concrete()
+    model: ClassVar[str] = "StickerMessage"
 
 
-class WhatsAppSendLocationOperator(WhatsAppSendMessageOperator):
+class WhatsAppSendLocationOperator(_WhatsAppSendOperator):
     """Send a location pin.
 
     :param to: the recipient's phone number.
@@ -334,15 +323,7 @@ class WhatsAppSendLocationOperator(WhatsAppSendMessageOperator):
     :param reply_to: the wamid of a received message to reply to.
     """
 
-    template_fields: Sequence[str] = (
-        *WhatsAppBaseOperator.template_fields,
-        "to",
-        "reply_to",
-        "latitude",
-        "longitude",
-        "name",
-        "address",
-    )
+    model: ClassVar[str] = "LocationMessage"
     message_fields: ClassVar[tuple[str, ...]] = ("latitude", "longitude", "name", "address")
 
     def __init__(
@@ -356,22 +337,18 @@ class WhatsAppSendLocationOperator(WhatsAppSendMessageOperator):
         reply_to: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(to=to, message=None, reply_to=reply_to, **kwargs)
-        self.latitude = latitude
-        self.longitude = longitude
-        self.name = name
-        self.address = address
-        self.validate_if_concrete()
-
-    def build_message(self) -> OutgoingMessage:
-        from airflow_provider_whatsapp.messages import LocationMessage
-
-        return LocationMessage.build(
-            latitude=self.latitude, longitude=self.longitude, name=self.name, address=self.address
+        super().__init__(
+            to=to,
+            latitude=latitude,
+            longitude=longitude,
+            name=name,
+            address=address,
+            reply_to=reply_to,
+            **kwargs,
         )
 
 
-class WhatsAppSendContactsOperator(WhatsAppSendMessageOperator):
+class WhatsAppSendContactsOperator(_WhatsAppSendOperator):
     """Send one to five contact cards.
 
     :param to: the recipient's phone number.
@@ -379,24 +356,20 @@ class WhatsAppSendContactsOperator(WhatsAppSendMessageOperator):
     :param reply_to: the wamid of a received message to reply to.
     """
 
-    template_fields: Sequence[str] = (*WhatsAppBaseOperator.template_fields, "to", "reply_to", "contacts")
+    model: ClassVar[str] = "ContactsMessage"
     message_fields: ClassVar[tuple[str, ...]] = ("contacts",)
 
     def __init__(
         self, *, to: str, contacts: list[dict[str, Any]], reply_to: str | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(to=to, message=None, reply_to=reply_to, **kwargs)
-        self.contacts = contacts
-        self.validate_if_concrete()
-
-    def build_message(self) -> OutgoingMessage:
-        from airflow_provider_whatsapp.messages import ContactsMessage
-
-        return ContactsMessage.build(contacts=self.contacts)
+        super().__init__(to=to, contacts=contacts, reply_to=reply_to, **kwargs)
 
 
-class _WhatsAppSendInteractiveOperator(WhatsAppSendMessageOperator):
+class _WhatsAppSendInteractiveOperator(_WhatsAppSendOperator):
     """Shared by the interactive operators: a body text, an optional header and footer."""
+
+    message_fields: ClassVar[tuple[str, ...]] = ("body", "header", "footer")
+    empty_means_absent: ClassVar[frozenset[str]] = frozenset({"header", "footer"})
 
     def __init__(
         self,
@@ -408,13 +381,7 @@ class _WhatsAppSendInteractiveOperator(WhatsAppSendMessageOperator):
         reply_to: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(to=to, message=None, reply_to=reply_to, **kwargs)
-        self.body = body
-        self.header = header
-        self.footer = footer
-
-    def common_fields(self) -> dict[str, Any]:
-        return {"body": self.body, "header": self.header or None, "footer": self.footer or None}
+        super().__init__(to=to, body=body, header=header, footer=footer, reply_to=reply_to, **kwargs)
 
 
 class WhatsAppSendButtonsOperator(_WhatsAppSendInteractiveOperator):
@@ -429,26 +396,11 @@ class WhatsAppSendButtonsOperator(_WhatsAppSendInteractiveOperator):
     :param reply_to: the wamid of a received message to reply to.
     """
 
-    template_fields: Sequence[str] = (
-        *WhatsAppBaseOperator.template_fields,
-        "to",
-        "reply_to",
-        "body",
-        "buttons",
-        "header",
-        "footer",
-    )
-    message_fields: ClassVar[tuple[str, ...]] = ("body", "buttons", "header", "footer")
+    model: ClassVar[str] = "ButtonsMessage"
+    message_fields: ClassVar[tuple[str, ...]] = (*_WhatsAppSendInteractiveOperator.message_fields, "buttons")
 
     def __init__(self, *, buttons: list[dict[str, str]], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.buttons = buttons
-        self.validate_if_concrete()
-
-    def build_message(self) -> OutgoingMessage:
-        from airflow_provider_whatsapp.messages import ButtonsMessage
-
-        return ButtonsMessage.build(**self.common_fields(), buttons=self.buttons)
+        super().__init__(buttons=buttons, **kwargs)
 
 
 class WhatsAppSendListOperator(_WhatsAppSendInteractiveOperator):
@@ -463,28 +415,15 @@ class WhatsAppSendListOperator(_WhatsAppSendInteractiveOperator):
     :param reply_to: the wamid of a received message to reply to.
     """
 
-    template_fields: Sequence[str] = (
-        *WhatsAppBaseOperator.template_fields,
-        "to",
-        "reply_to",
-        "body",
+    model: ClassVar[str] = "ListMessage"
+    message_fields: ClassVar[tuple[str, ...]] = (
+        *_WhatsAppSendInteractiveOperator.message_fields,
         "button",
         "sections",
-        "header",
-        "footer",
     )
-    message_fields: ClassVar[tuple[str, ...]] = ("body", "button", "sections", "header", "footer")
 
     def __init__(self, *, button: str, sections: list[dict[str, Any]], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.button = button
-        self.sections = sections
-        self.validate_if_concrete()
-
-    def build_message(self) -> OutgoingMessage:
-        from airflow_provider_whatsapp.messages import ListMessage
-
-        return ListMessage.build(**self.common_fields(), button=self.button, sections=self.sections)
+        super().__init__(button=button, sections=sections, **kwargs)
 
 
 class WhatsAppSendCtaUrlOperator(_WhatsAppSendInteractiveOperator):
@@ -499,31 +438,18 @@ class WhatsAppSendCtaUrlOperator(_WhatsAppSendInteractiveOperator):
     :param reply_to: the wamid of a received message to reply to.
     """
 
-    template_fields: Sequence[str] = (
-        *WhatsAppBaseOperator.template_fields,
-        "to",
-        "reply_to",
-        "body",
+    model: ClassVar[str] = "CtaUrlMessage"
+    message_fields: ClassVar[tuple[str, ...]] = (
+        *_WhatsAppSendInteractiveOperator.message_fields,
         "display_text",
         "url",
-        "header",
-        "footer",
     )
-    message_fields: ClassVar[tuple[str, ...]] = ("body", "display_text", "url", "header", "footer")
 
     def __init__(self, *, display_text: str, url: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.display_text = display_text
-        self.url = url
-        self.validate_if_concrete()
-
-    def build_message(self) -> OutgoingMessage:
-        from airflow_provider_whatsapp.messages import CtaUrlMessage
-
-        return CtaUrlMessage.build(**self.common_fields(), display_text=self.display_text, url=self.url)
+        super().__init__(display_text=display_text, url=url, **kwargs)
 
 
-class WhatsAppSendReactionOperator(WhatsAppSendMessageOperator):
+class WhatsAppSendReactionOperator(_WhatsAppSendOperator):
     """React to a message with an emoji (an empty ``emoji`` removes the reaction).
 
     :param to: the phone number of the chat the message is in.
@@ -531,27 +457,13 @@ class WhatsAppSendReactionOperator(WhatsAppSendMessageOperator):
     :param emoji: one emoji, e.g. ``"👍"``.
     """
 
-    template_fields: Sequence[str] = (
-        *WhatsAppBaseOperator.template_fields,
-        "to",
-        "reply_to",
-        "message_id",
-        "emoji",
-    )
+    model: ClassVar[str] = "ReactionMessage"
     message_fields: ClassVar[tuple[str, ...]] = ("message_id", "emoji")
 
     def __init__(
         self, *, to: str, message_id: str, emoji: str, reply_to: str | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(to=to, message=None, reply_to=reply_to, **kwargs)
-        self.message_id = message_id
-        self.emoji = emoji
-        self.validate_if_concrete()
-
-    def build_message(self) -> OutgoingMessage:
-        from airflow_provider_whatsapp.messages import ReactionMessage
-
-        return ReactionMessage.build(message_id=self.message_id, emoji=self.emoji)
+        super().__init__(to=to, message_id=message_id, emoji=emoji, reply_to=reply_to, **kwargs)
 
 
 class WhatsAppMarkAsReadOperator(WhatsAppBaseOperator):

@@ -17,7 +17,7 @@ class WhatsAppCreateTemplateOperator(WhatsAppBaseOperator):
     The definition is checked before any request: name ``[a-z0-9_]`` (at most 512 characters), a
     known category, one BODY and at most one HEADER, FOOTER and BUTTONS (at most 10 buttons), and
     placeholders ``{{1}}..{{n}}`` without gaps, each with an example value. What is already concrete is
-    checked when the DAG is parsed, everything again at run time.
+    checked when the DAG is parsed; the rendered definition once more at run time, by the hook.
 
     ``components`` is **not** rendered by Jinja: its ``{{1}}`` placeholders are WhatsApp's, not
     Airflow's. Wait for approval with
@@ -63,14 +63,13 @@ class WhatsAppCreateTemplateOperator(WhatsAppBaseOperator):
         )
 
     def execute(self, context: Any) -> str:
-        validate_template(
-            name=self.name, language=self.language, category=self.category, components=self.components
-        )
+        # The rendered definition is checked once, by the hook, before its request: the same check
+        # every direct caller of ``create_template`` gets.
         answer = self.hook.create_template(
             name=self.name,
             language=self.language,
             category=self.category,
-            components=list(self.components),
+            components=self.components,
             waba_id=self.waba_id or None,
             allow_category_change=self.allow_category_change,
         )
