@@ -68,7 +68,7 @@ from airflow_provider_whatsapp.errors import (
 from airflow_provider_whatsapp.hooks._pacing import Pacer
 from airflow_provider_whatsapp.hooks._retry import DEFAULT_MAX_RETRY_AFTER, RetryPolicy
 from airflow_provider_whatsapp.redact import mask_phone_number
-from airflow_provider_whatsapp.spec.limits import MAX_FAILURES_IN_XCOM, PAIR_RATE_INTERVAL_SECONDS
+from airflow_provider_whatsapp.spec.limits import MAX_FAILURES_IN_XCOM
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -131,8 +131,8 @@ class BulkConfig:
     max_concurrency: int
     max_attempts: int = 6
     max_retry_seconds: float = 300.0
-    pair_backoff: float = PAIR_RATE_INTERVAL_SECONDS
-    transient_backoff: float = 0.5
+    pair_backoff: float = RetryPolicy.pair_delay
+    transient_backoff: float = RetryPolicy.base_delay
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
     resend_unknown: bool | Collection[str] = False
     retry_failed: bool = True
@@ -457,16 +457,13 @@ class BulkSender:
         if job.first_attempt is None:
             job.first_attempt = time.monotonic()
         await self._journal(record(to, ATTEMPT, attempt=job.attempts, fingerprint=job.item.fingerprint))
-        departure = await self.pacer.depart()
         try:
-            try:
+            async with self.pacer.sending():
                 # The attempt record may have become durable only after the lease ran out, unseen by a
                 # run that took the journal over meanwhile: that run may send to this recipient, so
                 # this one must not. Raised past every handler below: nothing was sent.
                 self.journal.check_lease()
                 wamid = await self.send(job.item.payload)
-            finally:
-                self.pacer.answered(departure)
         except LeaseLostError:
             raise  # before the send: stop, with the attempt record as the last word on this recipient
         except WhatsAppDeliveryUnknownError as error:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import math
 import threading
@@ -23,7 +24,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable, Iterator
 
 # The window is counted this much longer than the server's, so that jitter in arrival times (a sleep
 # that ends late, a thread switch between the clock read and the socket write) never pushes the
@@ -43,13 +44,35 @@ CATCH_UP_SLOTS = 2
 
 
 class Departure:
-    """One request in the window: when it left and, once answered, when its answer (or failure) came."""
+    """One request in the window: when it left and, once answered, when its answer (or failure) came.
 
-    __slots__ = ("answered", "left")
+    ``left`` is first the moment the request was let go, then (once :func:`on_the_wire` says so) the
+    moment its first byte was written: a new connection, a TLS handshake or a wait for a pooled
+    connection before that is not part of its round trip.
+    """
+
+    __slots__ = ("answered", "left", "written")
 
     def __init__(self, left: float) -> None:
         self.left = left
+        self.written = False
         self.answered: float | None = None
+
+
+# The request the current thread or task is sending through a window, for the transport's trace hook.
+_sending: contextvars.ContextVar[tuple[RequestWindow, Departure] | None] = contextvars.ContextVar(
+    "whatsapp_sending", default=None
+)
+
+
+def on_the_wire() -> None:
+    """The request being sent here starts to be written now (called by the transport's trace hook;
+    nothing happens outside :meth:`RequestWindow.sending`).
+    """
+    current = _sending.get()
+    if current is not None:
+        window, entry = current
+        window.written(entry)
 
 
 class RequestWindow:
@@ -162,6 +185,35 @@ class RequestWindow:
             with self._lock:
                 self._async_waiters.discard(waiter)
 
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[Departure]:
+        """Around one request (sync): waits for room, counts it as leaving, and records its answer."""
+        entry = self.depart_blocking()
+        token = _sending.set((self, entry))
+        try:
+            yield entry
+        finally:
+            _sending.reset(token)
+            self.answered(entry)
+
+    @contextlib.asynccontextmanager
+    async def asending(self) -> AsyncIterator[Departure]:
+        """Around one request (async): as :meth:`sending`, waiting without blocking the event loop."""
+        entry = await self.depart()
+        token = _sending.set((self, entry))
+        try:
+            yield entry
+        finally:
+            _sending.reset(token)
+            self.answered(entry)
+
+    def written(self, entry: Departure) -> None:
+        """The request of ``entry`` starts to be written now: its round trip counts from here."""
+        with self._lock:
+            if not entry.written and entry.answered is None:
+                entry.written = True
+                entry.left = self._clock()
+
     def answered(self, entry: Departure) -> None:
         """The request of ``entry`` got an answer (or failed): it has reached the server, or never will."""
         with self._lock:
@@ -233,6 +285,10 @@ class Pacer:
     async def depart(self) -> Departure:
         """Wait until the window has room, then count the send as leaving now."""
         return await self.window.depart()
+
+    def sending(self) -> contextlib.AbstractAsyncContextManager[Departure]:
+        """:meth:`RequestWindow.asending` of the window: wrap each send in it."""
+        return self.window.asending()
 
     def answered(self, entry: Departure) -> None:
         """The send of ``entry`` got an answer (or failed)."""

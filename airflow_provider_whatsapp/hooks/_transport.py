@@ -13,6 +13,7 @@ timeout each get a class that says whether the request may have taken effect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -36,7 +37,7 @@ from airflow_provider_whatsapp.errors import (
     error_from_response,
 )
 from airflow_provider_whatsapp.hooks._deadline import current_deadline, deadline
-from airflow_provider_whatsapp.hooks._pacing import RequestWindow, limiter_for
+from airflow_provider_whatsapp.hooks._pacing import RequestWindow, limiter_for, on_the_wire
 from airflow_provider_whatsapp.hooks._retry import RetryPolicy, parse_retry_after
 from airflow_provider_whatsapp.redact import scrub_value
 from airflow_provider_whatsapp.spec.limits import MB
@@ -81,7 +82,31 @@ class ApiRequest:
 
     def build(self, client: httpx.Client | httpx.AsyncClient) -> httpx.Request:
         body = self.body() if callable(self.body) else (self.body or {})
-        return client.build_request(self.method, self.url, headers=self.headers, params=self.params, **body)
+        trace = _trace_async if isinstance(client, httpx.AsyncClient) else _trace_sync
+        return client.build_request(
+            self.method,
+            self.url,
+            headers=self.headers,
+            params=self.params,
+            extensions={"trace": trace},
+            **body,
+        )
+
+
+# httpcore reports each step of a request to the ``trace`` extension. The rate window counts a request
+# from its first written byte, so that connecting (TCP, TLS, a wait for a pooled connection) is not
+# mistaken for time on the way to the server.
+def _trace_sync(event: str, info: dict[str, Any]) -> None:
+    if event.endswith(_FIRST_BYTE):
+        on_the_wire()
+
+
+async def _trace_async(event: str, info: dict[str, Any]) -> None:
+    if event.endswith(_FIRST_BYTE):
+        on_the_wire()
+
+
+_FIRST_BYTE = "send_request_headers.started"
 
 
 # --- reading an answer ---------------------------------------------------------------------------
@@ -374,17 +399,16 @@ def send_sync(
     attempts = Attempts(request, policy)
     while True:
         attempts.number += 1
-        departure = limiter.depart_blocking() if limiter is not None else None
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s (attempt %d)", request.label, attempts.number)
         try:
-            with deadline(time.monotonic() + timeout):
+            with (
+                limiter.sending() if limiter is not None else contextlib.nullcontext(),
+                deadline(time.monotonic() + timeout),
+            ):
                 return _exchange_sync(client, request)
         except WhatsAppError as exc:
             error = exc
-        finally:
-            if limiter is not None and departure is not None:
-                limiter.answered(departure)
         time.sleep(attempts.next_delay(error))
 
 
@@ -400,15 +424,12 @@ async def send_async(
     attempts = Attempts(request, policy)
     while True:
         attempts.number += 1
-        departure = await limiter.depart() if limiter is not None else None
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s (attempt %d)", request.label, attempts.number)
         try:
-            with deadline(time.monotonic() + timeout):
-                return await _exchange_async(client, request)
+            async with limiter.asending() if limiter is not None else contextlib.nullcontext():
+                with deadline(time.monotonic() + timeout):
+                    return await _exchange_async(client, request)
         except WhatsAppError as exc:
             error = exc
-        finally:
-            if limiter is not None and departure is not None:
-                limiter.answered(departure)
         await asyncio.sleep(attempts.next_delay(error))
