@@ -195,6 +195,33 @@ def test_a_thread_waiting_for_room_is_woken_by_an_answer() -> None:
     assert time.monotonic() - started < 5
 
 
+def test_a_request_counts_from_its_first_written_byte_not_from_connecting() -> None:
+    """Connecting took 0.5 s: the round trip is the 10 ms after the write, so the server saw the request
+    at about 0.5 s, and it stays in the window until about 1.5 s (not 1.0 s, as from when it left)."""
+    now = [0.0]
+    window = RequestWindow(1, clock=lambda: now[0])
+    with window.sending() as entry:
+        now[0] = 0.5
+        _pacing.on_the_wire()  # what the transport's trace hook calls when the request starts
+        now[0] = 0.51
+    assert entry.left == 0.5
+    now[0] = 1.2
+    fits, wait = window.room()
+    assert not fits and wait == pytest.approx(0.5 + window.span - 1.2)
+
+
+def test_the_hook_marks_the_write_through_httpxs_trace(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("POST", MESSAGES, Reply(json=sent()))
+    hook = MatonHook(rate_limit=3)
+    hook.send_message(TEXT)
+    settings = hook.settings
+    window = limiter_for(settings.base_url, settings.api_key, settings.rate_limit)
+    assert window is not None
+    (entry,) = window._entries
+    assert entry.written and entry.answered is not None and entry.left <= entry.answered
+    assert _pacing._sending.get() is None  # nothing of the send lingers in the context
+
+
 @pytest.mark.parametrize("rate", [0, -1, float("nan"), float("inf")])
 def test_a_window_needs_a_positive_finite_rate(rate: float) -> None:
     with pytest.raises(ValueError, match="rate must be a positive number"):

@@ -65,6 +65,11 @@ _sending: contextvars.ContextVar[tuple[RequestWindow, Departure] | None] = conte
 )
 
 
+def through_a_window() -> bool:
+    """Whether the request being sent here goes through a window (only then is it worth tracing)."""
+    return _sending.get() is not None
+
+
 def on_the_wire() -> None:
     """The request being sent here starts to be written now (called by the transport's trace hook;
     nothing happens outside :meth:`RequestWindow.sending`).

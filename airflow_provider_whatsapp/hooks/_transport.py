@@ -37,7 +37,7 @@ from airflow_provider_whatsapp.errors import (
     error_from_response,
 )
 from airflow_provider_whatsapp.hooks._deadline import current_deadline, deadline
-from airflow_provider_whatsapp.hooks._pacing import RequestWindow, limiter_for, on_the_wire
+from airflow_provider_whatsapp.hooks._pacing import RequestWindow, limiter_for, on_the_wire, through_a_window
 from airflow_provider_whatsapp.hooks._retry import RetryPolicy, parse_retry_after
 from airflow_provider_whatsapp.redact import scrub_value
 from airflow_provider_whatsapp.spec.limits import MB
@@ -82,14 +82,11 @@ class ApiRequest:
 
     def build(self, client: httpx.Client | httpx.AsyncClient) -> httpx.Request:
         body = self.body() if callable(self.body) else (self.body or {})
-        trace = _trace_async if isinstance(client, httpx.AsyncClient) else _trace_sync
+        extensions = {}
+        if through_a_window():
+            extensions["trace"] = _trace_async if isinstance(client, httpx.AsyncClient) else _trace_sync
         return client.build_request(
-            self.method,
-            self.url,
-            headers=self.headers,
-            params=self.params,
-            extensions={"trace": trace},
-            **body,
+            self.method, self.url, headers=self.headers, params=self.params, extensions=extensions, **body
         )
 
 
