@@ -12,7 +12,7 @@ from typing import Any
 from airflow_provider_whatsapp._compat import AirflowException, AirflowFailException
 from airflow_provider_whatsapp.redact import scrub
 from airflow_provider_whatsapp.spec import error_codes
-from airflow_provider_whatsapp.spec.limits import MATON_REQUESTS_PER_SECOND, PAIR_RATE_INTERVAL_SECONDS
+from airflow_provider_whatsapp.spec.limits import MATON_REQUESTS_PER_SECOND
 
 
 class WhatsAppError(AirflowException):
@@ -88,7 +88,11 @@ class WhatsAppRateLimitError(WhatsAppRetryableError):
 
 
 class WhatsAppPairRateLimitError(WhatsAppRetryableError):
-    """Code 131056: too many messages to the same recipient in a short time."""
+    """Code 131056: too many messages to the same recipient in a short time.
+
+    ``retry_after`` is only the server's; the wait without one (Meta's pair interval, doubling) is the
+    retry policy's (:meth:`~airflow_provider_whatsapp.hooks._retry.RetryPolicy.pair_rate_wait`).
+    """
 
 
 class WhatsAppTransientError(WhatsAppRetryableError):
@@ -270,9 +274,6 @@ def error_from_response(
     known = error_class_for_code(code)
     if known is not None:
         cls, advice = known
-        if cls is WhatsAppPairRateLimitError and retry_after is None:
-            # Meta allows about one message per 6 s to the same recipient.
-            retry_after = PAIR_RATE_INTERVAL_SECONDS
         if issubclass(cls, WhatsAppRetryableError):
             return cls(describe(advice), retry_after=retry_after, **fields)
         return cls(describe(advice), **fields)

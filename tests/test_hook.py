@@ -539,13 +539,15 @@ def test_transient_errors_are_typed_retryable() -> None:
     assert not isinstance(error_from_response(500, {}, may_have_taken_effect=True), WhatsAppTransientError)
 
 
-def test_pair_rate_error_waits_the_pair_interval() -> None:
+def test_pair_rate_error_is_retryable_and_carries_only_the_servers_retry_after() -> None:
     from airflow_provider_whatsapp.errors import WhatsAppPairRateLimitError, error_from_response
 
     error = error_from_response(400, graph_error(131056), may_have_taken_effect=True)
+    told = error_from_response(400, graph_error(131056), retry_after=2.0, may_have_taken_effect=True)
 
-    assert isinstance(error, WhatsAppPairRateLimitError)
-    assert error.retry_after == 6.0
+    assert isinstance(error, WhatsAppPairRateLimitError) and isinstance(told, WhatsAppPairRateLimitError)
+    # The wait without a Retry-After (Meta's 6 s, doubling) is the retry policy's: tests/test_pacing.py.
+    assert error.retry_after is None and told.retry_after == 2.0
 
 
 def _webp(size: int, *, animated: bool) -> bytes:

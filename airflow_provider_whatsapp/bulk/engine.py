@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import heapq
 import logging
-import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -66,13 +65,10 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppTemplateNotFoundError,
     WhatsAppUnsupportedMessageError,
 )
-from airflow_provider_whatsapp.hooks._retry import DEFAULT_MAX_RETRY_AFTER, RetryPolicy, doubling_wait
+from airflow_provider_whatsapp.hooks._pacing import Pacer
+from airflow_provider_whatsapp.hooks._retry import DEFAULT_MAX_RETRY_AFTER, RetryPolicy
 from airflow_provider_whatsapp.redact import mask_phone_number
-from airflow_provider_whatsapp.spec.limits import (
-    MAX_FAILURES_IN_XCOM,
-    PAIR_RATE_INTERVAL_SECONDS,
-    PAIR_RATE_MAX_WAIT_SECONDS,
-)
+from airflow_provider_whatsapp.spec.limits import MAX_FAILURES_IN_XCOM
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -91,11 +87,6 @@ FATAL_ERRORS: tuple[type[WhatsAppError], ...] = (
     WhatsAppUnsupportedMessageError,
 )
 
-# Space sends a little wider than the limit, and count the window a little longer than a second, so
-# that jitter in arrival times never pushes the server's count over. The window's margin is the
-# smaller one, so that it only holds a send back when jitter bunched requests up.
-PACE_SAFETY = 1.03
-WINDOW_SAFETY = 1.015
 # Consecutive ambiguous answers, with no success between, after which the send stops: something is
 # wrong with the gateway and every further send would also end as "unknown".
 MAX_CONSECUTIVE_UNKNOWN = 5
@@ -140,8 +131,8 @@ class BulkConfig:
     max_concurrency: int
     max_attempts: int = 6
     max_retry_seconds: float = 300.0
-    pair_backoff: float = PAIR_RATE_INTERVAL_SECONDS
-    transient_backoff: float = 0.5
+    pair_backoff: float = RetryPolicy.pair_delay
+    transient_backoff: float = RetryPolicy.base_delay
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
     resend_unknown: bool | Collection[str] = False
     retry_failed: bool = True
@@ -155,6 +146,7 @@ class BulkConfig:
             max_seconds=self.max_retry_seconds,
             base_delay=self.transient_backoff,
             max_retry_after=self.max_retry_after,
+            pair_delay=self.pair_backoff,
         )
 
     def resends(self, to: str) -> bool:
@@ -211,113 +203,6 @@ def _shown(entry: dict[str, Any]) -> dict[str, Any]:
     if isinstance(reason, str) and len(reason) > MAX_REASON_CHARS:
         return {**entry, "reason": reason[: MAX_REASON_CHARS - 1] + "\u2026"}
     return entry
-
-
-class Departure:
-    """One request in the pacer's window: when it left and, once answered, when the answer came."""
-
-    __slots__ = ("answered", "left")
-
-    def __init__(self, left: float) -> None:
-        self.left = left
-        self.answered: float | None = None
-
-
-class Pacer:
-    """Even spacing at the current rate, plus a hard cap on requests reaching the server in any window.
-
-    ``rate`` starts at ``max_rate``, halves on each throttling answer (with a pause for
-    ``Retry-After``) and grows back by a twentieth of ``max_rate`` per success.
-
-    Independently, :meth:`depart` keeps at most ``floor(max_rate)`` requests in any
-    ``floor(max_rate) / max_rate`` seconds *as the server counts them*, on arrival. A request can
-    reach the server well after it left the engine (a new connection, a TLS handshake, the first
-    request's lazy set-up), and a late early request bunches up with the ones after it. So a request
-    in flight always counts as arriving now, and an answered one as having arrived at its answer time
-    minus the quickest round trip seen (requests that took longer than that were late on the way in).
-    """
-
-    def __init__(self, max_rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if max_rate <= 0:
-            raise ValueError("max_rate must be positive")
-        self.max_rate = max_rate
-        self.rate = max_rate
-        self._clock = clock
-        self._next_slot = 0.0
-        self._paused_until = 0.0
-        self._burst = max(1, math.floor(max_rate))
-        self._window = self._burst / max_rate * WINDOW_SAFETY
-        self._window_entries: list[Departure] = []
-        self._quickest = math.inf
-        self._changed: asyncio.Event | None = None
-
-    def wait_time(self) -> float:
-        """Seconds until the dispatcher may hand out the next send."""
-        return max(0.0, max(self._next_slot, self._paused_until) - self._clock())
-
-    def dispatched(self) -> None:
-        now = self._clock()
-        interval = PACE_SAFETY / self.rate
-        # Stay on the grid when the dispatcher woke a little late (up to two slots), rather than
-        # losing that time for good; the window in depart() still caps what reaches the server.
-        self._next_slot = max(now - 2 * interval, self._next_slot) + interval
-
-    def _arrival(self, entry: Departure) -> float | None:
-        """Latest time the server may have counted ``entry``; ``None`` while it is in flight."""
-        if entry.answered is None:
-            return None
-        return max(entry.left, entry.answered - self._quickest)
-
-    def room(self) -> tuple[bool, float | None]:
-        """Whether one more request fits in the window now, and else how long until one may.
-
-        ``None`` for the wait means: not before a request in flight is answered.
-        """
-        now = self._clock()
-        horizon = now - self._window
-        kept, expiries = [], []
-        for entry in self._window_entries:
-            arrival = self._arrival(entry)
-            if arrival is None or arrival > horizon:
-                kept.append(entry)
-                if arrival is not None:
-                    expiries.append(arrival + self._window)
-        self._window_entries = kept
-        if len(kept) < self._burst:
-            return True, 0.0
-        return False, (max(0.0, min(expiries) - now) if expiries else None)
-
-    async def depart(self) -> Departure:
-        """Wait until one more request fits in the window, then count it as leaving now."""
-        if self._changed is None:
-            self._changed = asyncio.Event()
-        while True:
-            fits, wait = self.room()
-            if fits:
-                entry = Departure(self._clock())
-                self._window_entries.append(entry)
-                return entry
-            self._changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=wait)
-
-    def answered(self, entry: Departure) -> None:
-        """The request of ``entry`` got an answer (or failed): it has reached the server, or never will."""
-        now = self._clock()
-        entry.answered = now
-        self._quickest = min(self._quickest, now - entry.left)
-        if self._changed is not None:
-            self._changed.set()
-
-    def throttled(self, retry_after: float | None) -> None:
-        now = self._clock()
-        self.rate = max(min(1.0, self.max_rate), self.rate / 2)
-        pause = retry_after if retry_after is not None else 1.0
-        self._paused_until = max(self._paused_until, now + pause)
-
-    def succeeded(self) -> None:
-        if self.rate < self.max_rate:
-            self.rate = min(self.max_rate, self.rate + self.max_rate / 20)
 
 
 class JournalWriter:
@@ -572,16 +457,13 @@ class BulkSender:
         if job.first_attempt is None:
             job.first_attempt = time.monotonic()
         await self._journal(record(to, ATTEMPT, attempt=job.attempts, fingerprint=job.item.fingerprint))
-        departure = await self.pacer.depart()
         try:
-            try:
+            async with self.pacer.sending():
                 # The attempt record may have become durable only after the lease ran out, unseen by a
                 # run that took the journal over meanwhile: that run may send to this recipient, so
                 # this one must not. Raised past every handler below: nothing was sent.
                 self.journal.check_lease()
                 wamid = await self.send(job.item.payload)
-            finally:
-                self.pacer.answered(departure)
         except LeaseLostError:
             raise  # before the send: stop, with the attempt record as the last word on this recipient
         except WhatsAppDeliveryUnknownError as error:
@@ -643,17 +525,14 @@ class BulkSender:
             self.pacer.throttled(error.retry_after)
         await self._journal(record(to, RELEASED, code=error.code, reason=error.message))
         assert job.first_attempt is not None
-        elapsed = time.monotonic() - job.first_attempt
         if isinstance(error, WhatsAppPairRateLimitError):
             job.pair_waits += 1
-            delay = doubling_wait(self.config.pair_backoff, job.pair_waits, cap=PAIR_RATE_MAX_WAIT_SECONDS)
-        elif throttled:
-            delay = 0.0  # the pacer's pause holds everyone back; this recipient goes first after it
-        else:
-            delay = policy.backoff(job.attempts)
-        if error.retry_after is not None:
-            delay = max(delay, error.retry_after)
-        if job.attempts >= self.config.max_attempts or elapsed + delay > self.config.max_retry_seconds:
+        # The hook's own rule: backoff, or the pair-rate wait, never less than Retry-After, within the
+        # attempts and time allowed. A throttled recipient waits behind the pacer's pause in any case.
+        delay = policy.delay_before_retry(
+            job.attempts, error, time.monotonic() - job.first_attempt, pair_refusals=job.pair_waits
+        )
+        if delay is None:
             reason = f"{error.message} Gave up after {job.attempts} attempt(s); nothing was delivered."
             await self._journal(record(to, FAILED, code=error.code, reason=reason, retryable=True))
             self.result.failed.append(_entry(to, error.code, reason) | {"retryable": True})

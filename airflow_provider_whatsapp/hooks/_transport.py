@@ -13,15 +13,12 @@ timeout each get a class that says whether the request may have taken effect.
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
 import json
 import logging
-import math
 import re
-import threading
 import time
 import zlib
-from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -33,12 +30,14 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppConnectError,
     WhatsAppDeliveryUnknownError,
     WhatsAppError,
+    WhatsAppPairRateLimitError,
     WhatsAppRetryableError,
     WhatsAppTimeoutError,
     WhatsAppTransientError,
     error_from_response,
 )
 from airflow_provider_whatsapp.hooks._deadline import current_deadline, deadline
+from airflow_provider_whatsapp.hooks._pacing import RequestWindow, limiter_for, on_the_wire, through_a_window
 from airflow_provider_whatsapp.hooks._retry import RetryPolicy, parse_retry_after
 from airflow_provider_whatsapp.redact import scrub_value
 from airflow_provider_whatsapp.spec.limits import MB
@@ -46,7 +45,7 @@ from airflow_provider_whatsapp.spec.limits import MB
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["ApiRequest", "RetryPolicy", "parse_retry_after", "send_async", "send_sync"]
+__all__ = ["ApiRequest", "RetryPolicy", "limiter_for", "parse_retry_after", "send_async", "send_sync"]
 
 log = logging.getLogger(__name__)
 
@@ -83,74 +82,28 @@ class ApiRequest:
 
     def build(self, client: httpx.Client | httpx.AsyncClient) -> httpx.Request:
         body = self.body() if callable(self.body) else (self.body or {})
-        return client.build_request(self.method, self.url, headers=self.headers, params=self.params, **body)
+        extensions = {}
+        if through_a_window():
+            extensions["trace"] = _trace_async if isinstance(client, httpx.AsyncClient) else _trace_sync
+        return client.build_request(
+            self.method, self.url, headers=self.headers, params=self.params, extensions=extensions, **body
+        )
 
 
-class Booking:
-    """One request's place in the limiter's window: booked at ``at``, answered at ``answered``."""
-
-    __slots__ = ("answered", "at")
-
-    def __init__(self, at: float) -> None:
-        self.at = at
-        self.answered: float | None = None
-
-    def finish(self) -> None:
-        self.answered = time.monotonic()
+# httpcore reports each step of a request to the ``trace`` extension. The rate window counts a request
+# from its first written byte, so that connecting (TCP, TLS, a wait for a pooled connection) is not
+# mistaken for time on the way to the server.
+def _trace_sync(event: str, info: dict[str, Any]) -> None:
+    if event.endswith(_FIRST_BYTE):
+        on_the_wire()
 
 
-class RateLimiter:
-    """At most ``rate`` requests in any window of one second, across the threads of a process.
-
-    The server counts a request when it arrives, which may be long after it was booked on a busy
-    machine. The answer, though, never comes before the arrival: so a request waits until one second
-    after the *answer* of the one ``rate`` places before it, and the server can never count one too
-    many, whatever the load. (A request still unanswered is counted from its booking, with a margin.)
-
-    ``reserve()`` says how long to wait and returns the booking to ``finish()`` once answered; the sync
-    path sleeps and the async path awaits the same delay.
-    """
-
-    # Only for a request still in flight when the one ``rate`` places later is booked.
-    _IN_FLIGHT_MARGIN = 1.05
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self._burst = max(1, math.floor(rate))
-        self._period = self._burst / rate
-        self._window: deque[Booking] = deque(maxlen=self._burst)
-        self._lock = threading.Lock()
-
-    def reserve(self) -> tuple[float, Booking]:
-        with self._lock:
-            now = time.monotonic()
-            start = now
-            if len(self._window) == self._burst:
-                oldest = self._window[0]
-                if oldest.answered is not None:
-                    start = max(now, oldest.answered + self._period)
-                else:
-                    start = max(now, oldest.at + self._period * self._IN_FLIGHT_MARGIN)
-            booking = Booking(start)
-            self._window.append(booking)
-            return start - now, booking
+async def _trace_async(event: str, info: dict[str, Any]) -> None:
+    if event.endswith(_FIRST_BYTE):
+        on_the_wire()
 
 
-_limiters: dict[tuple[str, str, float], RateLimiter] = {}
-_limiters_lock = threading.Lock()
-
-
-def limiter_for(base_url: str, api_key: str, rate: float) -> RateLimiter | None:
-    """The process-wide limiter for one account (keyed by a digest of the key, never the key)."""
-    if rate <= 0:
-        return None
-    account = hashlib.sha256(api_key.encode()).hexdigest()[:16]
-    key = (base_url, account, rate)
-    with _limiters_lock:
-        limiter = _limiters.get(key)
-        if limiter is None:
-            limiter = _limiters[key] = RateLimiter(rate)
-        return limiter
+_FIRST_BYTE = "send_request_headers.started"
 
 
 # --- reading an answer ---------------------------------------------------------------------------
@@ -398,6 +351,7 @@ class Attempts:
         self.request = request
         self.policy = policy
         self.number = 0
+        self.pair_refusals = 0
         self._started = time.monotonic()
         self._outer_deadline = current_deadline()
 
@@ -405,7 +359,11 @@ class Attempts:
         """Seconds to wait before retrying, or raise ``error`` when it must not or cannot be retried."""
         if not isinstance(error, WhatsAppRetryableError) or isinstance(error, WhatsAppTimeoutError):
             raise error
-        delay = self.policy.delay_before_retry(self.number, error, time.monotonic() - self._started)
+        if isinstance(error, WhatsAppPairRateLimitError):
+            self.pair_refusals += 1
+        delay = self.policy.delay_before_retry(
+            self.number, error, time.monotonic() - self._started, pair_refusals=self.pair_refusals
+        )
         if delay is None:
             error.message = f"{error.message} {self.policy.gave_up_because(error, self.number)}"
             raise error
@@ -427,28 +385,27 @@ def send_sync(
     client: httpx.Client,
     request: ApiRequest,
     policy: RetryPolicy,
-    limiter: RateLimiter | None,
+    limiter: RequestWindow | None,
     *,
     timeout: float,
 ) -> Any:
-    """Send ``request`` until it succeeds or must not be tried again; each attempt within ``timeout``."""
+    """Send ``request`` until it succeeds or must not be tried again; each attempt within ``timeout``.
+
+    :param limiter: the account's window (:func:`~._pacing.limiter_for`); every attempt leaves through it.
+    """
     attempts = Attempts(request, policy)
     while True:
         attempts.number += 1
-        booking = None
-        if limiter is not None:
-            delay, booking = limiter.reserve()
-            time.sleep(delay)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s (attempt %d)", request.label, attempts.number)
         try:
-            with deadline(time.monotonic() + timeout):
+            with (
+                limiter.sending() if limiter is not None else contextlib.nullcontext(),
+                deadline(time.monotonic() + timeout),
+            ):
                 return _exchange_sync(client, request)
         except WhatsAppError as exc:
             error = exc
-        finally:
-            if booking is not None:
-                booking.finish()
         time.sleep(attempts.next_delay(error))
 
 
@@ -456,7 +413,7 @@ async def send_async(
     client: httpx.AsyncClient,
     request: ApiRequest,
     policy: RetryPolicy,
-    limiter: RateLimiter | None,
+    limiter: RequestWindow | None,
     *,
     timeout: float,
 ) -> Any:
@@ -464,18 +421,12 @@ async def send_async(
     attempts = Attempts(request, policy)
     while True:
         attempts.number += 1
-        booking = None
-        if limiter is not None:
-            delay, booking = limiter.reserve()
-            await asyncio.sleep(delay)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s (attempt %d)", request.label, attempts.number)
         try:
-            with deadline(time.monotonic() + timeout):
-                return await _exchange_async(client, request)
+            async with limiter.asending() if limiter is not None else contextlib.nullcontext():
+                with deadline(time.monotonic() + timeout):
+                    return await _exchange_async(client, request)
         except WhatsAppError as exc:
             error = exc
-        finally:
-            if booking is not None:
-                booking.finish()
         await asyncio.sleep(attempts.next_delay(error))

@@ -167,7 +167,7 @@ def test_pair_rate_backs_off_one_recipient_without_stalling_others(
     maton_conn: LoopbackServer, tmp_path: Path
 ) -> None:
     inbox = Inbox()
-    # Without Retry-After the hook's error asks for Meta's 6 s pair interval; the server says 0.1 s here.
+    # The server's Retry-After (0.1 s) is a floor; the wait is the policy's pair_backoff, doubling.
     inbox.rules["14155550000"] = [graph(131056, retry_after="0.1"), graph(131056, retry_after="0.1")]
     maton_conn.route("POST", MESSAGES, inbox)
     started = time.monotonic()

@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_whatsapp._compat import AirflowException
 from airflow_provider_whatsapp.bulk.engine import BulkConfig, BulkItem, MessageChangedError, run_bulk
 from airflow_provider_whatsapp.bulk.progress import LocalJournal
-from airflow_provider_whatsapp.hooks._retry import doubling_wait
+from airflow_provider_whatsapp.hooks._retry import RetryPolicy
 from airflow_provider_whatsapp.hooks.maton import MatonHook
 from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
 from airflow_provider_whatsapp.redact import mask_phone_number
@@ -145,12 +145,12 @@ def test_resends_and_changed_messages_never_show_a_full_number(
 # --- one place per limit -------------------------------------------------------------------------
 
 
-def test_the_pair_rate_wait_doubles_through_the_one_backoff_formula_up_to_its_cap() -> None:
-    waits = [
-        doubling_wait(PAIR_RATE_INTERVAL_SECONDS, n, cap=PAIR_RATE_MAX_WAIT_SECONDS) for n in range(1, 7)
-    ]
+def test_the_pair_rate_wait_doubles_through_the_one_retry_policy_up_to_its_cap() -> None:
+    policy = BulkConfig(max_rate=1, max_concurrency=1).retry_policy
+    waits = [policy.pair_rate_wait(n) for n in range(1, 7)]
     assert waits == [6.0, 12.0, 24.0, 48.0, 60.0, 60.0]
-    assert BulkConfig(max_rate=1, max_concurrency=1).pair_backoff == PAIR_RATE_INTERVAL_SECONDS
+    assert waits[0] == PAIR_RATE_INTERVAL_SECONDS and waits[-1] == PAIR_RATE_MAX_WAIT_SECONDS
+    assert policy.pair_rate_wait(3) == RetryPolicy().pair_rate_wait(3)  # the hook's, too
 
 
 def test_the_default_rate_depends_only_on_the_route() -> None:
