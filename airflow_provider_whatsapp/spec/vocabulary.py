@@ -43,6 +43,9 @@ PASSTHROUGH_INTERACTIVE_TYPES = (
     "call_permission_request",
     "location_request_message",
     "address_message",
+    # Payments (India): Meta's own request examples send these, though its schema's enum omits them.
+    "order_details",
+    "order_status",
 )
 #: Every ``interactive.type``.
 INTERACTIVE_TYPES = (*MODELLED_INTERACTIVE_TYPES, *PASSTHROUGH_INTERACTIVE_TYPES)
@@ -56,6 +59,8 @@ INTERACTIVE_TYPES_WITH_BODY = (
     "location_request_message",
     "address_message",
     "call_permission_request",
+    "order_details",
+    "order_status",
 )
 #: Interactive header types; media headers are allowed on reply-button messages only.
 INTERACTIVE_HEADER_TYPES = ("text", "image", "video", "document")
