@@ -1,5 +1,9 @@
 """Errors raised by the provider, keyed on the Graph API error code.
 
+Which Graph code becomes which class is written once, in
+:data:`airflow_provider_whatsapp.spec.error_codes.ERROR_CODES`; each class's docstring lists its codes
+from that table.
+
 Every error says what happened and what to do. Each class is either retryable (the request provably
 did not take effect, so it can be sent again) or permanent: permanent errors derive from Airflow's
 ``AirflowFailException`` so the task fails without Airflow retries.
@@ -84,11 +88,11 @@ class WhatsAppRetryableError(WhatsAppError):
 
 
 class WhatsAppRateLimitError(WhatsAppRetryableError):
-    """Throttled by Maton (HTTP 429) or by Meta (codes 4, 80007, 130429)."""
+    """Throttled by Maton (HTTP 429) or by Meta: the app, the account or the phone number sent too fast."""
 
 
 class WhatsAppPairRateLimitError(WhatsAppRetryableError):
-    """Code 131056: too many messages to the same recipient in a short time.
+    """Too many messages to the same recipient in a short time (Meta's pair rate limit).
 
     ``retry_after`` is only the server's; the wait without one (Meta's pair interval, doubling) is the
     retry policy's (:meth:`~airflow_provider_whatsapp.hooks._retry.RetryPolicy.pair_rate_wait`).
@@ -96,7 +100,7 @@ class WhatsAppPairRateLimitError(WhatsAppRetryableError):
 
 
 class WhatsAppTransientError(WhatsAppRetryableError):
-    """A temporary failure on Meta's or Maton's side (codes 1, 2, 131000, 131016, 133004, HTTP 503)."""
+    """A temporary failure on Meta's or Maton's side (or HTTP 503)."""
 
 
 class WhatsAppConnectError(WhatsAppRetryableError):
@@ -138,11 +142,11 @@ class WhatsAppConfigurationError(WhatsAppPermanentError):
 
 
 class WhatsAppAuthError(WhatsAppPermanentError):
-    """The Maton API key (HTTP 401) or Meta's access token (code 190) was refused."""
+    """The Maton API key (HTTP 401) or Meta's access token was refused."""
 
 
 class WhatsAppPermissionError(WhatsAppPermanentError):
-    """Code 10 or 200-299: the app lacks a permission for this call."""
+    """The app lacks a permission for this call."""
 
 
 class MatonNoConnectionError(WhatsAppPermanentError):
@@ -150,43 +154,43 @@ class MatonNoConnectionError(WhatsAppPermanentError):
 
 
 class WhatsAppInvalidParameterError(WhatsAppPermanentError):
-    """Codes 100, 131008, 131009: a parameter is missing or has a value WhatsApp refuses."""
+    """A parameter is missing or has a value WhatsApp refuses."""
 
 
 class WhatsAppUndeliverableError(WhatsAppPermanentError):
-    """Code 131026: the message cannot be delivered to this recipient."""
+    """The message cannot be delivered to this recipient."""
 
 
 class WhatsAppRecipientNotAllowedError(WhatsAppPermanentError):
-    """Code 131030: the recipient is not in the test number's allowed list."""
+    """The recipient is not in the test number's allowed list."""
 
 
 class WhatsAppAccountLockedError(WhatsAppPermanentError):
-    """Code 131031: the business account is locked or restricted."""
+    """The business account is locked or restricted."""
 
 
 class WhatsAppReEngagementError(WhatsAppPermanentError):
-    """Code 131047: more than 24 hours since the recipient last wrote; only templates may be sent."""
+    """The customer-service window has closed since the recipient last wrote; only templates may be sent."""
 
 
 class WhatsAppUnsupportedMessageError(WhatsAppPermanentError):
-    """Code 131051: the message type is not supported."""
+    """The message type is not supported."""
 
 
 class WhatsAppTemplateError(WhatsAppPermanentError):
-    """A template send was refused (codes 132000, 132001, 132012 and other 132xxx)."""
+    """A template send was refused (any template error without a class of its own)."""
 
 
 class WhatsAppTemplateParameterCountError(WhatsAppTemplateError):
-    """Code 132000: the number of parameters does not match the template's placeholders."""
+    """The number of parameters does not match the template's placeholders."""
 
 
 class WhatsAppTemplateNotFoundError(WhatsAppTemplateError):
-    """Code 132001: no template of that name and language exists (or it is not approved)."""
+    """No template of that name and language exists (or it is not approved)."""
 
 
 class WhatsAppTemplateParameterFormatError(WhatsAppTemplateError):
-    """Code 132012: a parameter's format does not match what the template expects."""
+    """A parameter's format does not match what the template expects."""
 
 
 class WhatsAppTemplateRejectedError(WhatsAppTemplateError):
@@ -194,7 +198,7 @@ class WhatsAppTemplateRejectedError(WhatsAppTemplateError):
 
 
 class WhatsAppPhoneNotRegisteredError(WhatsAppPermanentError):
-    """Code 133010: the business phone number is not registered with the Cloud API."""
+    """The business phone number is not registered with the Cloud API."""
 
 
 MAY_HAVE_BEEN_DELIVERED = (
@@ -354,6 +358,27 @@ def error_from_response(
     if status_code == 403:
         return WhatsAppPermissionError(describe("Access denied."), **fields)
     return WhatsAppPermanentError(describe("The request was refused."), **fields)
+
+
+def _document_codes() -> None:
+    """Append to each class's docstring the Graph codes the table maps to it (one place for the codes)."""
+    codes: dict[str, list[str]] = {}
+    for each in error_codes.ERROR_CODES.values():
+        codes.setdefault(each.error_class, []).append(str(each.code))
+    permission = error_codes.lookup(error_codes.PERMISSION_CODES.start)
+    spans = (
+        (permission, error_codes.PERMISSION_CODES),
+        (error_codes.OTHER_TEMPLATE_ERROR, error_codes.TEMPLATE_CODES),
+    )
+    for row, span in spans:
+        if row is not None:
+            codes.setdefault(row.error_class, []).append(f"any other of {span.start}-{span.stop - 1}")
+    for name, listed in codes.items():
+        cls = globals()[name]
+        cls.__doc__ = f"{cls.__doc__}\n\n    Graph error codes: {', '.join(listed)}.\n"
+
+
+_document_codes()
 
 
 def _as_int(value: Any) -> int | None:

@@ -11,12 +11,13 @@ a definition mixing both is refused, as Meta does.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from airflow_provider_whatsapp.errors import WhatsAppValidationError
-from airflow_provider_whatsapp.spec.grammar import TEMPLATE_NAME_PATTERN
+from airflow_provider_whatsapp.spec import grammar
 from airflow_provider_whatsapp.spec.limits import (
+    AUTH_CODE_EXPIRATION_MINUTES_MAX,
+    AUTH_CODE_EXPIRATION_MINUTES_MIN,
     TEMPLATE_BODY_TEXT_MAX,
     TEMPLATE_BUTTON_LABEL_MAX,
     TEMPLATE_BUTTONS_MAX,
@@ -24,15 +25,25 @@ from airflow_provider_whatsapp.spec.limits import (
     TEMPLATE_HEADER_TEXT_MAX,
     TEMPLATE_NAME_MAX,
 )
-from airflow_provider_whatsapp.spec.vocabulary import TEMPLATE_CATEGORIES, TEMPLATE_HEADER_FORMATS
+from airflow_provider_whatsapp.spec.vocabulary import (
+    TEMPLATE_AUTHENTICATION,
+    TEMPLATE_BUTTON_OTP,
+    TEMPLATE_BUTTON_PHONE_NUMBER,
+    TEMPLATE_BUTTON_URL,
+    TEMPLATE_CATEGORIES,
+    TEMPLATE_HEADER_FORMATS,
+    TEMPLATE_LABELLED_BUTTONS,
+    TEMPLATE_MEDIA_HEADER_FORMATS,
+    TEMPLATE_OTP_TYPES,
+)
+from airflow_provider_whatsapp.spec.vocabulary import TEMPLATE_COMPONENT_TYPES as COMPONENT_TYPES
 
-COMPONENT_TYPES = ("HEADER", "BODY", "FOOTER", "BUTTONS")
-_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-_PLACEHOLDER_AT_END = re.compile(r"\{\{\s*[^{}]*?\s*\}\}$")
-_POSITIONAL = re.compile(r"^[0-9]+$")
-_NAMED = re.compile(r"^[a-z_][a-z0-9_]*$")
-# Button types whose label (``text``) Meta requires; others (COPY_CODE, OTP...) may omit it.
-_LABELLED_BUTTONS = frozenset({"QUICK_REPLY", "URL", "PHONE_NUMBER"})
+#: The placeholder names in a text, in order of appearance (``"1"``, ``"first_name"``...).
+placeholders = grammar.placeholders
+# The components, by their type in COMPONENT_TYPES (HEADER, BODY, FOOTER, BUTTONS).
+_HEADER, _BODY, _FOOTER, _BUTTONS = COMPONENT_TYPES
+# One-tap and zero-tap codes are filled in by the app named here (or in ``supported_apps``).
+_APP_FIELDS = ("package_name", "signature_hash")
 
 
 def _fail(field: str, rule: str) -> WhatsAppValidationError:
@@ -55,7 +66,7 @@ def validate_name(name: Any) -> None:
         raise _fail("name", "a template name is required (a non-empty string)")
     if len(name) > TEMPLATE_NAME_MAX:
         raise _fail("name", f"{len(name)} characters; at most {TEMPLATE_NAME_MAX} are allowed")
-    if not TEMPLATE_NAME_PATTERN.match(name):
+    if not grammar.TEMPLATE_NAME_PATTERN.match(name):
         raise _fail(
             "name",
             f"{name!r} may contain only lowercase letters, digits and underscores ([a-z0-9_])",
@@ -77,25 +88,18 @@ def validate_category(category: Any) -> None:
 # --- components ----------------------------------------------------------------------------------
 
 
-def placeholders(text: str) -> list[str]:
-    """The placeholder names in a text, in order of appearance (``"1"``, ``"first_name"``...)."""
-    return _PLACEHOLDER.findall(text)
-
-
 def _placeholder_kind(field: str, found: list[str]) -> str | None:
     """``"positional"``, ``"named"`` or None (no placeholder); refuses malformed and mixed ones."""
     kinds = set()
     for token in found:
-        if _POSITIONAL.match(token):
-            kinds.add("positional")
-        elif _NAMED.match(token):
-            kinds.add("named")
-        else:
+        kind = grammar.placeholder_kind(token)
+        if kind is None:
             raise _fail(
                 field,
                 f"placeholder {{{{{token}}}}} is malformed; use {{{{1}}}}, {{{{2}}}}... or "
                 "lowercase names such as {{first_name}}",
             )
+        kinds.add(kind)
     if len(kinds) > 1:
         raise _fail(field, "positional ({{1}}) and named ({{name}}) placeholders cannot be mixed")
     return kinds.pop() if kinds else None
@@ -160,20 +164,34 @@ def _check_named_examples(field: str, names: list[str], values: Any, what: str) 
         )
 
 
+def _validate_authentication_body(component: dict[str, Any]) -> None:
+    # Meta writes an authentication template's body (the code and, optionally, a security warning).
+    if "text" in component:
+        raise _fail(
+            "components[BODY].text",
+            "an authentication template's body text is written by Meta; give only "
+            "add_security_recommendation (true or false)",
+        )
+    flag = component.get("add_security_recommendation")
+    if flag is not None and not isinstance(flag, bool):
+        raise _fail("components[BODY].add_security_recommendation", f"{flag!r} is not true or false")
+
+
 def _validate_body(component: dict[str, Any], category: str | None) -> None:
-    field = "components[BODY].text"
-    # Authentication templates get their body text from Meta.
-    text = _text(component, field, TEMPLATE_BODY_TEXT_MAX, required=category != "AUTHENTICATION")
-    if text is None:
+    if category == TEMPLATE_AUTHENTICATION:
+        _validate_authentication_body(component)
         return
+    field = "components[BODY].text"
+    text = _text(component, field, TEMPLATE_BODY_TEXT_MAX, required=True)
+    assert text is not None
     found = placeholders(text)
     kind = _placeholder_kind(field, found)
     if kind is None:
         return
     stripped = text.strip()
-    if _PLACEHOLDER.match(stripped):
+    if grammar.PLACEHOLDER.match(stripped):
         raise _fail(field, "the body must not start with a placeholder; put some text before it")
-    if _PLACEHOLDER_AT_END.search(stripped):
+    if grammar.PLACEHOLDER_AT_END.search(stripped):
         raise _fail(field, "the body must not end with a placeholder; put some text after it")
     example = _example(component)
     if kind == "positional":
@@ -197,12 +215,12 @@ def _validate_header(component: dict[str, Any]) -> None:
             "components[HEADER].format", f"{fmt!r} is not one of {', '.join(TEMPLATE_HEADER_FORMATS)}"
         )
     example = _example(component)
-    if fmt != "TEXT":
-        if fmt != "LOCATION" and not example.get("header_handle"):
-            raise _fail(
-                "components[HEADER].example.header_handle",
-                f"a {fmt} header needs an example media handle (from a resumable upload)",
-            )
+    if fmt in TEMPLATE_MEDIA_HEADER_FORMATS and not example.get("header_handle"):
+        raise _fail(
+            "components[HEADER].example.header_handle",
+            f"a {fmt} header needs an example media handle (from a resumable upload)",
+        )
+    if fmt != TEMPLATE_HEADER_FORMATS[0]:  # only a TEXT header has text to check
         return
     field = "components[HEADER].text"
     text = _text(component, field, TEMPLATE_HEADER_TEXT_MAX, required=True)
@@ -231,15 +249,33 @@ def _validate_header(component: dict[str, Any]) -> None:
 
 
 def _validate_footer(component: dict[str, Any], category: str | None) -> None:
+    if category == TEMPLATE_AUTHENTICATION:
+        # Meta writes an authentication footer too; it only says when the code expires.
+        if "text" in component:
+            raise _fail(
+                "components[FOOTER].text",
+                "an authentication template's footer text is written by Meta; give only "
+                "code_expiration_minutes",
+            )
+        minutes = component.get("code_expiration_minutes")
+        if minutes is not None and not (
+            isinstance(minutes, int)
+            and not isinstance(minutes, bool)
+            and AUTH_CODE_EXPIRATION_MINUTES_MIN <= minutes <= AUTH_CODE_EXPIRATION_MINUTES_MAX
+        ):
+            raise _fail(
+                "components[FOOTER].code_expiration_minutes",
+                f"{minutes!r} is not a whole number of minutes from {AUTH_CODE_EXPIRATION_MINUTES_MIN} to "
+                f"{AUTH_CODE_EXPIRATION_MINUTES_MAX}",
+            )
+        return
     field = "components[FOOTER].text"
-    # An authentication footer may carry only ``code_expiration_minutes``.
-    required = not (category == "AUTHENTICATION" and "code_expiration_minutes" in component)
-    text = _text(component, field, TEMPLATE_FOOTER_TEXT_MAX, required=required)
+    text = _text(component, field, TEMPLATE_FOOTER_TEXT_MAX, required=True)
     if text is not None and placeholders(text):
         raise _fail(field, "a footer cannot contain placeholders")
 
 
-def _validate_buttons(component: dict[str, Any]) -> None:
+def _validate_buttons(component: dict[str, Any], category: str | None) -> None:
     buttons = component.get("buttons")
     if not isinstance(buttons, list) or not buttons:
         raise _fail("components[BUTTONS].buttons", "a non-empty list of buttons is required")
@@ -254,7 +290,7 @@ def _validate_buttons(component: dict[str, Any]) -> None:
             raise _fail(field, "each button is a dict with a 'type' (QUICK_REPLY, URL, PHONE_NUMBER...)")
         kind = str(button["type"]).upper()
         text = button.get("text")
-        if text is not None or kind in _LABELLED_BUTTONS:
+        if text is not None or kind in TEMPLATE_LABELLED_BUTTONS:
             if not isinstance(text, str) or not text.strip():
                 raise _fail(f"{field}.text", f"a {kind} button needs a label")
             if len(text) > TEMPLATE_BUTTON_LABEL_MAX:
@@ -263,15 +299,57 @@ def _validate_buttons(component: dict[str, Any]) -> None:
                     f"label {text!r} has {len(text)} characters; at most {TEMPLATE_BUTTON_LABEL_MAX} "
                     "are allowed",
                 )
-        if kind == "URL":
+        if kind == TEMPLATE_BUTTON_URL:
             _validate_url_button(field, button)
-        if kind == "PHONE_NUMBER" and not button.get("phone_number"):
-            raise _fail(f"{field}.phone_number", "a PHONE_NUMBER button needs a phone_number")
+        if kind == TEMPLATE_BUTTON_PHONE_NUMBER and not button.get("phone_number"):
+            raise _fail(f"{field}.phone_number", f"a {kind} button needs a phone_number")
+        if (kind == TEMPLATE_BUTTON_OTP) != (category == TEMPLATE_AUTHENTICATION):
+            raise _fail(
+                f"{field}.type",
+                f"an {TEMPLATE_AUTHENTICATION} template has one {TEMPLATE_BUTTON_OTP} button, and "
+                f"{TEMPLATE_BUTTON_OTP} buttons belong to {TEMPLATE_AUTHENTICATION} templates only "
+                f"(got a {kind} button in a {category} template)",
+            )
+        if kind == TEMPLATE_BUTTON_OTP:
+            _validate_otp_button(field, button)
+    if category == TEMPLATE_AUTHENTICATION and len(buttons) > 1:
+        raise _fail(
+            "components[BUTTONS].buttons",
+            f"{len(buttons)} buttons; an {TEMPLATE_AUTHENTICATION} template has one {TEMPLATE_BUTTON_OTP} "
+            "button",
+        )
+
+
+def _validate_otp_button(field: str, button: dict[str, Any]) -> None:
+    otp_type = button.get("otp_type")
+    if otp_type not in TEMPLATE_OTP_TYPES:
+        raise _fail(f"{field}.otp_type", f"{otp_type!r} is not one of {', '.join(TEMPLATE_OTP_TYPES)}")
+    if otp_type == TEMPLATE_OTP_TYPES[0]:  # COPY_CODE: the user copies the code, no app involved
+        return
+    # One-tap and zero-tap codes are handed to an app: name it, or list several in supported_apps.
+    apps = button.get("supported_apps")
+    if apps is None:
+        apps = [button]
+    if not isinstance(apps, list) or not apps:
+        raise _fail(f"{field}.supported_apps", "a non-empty list of {package_name, signature_hash}")
+    for i, app in enumerate(apps):
+        where = field if app is button else f"{field}.supported_apps[{i}]"
+        for key in _APP_FIELDS:
+            value = app.get(key) if isinstance(app, dict) else None
+            if not isinstance(value, str) or not value.strip():
+                raise _fail(
+                    f"{where}.{key}", f"a {otp_type} button needs the {key} of the app that fills in the code"
+                )
+    if otp_type == TEMPLATE_OTP_TYPES[2] and button.get("zero_tap_terms_accepted") is not True:  # ZERO_TAP
+        raise _fail(
+            f"{field}.zero_tap_terms_accepted",
+            f"a {otp_type} button needs zero_tap_terms_accepted: true (Meta's zero-tap terms)",
+        )
 
 
 def _validate_url_button(field: str, button: dict[str, Any]) -> None:
     url = button.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+    if not isinstance(url, str) or not grammar.is_http_url(url):
         raise _fail(f"{field}.url", f"{url!r} is not an absolute http(s) URL")
     found = placeholders(url)
     if not found:
@@ -303,15 +381,22 @@ def validate_components(components: Any, *, category: str | None = None) -> None
         if kind in seen:
             raise _fail(f"components[{kind}]", f"a template has at most one {kind} component")
         seen[kind] = component
-    if "BODY" not in seen:
-        raise _fail("components[BODY]", "a template needs exactly one BODY component")
-    if "HEADER" in seen:
-        _validate_header(seen["HEADER"])
-    _validate_body(seen["BODY"], category)
-    if "FOOTER" in seen:
-        _validate_footer(seen["FOOTER"], category)
-    if "BUTTONS" in seen:
-        _validate_buttons(seen["BUTTONS"])
+    if _BODY not in seen:
+        raise _fail(f"components[{_BODY}]", f"a template needs exactly one {_BODY} component")
+    if _HEADER in seen:
+        if category == TEMPLATE_AUTHENTICATION:
+            raise _fail(f"components[{_HEADER}]", f"an {category} template has no {_HEADER}")
+        _validate_header(seen[_HEADER])
+    _validate_body(seen[_BODY], category)
+    if _FOOTER in seen:
+        _validate_footer(seen[_FOOTER], category)
+    if _BUTTONS in seen:
+        _validate_buttons(seen[_BUTTONS], category)
+    elif category == TEMPLATE_AUTHENTICATION:
+        raise _fail(
+            f"components[{_BUTTONS}]",
+            f"an {category} template needs a {_BUTTONS} component with one {TEMPLATE_BUTTON_OTP} button",
+        )
 
 
 def validate_template(

@@ -261,7 +261,10 @@ def test_copy_of_good_components_is_valid() -> None:
 
 
 def test_components_wait_for_a_templated_category(maton_conn: LoopbackServer) -> None:
-    auth_components = [{"type": "BODY", "add_security_recommendation": True}]
+    auth_components = [
+        {"type": "BODY", "add_security_recommendation": True},
+        {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE"}]},
+    ]
     operator = create(category="{{ params.category }}", components=auth_components)  # no parse-time error
     operator.category = "AUTHENTICATION"  # as rendered
     maton_conn.route("POST", TEMPLATES, Reply(json={"id": "77", "status": "PENDING"}))

@@ -20,7 +20,6 @@ from airflow_provider_whatsapp._compat import (
     get_connection,
     mask_key,
 )
-from airflow_provider_whatsapp.hooks._connection_form import CONNECTION_UI
 from airflow_provider_whatsapp.errors import (
     MAY_HAVE_BEEN_DELIVERED,
     WhatsAppConfigurationError,
@@ -31,6 +30,7 @@ from airflow_provider_whatsapp.errors import (
 )
 from airflow_provider_whatsapp.hooks import _control_plane, _paths
 from airflow_provider_whatsapp.hooks._answers import answer_part, shape
+from airflow_provider_whatsapp.hooks._connection_form import CONNECTION_UI
 from airflow_provider_whatsapp.hooks._deadline import deadline, with_deadlines
 from airflow_provider_whatsapp.hooks._media_files import (
     check_destination,

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from airflow_provider_whatsapp.errors import WhatsAppValidationError
-from airflow_provider_whatsapp.spec import limits
+from airflow_provider_whatsapp.spec import grammar, limits, vocabulary
 
-_RECIPIENT_SEPARATORS = re.compile(r"[+\s\-()]")
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 class Recipient(str):
@@ -35,48 +33,51 @@ def normalize_recipient(value: str | int) -> Recipient:
             f"to: {value!r} is not a phone number; give the recipient as a string such as '+1 415 555 0100'."
         )
     text = str(value).strip()
-    digits = _RECIPIENT_SEPARATORS.sub("", text)
-    if not digits.isdigit() or not digits.isascii():
+    digits = grammar.recipient_digits(text)
+    if digits is not None:
+        return Recipient(digits)
+    # Not a recipient: say whether a character or the length is wrong.
+    stripped = grammar.RECIPIENT_SEPARATORS.sub("", text)
+    if not stripped.isdigit() or not stripped.isascii():
         raise WhatsAppValidationError(
             f"to: {text!r} is not a phone number; only digits, '+', spaces, '-' and parentheses are allowed."
         )
-    if not limits.RECIPIENT_MIN_DIGITS <= len(digits) <= limits.RECIPIENT_MAX_DIGITS:
-        raise WhatsAppValidationError(
-            f"to: {text!r} has {len(digits)} digits; a WhatsApp recipient has "
-            f"{limits.RECIPIENT_MIN_DIGITS} to {limits.RECIPIENT_MAX_DIGITS} digits with the country code."
-        )
-    return Recipient(digits)
+    raise WhatsAppValidationError(
+        f"to: {text!r} has {len(stripped)} digits; a WhatsApp recipient has "
+        f"{limits.RECIPIENT_MIN_DIGITS} to {limits.RECIPIENT_MAX_DIGITS} digits with the country code."
+    )
 
 
 def check_http_url(value: str) -> str:
     """``value`` when it is an absolute ``http(s)://`` URL, else ``ValueError`` naming the rule."""
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc or any(c.isspace() for c in value):
+    if not grammar.is_http_url(value):
         raise ValueError(f"{value!r} is not an absolute http(s):// URL, which WhatsApp needs to fetch it")
     return value
 
 
-# Characters that show nothing: whitespace, controls and format characters (zero-width spaces and
-# joiners, U+2060, the BOM), and the letters/symbols that render blank (Hangul fillers, Braille blank).
-_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
-_INVISIBLE_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-
-
-def is_blank(value: str) -> bool:
-    """Whether ``value`` would show nothing: empty, or only whitespace and invisible characters."""
-    return all(
-        ch.isspace() or ch in _INVISIBLE_CHARACTERS or unicodedata.category(ch) in _INVISIBLE_CATEGORIES
-        for ch in value
-    )
-
-
 def check_not_blank(value: str) -> str:
     """The rule for every text WhatsApp refuses when empty: something visible must be left."""
-    if is_blank(value):
+    if grammar.is_blank(value):
         raise ValueError(
             "is empty; WhatsApp needs some text (whitespace and invisible characters alone do not count)"
         )
     return value
+
+
+def one_of(allowed: Iterable[str]) -> AfterValidator:
+    """A check that a value is one of the spec's ``allowed`` values, naming them when it is not.
+
+    Used instead of ``Literal[...]`` so that the values come from :mod:`~airflow_provider_whatsapp.spec`
+    and nowhere else.
+    """
+    values = tuple(allowed)
+
+    def check(value: str) -> str:
+        if value not in values:
+            raise ValueError(f"{value!r} is not one of {', '.join(values)}")
+        return value
+
+    return AfterValidator(check)
 
 
 class WhatsAppModel(BaseModel):
@@ -120,7 +121,7 @@ class OutgoingMessage(WhatsAppModel):
         """
         recipient = to if isinstance(to, Recipient) else normalize_recipient(to)
         payload: dict[str, Any] = {
-            "recipient_type": "individual",
+            "recipient_type": vocabulary.RECIPIENT_TYPES[0],
             # A plain str in the payload: what is sent, journalled or compared is never the marker type.
             "to": str(recipient),
             "type": self.message_type,

@@ -23,28 +23,45 @@ from airflow_provider_whatsapp.messages.simple import (
     TextMessage,
 )
 from airflow_provider_whatsapp.messages.template import TemplateMessage
-from airflow_provider_whatsapp.spec import limits
+from airflow_provider_whatsapp.spec import limits, vocabulary
 
-MESSAGE_TYPES: dict[str, type[OutgoingMessage]] = {
-    "text": TextMessage,
-    "template": TemplateMessage,
-    "image": ImageMessage,
-    "video": VideoMessage,
-    "audio": AudioMessage,
-    "document": DocumentMessage,
-    "sticker": StickerMessage,
-    "location": LocationMessage,
-    "contacts": ContactsMessage,
-    "interactive": ButtonsMessage,  # refined by the interactive object's own type
-    "reaction": ReactionMessage,
-}
-INTERACTIVE_TYPES: dict[str, type[OutgoingMessage]] = {
-    "button": ButtonsMessage,
-    "list": ListMessage,
-    "cta_url": CtaUrlMessage,
-}
-# Interactive kinds WhatsApp knows that are sent as given (catalogues, flows, ...).
-PASSTHROUGH_INTERACTIVE = ("flow", "product", "product_list", "catalog_message", "call_permission_request")
+
+def _by_type(models: tuple[type[OutgoingMessage], ...], key: str, types: tuple[str, ...]) -> dict[str, Any]:
+    """Each model by the type it declares (its ``key`` class attribute), in the vocabulary's order.
+
+    The vocabulary decides which types exist; a type without a model, or a model of a type the
+    vocabulary does not list, stops the import rather than surfacing at the first send.
+    """
+    declared = {getattr(model, key): model for model in models}
+    if set(declared) != set(types):
+        raise RuntimeError(f"message models declare {sorted(declared)}, the vocabulary lists {sorted(types)}")
+    return {kind: declared[kind] for kind in types}
+
+
+#: The model of each message type. ``interactive`` is refined by the interactive object's own type.
+MESSAGE_TYPES: dict[str, type[OutgoingMessage]] = _by_type(
+    (
+        TextMessage,
+        TemplateMessage,
+        ImageMessage,
+        VideoMessage,
+        AudioMessage,
+        DocumentMessage,
+        StickerMessage,
+        LocationMessage,
+        ContactsMessage,
+        ButtonsMessage,
+        ReactionMessage,
+    ),
+    "message_type",
+    vocabulary.MESSAGE_TYPES,
+)
+#: The model of each interactive type the provider checks field by field.
+INTERACTIVE_TYPES: dict[str, type[OutgoingMessage]] = _by_type(
+    (ButtonsMessage, ListMessage, CtaUrlMessage), "interactive_type", vocabulary.MODELLED_INTERACTIVE_TYPES
+)
+#: Interactive types WhatsApp knows that are sent as given (catalogues, flows, requests...).
+PASSTHROUGH_INTERACTIVE = vocabulary.PASSTHROUGH_INTERACTIVE_TYPES
 # Top-level keys a payload may carry besides ``type`` and its object; ``to`` and ``context`` come from
 # the operator (``to``, ``reply_to``) and are ignored here.
 _ENVELOPE = {"type", "to", "messaging_product", "recipient_type", "context", "biz_opaque_callback_data"}
@@ -113,11 +130,11 @@ def _interactive(obj: Any) -> tuple[type[OutgoingMessage], dict[str, Any], dict[
         "header": "interactive.header",
         "footer": "interactive.footer.text",
     }
-    if kind == "button":
+    if kind == vocabulary.INTERACTIVE_BUTTON:
         _only(action, {"buttons"}, "interactive.action")
         fields = {**common, "buttons": action.get("buttons", _MISSING)}
         rename["buttons"] = "interactive.action.buttons"
-    elif kind == "list":
+    elif kind == vocabulary.INTERACTIVE_LIST:
         _only(action, {"button", "sections"}, "interactive.action")
         fields = {
             **common,

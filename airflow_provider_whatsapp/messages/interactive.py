@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -12,9 +12,10 @@ from airflow_provider_whatsapp.messages._common import (
     check_http_url,
     check_not_blank,
     drop_none,
+    one_of,
 )
 from airflow_provider_whatsapp.messages.media import MediaRef  # noqa: TC001 (pydantic needs it at run time)
-from airflow_provider_whatsapp.spec import limits
+from airflow_provider_whatsapp.spec import limits, vocabulary
 
 Body = Annotated[str, Field(max_length=limits.INTERACTIVE_BODY_MAX), AfterValidator(check_not_blank)]
 Footer = Annotated[str, Field(max_length=limits.INTERACTIVE_FOOTER_MAX), AfterValidator(check_not_blank)]
@@ -22,7 +23,7 @@ HeaderText = Annotated[
     str, Field(max_length=limits.INTERACTIVE_HEADER_TEXT_MAX), AfterValidator(check_not_blank)
 ]
 
-_MEDIA_HEADERS = ("image", "video", "document")
+_MEDIA_HEADERS = vocabulary.INTERACTIVE_MEDIA_HEADER_TYPES
 
 
 class InteractiveHeader(WhatsAppModel):
@@ -34,7 +35,7 @@ class InteractiveHeader(WhatsAppModel):
 
     kind: ClassVar[str] = "interactive header"
 
-    type: Literal["text", "image", "video", "document"]
+    type: Annotated[str, one_of(vocabulary.INTERACTIVE_HEADER_TYPES)]
     text: HeaderText | None = None
     image: MediaRef | None = None
     video: MediaRef | None = None
@@ -124,7 +125,7 @@ class _Interactive(OutgoingMessage):
 class ButtonsMessage(_Interactive):
     """Up to three reply buttons under a body text."""
 
-    interactive_type: ClassVar[str] = "button"
+    interactive_type: ClassVar[str] = vocabulary.INTERACTIVE_BUTTON
     kind: ClassVar[str] = "reply-buttons message"
 
     buttons: Annotated[
@@ -159,7 +160,7 @@ class ListSection(WhatsAppModel):
 class ListMessage(_Interactive):
     """A button (20 characters) that opens up to ten options grouped in sections."""
 
-    interactive_type: ClassVar[str] = "list"
+    interactive_type: ClassVar[str] = vocabulary.INTERACTIVE_LIST
     kind: ClassVar[str] = "list message"
 
     button: Annotated[str, Field(max_length=limits.LIST_BUTTON_TEXT_MAX), AfterValidator(check_not_blank)]
@@ -209,7 +210,7 @@ class ListMessage(_Interactive):
 class CtaUrlMessage(_Interactive):
     """A body text with one button that opens ``url``; ``display_text`` is the button's label (20)."""
 
-    interactive_type: ClassVar[str] = "cta_url"
+    interactive_type: ClassVar[str] = vocabulary.INTERACTIVE_CTA_URL
     kind: ClassVar[str] = "call-to-action URL message"
 
     display_text: Annotated[
@@ -218,4 +219,5 @@ class CtaUrlMessage(_Interactive):
     url: Annotated[str, AfterValidator(check_http_url)]
 
     def action(self) -> dict[str, Any]:
-        return {"name": "cta_url", "parameters": {"display_text": self.display_text, "url": self.url}}
+        parameters = {"display_text": self.display_text, "url": self.url}
+        return {"name": self.interactive_type, "parameters": parameters}

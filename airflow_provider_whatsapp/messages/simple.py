@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
@@ -11,8 +11,9 @@ from airflow_provider_whatsapp.messages._common import (
     WhatsAppModel,
     check_not_blank,
     drop_none,
+    one_of,
 )
-from airflow_provider_whatsapp.spec import limits
+from airflow_provider_whatsapp.spec import grammar, limits, vocabulary
 
 
 class TextMessage(OutgoingMessage):
@@ -72,7 +73,7 @@ class LocationMessage(OutgoingMessage):
 
 # --- contacts: the objects as the Graph API defines them -----------------------------------------
 
-HomeOrWork = Literal["HOME", "WORK"]
+HomeOrWork = Annotated[str, one_of(vocabulary.CONTACT_ENTRY_TYPES)]
 
 
 class ContactName(WhatsAppModel):
@@ -86,7 +87,7 @@ class ContactName(WhatsAppModel):
 
 class ContactPhone(WhatsAppModel):
     phone: str
-    type: Literal["CELL", "MAIN", "IPHONE", "HOME", "WORK", "MOBILE"] | None = None
+    type: Annotated[str, one_of(vocabulary.CONTACT_PHONE_TYPES)] | None = None
     wa_id: str | None = None
 
 
@@ -152,8 +153,7 @@ class ReactionMessage(OutgoingMessage):
     @field_validator("emoji")
     @classmethod
     def _one_emoji(cls, value: str) -> str:
-        # An emoji may be several code points (skin tones, flags, ZWJ sequences) but not a sentence.
-        if len(value) > 10 or any(c.isalnum() for c in value):
+        if not grammar.is_single_emoji(value):
             raise ValueError(f"{value!r} is not a single emoji")
         return value
 

@@ -5,22 +5,25 @@ Sending a template fills its placeholders; the components here carry values, nev
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from airflow_provider_whatsapp.messages._common import (
     OutgoingMessage,
     WhatsAppModel,
     check_not_blank,
     drop_none,
+    one_of,
 )
 from airflow_provider_whatsapp.messages.media import MediaRef, file_name
 from airflow_provider_whatsapp.messages.simple import Latitude, Longitude  # noqa: TC001 (run time)
-from airflow_provider_whatsapp.spec import grammar, limits
+from airflow_provider_whatsapp.spec import grammar, limits, vocabulary
 
-ParameterType = Literal["text", "currency", "date_time", "image", "video", "document", "location", "payload"]
-_OBJECT_TYPES = ("currency", "date_time", "image", "video", "document", "location")
+ParameterType = Annotated[str, one_of(vocabulary.TEMPLATE_PARAMETER_TYPES)]
+# Parameter types whose value is a string; every other type carries an object.
+_STRING_TYPES = ("text", "payload", "coupon_code")
+_OBJECT_TYPES = tuple(t for t in vocabulary.TEMPLATE_PARAMETER_TYPES if t not in _STRING_TYPES)
 
 
 def check_template_name(value: str) -> str:
@@ -77,12 +80,15 @@ class TemplateParameter(WhatsAppModel):
     type: ParameterType
     text: str | None = None
     payload: str | None = None
+    coupon_code: str | None = None
     currency: TemplateCurrency | None = None
     date_time: TemplateDateTime | None = None
     image: TemplateMedia | None = None
     video: TemplateMedia | None = None
     document: TemplateMedia | None = None
     location: TemplateLocation | None = None
+    # A catalogue's or a flow's button data: passed through as given.
+    action: dict[str, Any] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -94,7 +100,7 @@ class TemplateParameter(WhatsAppModel):
         if getattr(self, self.type) is None:
             raise ValueError(f"a {self.type} parameter needs its {self.type}")
         extra = [
-            k for k in ("text", "payload", *_OBJECT_TYPES) if k != self.type and getattr(self, k) is not None
+            k for k in (*_STRING_TYPES, *_OBJECT_TYPES) if k != self.type and getattr(self, k) is not None
         ]
         if extra:
             raise ValueError(f"a {self.type} parameter cannot also have {', '.join(extra)}")
@@ -102,18 +108,17 @@ class TemplateParameter(WhatsAppModel):
 
     def content(self) -> dict[str, Any]:
         value = getattr(self, self.type)
-        return {"type": self.type, self.type: value if isinstance(value, str) else value.content()}
+        # Strings (text, payload, coupon_code) and action objects go as given; other objects are models.
+        shown = value if isinstance(value, (str, dict)) else value.content()
+        return {"type": self.type, self.type: shown}
 
 
-_ALLOWED_PARAMETERS = {
-    "header": ("text", "image", "video", "document", "location"),
-    "body": ("text", "currency", "date_time"),
-}
+_ALLOWED_PARAMETERS = vocabulary.TEMPLATE_PARAMETERS_BY_PART
 _TEXT_LIMITS = {
     "header": limits.TEMPLATE_HEADER_PARAMETER_MAX,
     "body": limits.TEMPLATE_BODY_PARAMETER_MAX,
 }
-_BUTTON_PARAMETER = {"quick_reply": "payload", "url": "text"}
+_BUTTON_PARAMETER = vocabulary.TEMPLATE_BUTTON_PARAMETER
 
 
 def check_parameters(part: str, parameters: list[TemplateParameter], field: str) -> None:
@@ -135,20 +140,29 @@ def check_parameters(part: str, parameters: list[TemplateParameter], field: str)
 class TemplateComponent(WhatsAppModel):
     """The parameter values of one part of the template: ``header``, ``body`` or a ``button``.
 
-    A button needs ``sub_type`` (``quick_reply`` with a ``payload`` parameter, or ``url`` with a
-    ``text`` parameter: the URL suffix) and ``index`` (its position, 0-9).
+    A button needs ``sub_type`` (``quick_reply`` with a ``payload`` parameter, ``url`` with a ``text``
+    parameter: the URL suffix, ``catalog`` or ``flow`` with an ``action`` parameter) and ``index`` (its
+    position, 0-9).
     """
 
-    type: Literal["header", "body", "button"]
-    sub_type: Literal["quick_reply", "url"] | None = None
+    type: Annotated[str, one_of(vocabulary.TEMPLATE_SEND_COMPONENT_TYPES)]
+    sub_type: Annotated[str, one_of(_BUTTON_PARAMETER)] | None = None
     index: Annotated[int, Field(ge=0, le=limits.TEMPLATE_BUTTONS_MAX - 1)] | None = None
     parameters: list[TemplateParameter] = Field(default_factory=list)
+
+    @field_validator("sub_type", mode="before")
+    @classmethod
+    def _lowercase(cls, value: Any) -> Any:
+        # Meta's own examples spell it either way (``CATALOG``); the API takes the lowercase name.
+        return value.lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _parameters_fit(self) -> TemplateComponent:
         if self.type == "button":
             if self.sub_type is None or self.index is None:
-                raise ValueError("a button component needs sub_type (quick_reply or url) and index")
+                raise ValueError(
+                    f"a button component needs sub_type ({', '.join(_BUTTON_PARAMETER)}) and index"
+                )
             expected = _BUTTON_PARAMETER[self.sub_type]
             for i, parameter in enumerate(self.parameters):
                 if parameter.type != expected:
@@ -187,7 +201,7 @@ class TemplateHeader(WhatsAppModel):
 
     kind: ClassVar[str] = "template header"
 
-    type: Literal["text", "image", "video", "document", "location"]
+    type: Annotated[str, one_of(_ALLOWED_PARAMETERS["header"])]
     text: Annotated[str, Field(max_length=limits.TEMPLATE_HEADER_PARAMETER_MAX)] | None = None
     link: str | None = None
     media_id: str | None = None
@@ -299,8 +313,8 @@ class TemplateMessage(OutgoingMessage):
             built.append({"type": "header", "parameters": [self.header.parameter()]})
         if self.body_parameters:
             built.append({"type": "body", "parameters": [p.content() for p in self.body_parameters]})
-        order = {"header": 0, "body": 1, "button": 2}
-        return sorted(built, key=lambda c: order[c["type"]])
+        order = vocabulary.TEMPLATE_SEND_COMPONENT_TYPES
+        return sorted(built, key=lambda c: order.index(c["type"]))
 
     def content(self) -> dict[str, Any]:
         template: dict[str, Any] = {"name": self.name, "language": {"code": self.language_code}}

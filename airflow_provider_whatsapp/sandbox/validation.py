@@ -755,7 +755,7 @@ def _definition_footer(component: dict[str, Any], category: str, parameter_forma
         _definition_text(component, "FOOTER", limits.TEMPLATE_FOOTER_TEXT_MAX, required=True)
         return
     minutes = component.get("code_expiration_minutes")
-    low, high = limits.TEMPLATE_CODE_EXPIRATION_MINUTES_RANGE
+    low, high = limits.AUTH_CODE_EXPIRATION_MINUTES_MIN, limits.AUTH_CODE_EXPIRATION_MINUTES_MAX
     if minutes is not None and (
         isinstance(minutes, bool) or not isinstance(minutes, int) or not low <= minutes <= high
     ):

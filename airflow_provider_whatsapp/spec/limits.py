@@ -57,10 +57,11 @@ TEMPLATE_BODY_TEXT_MAX = 1024
 TEMPLATE_FOOTER_TEXT_MAX = 60
 TEMPLATE_BUTTONS_MAX = 10
 TEMPLATE_BUTTON_LABEL_MAX = 25
-# Authentication templates: how long the code is valid, as the footer says (minutes)
-TEMPLATE_CODE_EXPIRATION_MINUTES_RANGE = (1, 90)
 # Message templates a WhatsApp Business Account may hold (a business not yet verified by Meta)
 TEMPLATES_PER_ACCOUNT_MAX = 250
+# An authentication template's code expires after this many minutes (its footer's code_expiration_minutes)
+AUTH_CODE_EXPIRATION_MINUTES_MIN = 1
+AUTH_CODE_EXPIRATION_MINUTES_MAX = 90
 # Template listing follows at most this many pages (an account has a few hundred templates at most;
 # a server that never stops pointing to a next page must not keep a task listing forever)
 MAX_TEMPLATE_PAGES = 1000

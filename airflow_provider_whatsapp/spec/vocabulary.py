@@ -29,8 +29,11 @@ NAMED_MEDIA = frozenset({"document"})
 #: The only ``recipient_type`` the Cloud API sends to.
 RECIPIENT_TYPES = ("individual",)
 
-#: Interactive types the provider models field by field (reply buttons, list, call-to-action URL).
-MODELLED_INTERACTIVE_TYPES = ("button", "list", "cta_url")
+#: Interactive types the provider models field by field: reply buttons, a list, a call-to-action URL.
+INTERACTIVE_BUTTON = "button"
+INTERACTIVE_LIST = "list"
+INTERACTIVE_CTA_URL = "cta_url"
+MODELLED_INTERACTIVE_TYPES = (INTERACTIVE_BUTTON, INTERACTIVE_LIST, INTERACTIVE_CTA_URL)
 #: Interactive types WhatsApp knows that the provider sends as given (catalogues, flows, requests).
 PASSTHROUGH_INTERACTIVE_TYPES = (
     "flow",
@@ -40,6 +43,9 @@ PASSTHROUGH_INTERACTIVE_TYPES = (
     "call_permission_request",
     "location_request_message",
     "address_message",
+    # Payments (India): Meta's own request examples send these, though its schema's enum omits them.
+    "order_details",
+    "order_status",
 )
 #: Every ``interactive.type``.
 INTERACTIVE_TYPES = (*MODELLED_INTERACTIVE_TYPES, *PASSTHROUGH_INTERACTIVE_TYPES)
@@ -53,6 +59,8 @@ INTERACTIVE_TYPES_WITH_BODY = (
     "location_request_message",
     "address_message",
     "call_permission_request",
+    "order_details",
+    "order_status",
 )
 #: ``interactive.action.name`` each interactive type requires (the others have no ``name``).
 INTERACTIVE_ACTION_NAMES = {
@@ -91,13 +99,16 @@ TEMPLATE_PARAMETER_TYPES = (
     "document",
     "location",
     "payload",
+    "action",
+    "coupon_code",
 )
 #: Which parameter types each part takes.
 TEMPLATE_PARAMETERS_BY_PART = {
     "header": ("text", "image", "video", "document", "location"),
     "body": ("text", "currency", "date_time"),
 }
-#: A button component's ``sub_type`` and the one parameter type it takes.
+#: A button component's ``sub_type`` and the one parameter type it takes. An ``action`` parameter carries
+#: an object the provider passes through (a catalogue's thumbnail, a flow's token and data).
 TEMPLATE_BUTTON_PARAMETER = {
     "quick_reply": "payload",
     "url": "text",
@@ -120,26 +131,33 @@ TEMPLATE_BUTTON_SUB_TYPES = {
 
 # --- templates: defining -------------------------------------------------------------------------
 
-TEMPLATE_CATEGORIES = ("AUTHENTICATION", "MARKETING", "UTILITY")
+#: Authentication templates (one-time codes) differ: Meta writes their body, and they carry an OTP button.
+TEMPLATE_AUTHENTICATION = "AUTHENTICATION"
+TEMPLATE_CATEGORIES = (TEMPLATE_AUTHENTICATION, "MARKETING", "UTILITY")
 #: Components of a template definition.
 TEMPLATE_COMPONENT_TYPES = ("HEADER", "BODY", "FOOTER", "BUTTONS")
 TEMPLATE_HEADER_FORMATS = ("TEXT", "IMAGE", "VIDEO", "DOCUMENT", "LOCATION")
 #: Header formats whose send parameter is a media object.
 TEMPLATE_MEDIA_HEADER_FORMATS = ("IMAGE", "VIDEO", "DOCUMENT")
+#: Button types the definition checks name: a URL (with at most one trailing placeholder), a phone
+#: number to call, and an authentication template's one-time-code button.
+TEMPLATE_BUTTON_URL = "URL"
+TEMPLATE_BUTTON_PHONE_NUMBER = "PHONE_NUMBER"
+TEMPLATE_BUTTON_OTP = "OTP"
 #: Button types a template definition may have.
 TEMPLATE_BUTTON_TYPES = (
     "QUICK_REPLY",
-    "URL",
-    "PHONE_NUMBER",
+    TEMPLATE_BUTTON_URL,
+    TEMPLATE_BUTTON_PHONE_NUMBER,
     "COPY_CODE",
-    "OTP",
+    TEMPLATE_BUTTON_OTP,
     "FLOW",
     "CATALOG",
     "MPM",
     "VOICE_CALL",
 )
 #: Button types whose label (``text``) is required.
-TEMPLATE_LABELLED_BUTTONS = frozenset({"QUICK_REPLY", "URL", "PHONE_NUMBER"})
+TEMPLATE_LABELLED_BUTTONS = frozenset({"QUICK_REPLY", TEMPLATE_BUTTON_URL, TEMPLATE_BUTTON_PHONE_NUMBER})
 #: How an authentication template's OTP button delivers the code.
 TEMPLATE_OTP_TYPES = ("COPY_CODE", "ONE_TAP", "ZERO_TAP")
 #: Template buttons a send must always fill: the OTP button (the code) and a coupon's copy-code button.
@@ -167,6 +185,12 @@ TEMPLATE_FIELDS = (
 #: one neither); any other state (PENDING, IN_APPEAL...) may still change.
 TEMPLATE_APPROVED = "APPROVED"
 TEMPLATE_FAILED_STATUSES = frozenset({"REJECTED", "DISABLED", "PAUSED", "PENDING_DELETION", "DELETED"})
+#: What to do about a template in a failed state (the states a user can act on).
+TEMPLATE_FAILED_STATUS_ADVICE = {
+    "REJECTED": "fix the definition (or appeal in WhatsApp Manager) and create it again",
+    "PAUSED": "Meta paused it after poor quality feedback; see WhatsApp Manager",
+    "DISABLED": "Meta disabled it after repeated quality problems",
+}
 TEMPLATE_STATUSES = (
     TEMPLATE_APPROVED,
     "PENDING",

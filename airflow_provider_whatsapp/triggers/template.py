@@ -7,7 +7,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_whatsapp._compat import BaseTrigger, TriggerEvent
-from airflow_provider_whatsapp.spec.vocabulary import TEMPLATE_APPROVED, TEMPLATE_FAILED_STATUSES
+from airflow_provider_whatsapp.spec.vocabulary import (
+    TEMPLATE_APPROVED,
+    TEMPLATE_FAILED_STATUS_ADVICE,
+    TEMPLATE_FAILED_STATUSES,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -62,12 +66,7 @@ def describe_failure(template: dict[str, Any]) -> str:
     text = f"Template {template.get('name')!r} ({template.get('language')}) is {status}"
     if reason and reason != "NONE":
         text += f": rejected_reason {reason}"
-    hints = {
-        "REJECTED": "fix the definition (or appeal in WhatsApp Manager) and create it again",
-        "PAUSED": "Meta paused it after poor quality feedback; see WhatsApp Manager",
-        "DISABLED": "Meta disabled it after repeated quality problems",
-    }
-    hint = hints.get(str(status))
+    hint = TEMPLATE_FAILED_STATUS_ADVICE.get(str(status))
     return f"{text}. {hint[0].upper() + hint[1:]}." if hint else f"{text}."
 
 

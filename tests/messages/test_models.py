@@ -187,7 +187,7 @@ def test_list_accepts_only_a_text_header() -> None:
                     {"type": "button", "sub_type": "url", "parameters": [{"type": "text", "text": "x"}]}
                 ]
             },
-            "needs sub_type (quick_reply or url) and index",
+            "needs sub_type (quick_reply, url, catalog, flow) and index",
         ),
         (
             {"components": [{"type": "button", "sub_type": "quick_reply", "index": 0, "parameters": ["x"]}]},
