@@ -12,7 +12,8 @@ What each answer does:
   tried again first;
 * a ``Retry-After`` longer than ``max_retry_after``: the send stops at once, that recipient and the
   rest pending for the next try, instead of sleeping;
-* pair rate (131056): nothing was sent; only that recipient waits (6 s, doubling), the rest go on;
+* pair rate (131056): nothing was sent; only that recipient waits (Meta's pair interval, doubling), the rest
+  go on;
 * other retryable failures (connect errors, 503, transient codes): that recipient is tried again
   after an exponential backoff;
 * ambiguous (a 5xx or a broken connection after the request left): the message may have been

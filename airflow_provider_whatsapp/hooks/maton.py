@@ -105,7 +105,8 @@ class MatonHook(BaseHook):
     :param download_timeout: the longest :meth:`download_media` may stream one file, in seconds
         (default: the larger of ``timeout`` and 300 s); a host trickling the bytes cannot hold it longer.
     :param rate_limit: most requests per second from this process for this account
-        (default 10 through Maton, 80 for Graph direct; 0 turns the limiter off).
+        (default :func:`~airflow_provider_whatsapp.spec.limits.default_rate`: Maton's per-account limit
+        through Maton, Meta's per-number throughput for Graph direct; 0 turns the limiter off).
     """
 
     conn_name_attr = "maton_conn_id"

@@ -126,7 +126,7 @@ class Contact(WhatsAppModel):
     urls: list[ContactUrl] | None = None
     addresses: list[ContactAddress] | None = None
     org: ContactOrg | None = None
-    birthday: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    birthday: Annotated[str, Field(pattern=grammar.BIRTHDAY_PATTERN.pattern)] | None = None
 
 
 class ContactsMessage(OutgoingMessage):

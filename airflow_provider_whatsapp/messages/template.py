@@ -21,8 +21,7 @@ from airflow_provider_whatsapp.messages.simple import Latitude, Longitude  # noq
 from airflow_provider_whatsapp.spec import grammar, limits, vocabulary
 
 ParameterType = Annotated[str, one_of(vocabulary.TEMPLATE_PARAMETER_TYPES)]
-# Parameter types whose value is a string; every other type carries an object.
-_STRING_TYPES = ("text", "payload", "coupon_code")
+_STRING_TYPES = vocabulary.TEMPLATE_STRING_PARAMETER_TYPES
 _OBJECT_TYPES = tuple(t for t in vocabulary.TEMPLATE_PARAMETER_TYPES if t not in _STRING_TYPES)
 
 

@@ -56,8 +56,9 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
     :param message: the message for every recipient (exclusive with ``template_name``).
     :param template_name: an approved template; ``language_code``, ``components``,
         ``body_parameters`` and ``header`` are its shared values, overridden per recipient.
-    :param max_rate: most sends per second: default the connection's ``rate_limit`` extra, else 10
-        through Maton (its per-account limit) and 80 for Graph direct (Meta's per-number default).
+    :param max_rate: most sends per second: default the connection's ``rate_limit`` extra, else
+        :func:`~airflow_provider_whatsapp.spec.limits.default_rate` (Maton's per-account limit through
+        Maton, Meta's per-number default for Graph direct).
     :param max_concurrency: most requests in flight (default: enough for 2 s of latency at max_rate).
     :param max_failure_ratio: the task fails when failed plus unknown recipients exceed this fraction
         of all recipients (default 0: any failure or doubt fails the task, after every other

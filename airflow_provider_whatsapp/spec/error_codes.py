@@ -15,6 +15,22 @@ from airflow_provider_whatsapp.spec.limits import GRAPH_MESSAGES_PER_SECOND, PAI
 Kind = Literal["retryable", "permanent"]
 
 
+# The codes the provider or its sandbox names in code (the table below has every code it knows).
+INVALID_PARAMETER = 100
+MISSING_ACCESS_TOKEN = 104
+MISSING_PARAMETER = 131008
+INVALID_PARAMETER_VALUE = 131009
+UNDELIVERABLE = 131026
+RE_ENGAGEMENT = 131047
+MEDIA_UPLOAD_ERROR = 131053
+PAIR_RATE_LIMIT = 131056
+TEMPLATE_PARAMETER_COUNT = 132000
+TEMPLATE_NOT_FOUND = 132001
+TEMPLATE_TEXT_TOO_LONG = 132005
+TEMPLATE_PARAMETER_FORMAT = 132012
+TEMPLATE_PAUSED = 132015
+
+
 @dataclass(frozen=True)
 class ErrorCode:
     """One Graph error code.
@@ -55,7 +71,7 @@ ERROR_CODES: dict[int, ErrorCode] = _table(
     ErrorCode(130429, "WhatsAppRateLimitError", _RETRY, 429, "Rate limit hit",
               f"The phone number's message throughput was exceeded ({GRAPH_MESSAGES_PER_SECOND} "
               "messages/s by default); slow down."),
-    ErrorCode(131056, "WhatsAppPairRateLimitError", _RETRY, 400,
+    ErrorCode(PAIR_RATE_LIMIT, "WhatsAppPairRateLimitError", _RETRY, 400,
               "(Business Account, Consumer Account) pair rate limit hit",
               "Too many messages to the same recipient in a short time (about one per "
               f"{PAIR_RATE_INTERVAL_SECONDS:g} s); wait before sending to this recipient again."),
@@ -70,21 +86,21 @@ ERROR_CODES: dict[int, ErrorCode] = _table(
               "Application does not have permission for this action",
               "The app lacks a permission for this call: check that the WhatsApp connection in Maton "
               "granted whatsapp_business_messaging and whatsapp_business_management."),
-    ErrorCode(100, "WhatsAppInvalidParameterError", _FAIL, 400, "Invalid parameter",
+    ErrorCode(INVALID_PARAMETER, "WhatsAppInvalidParameterError", _FAIL, 400, "Invalid parameter",
               "A parameter is invalid; check the payload against the API."),
     ErrorCode(190, "WhatsAppAuthError", _FAIL, 401, "Invalid OAuth access token - Cannot parse access token",
               "The WhatsApp access token expired or was revoked: reconnect WhatsApp Business in Maton "
               "(or renew the Meta token)."),
     # Meta's OpenAPI description answers a request without a token with 401 and code 104 (190 is for a
     # token that is there but invalid or expired)
-    ErrorCode(104, "WhatsAppAuthError", _FAIL, 401, "An access token is required to request this resource",
+    ErrorCode(MISSING_ACCESS_TOKEN, "WhatsAppAuthError", _FAIL, 401, "An access token is required to request this resource",
               "The request carried no access token: set the Maton API key (or the Meta access token) on "
               "the connection."),
-    ErrorCode(131008, "WhatsAppInvalidParameterError", _FAIL, 400, "Required parameter is missing",
+    ErrorCode(MISSING_PARAMETER, "WhatsAppInvalidParameterError", _FAIL, 400, "Required parameter is missing",
               "A required parameter is missing."),
-    ErrorCode(131009, "WhatsAppInvalidParameterError", _FAIL, 400, "Parameter value is not valid",
+    ErrorCode(INVALID_PARAMETER_VALUE, "WhatsAppInvalidParameterError", _FAIL, 400, "Parameter value is not valid",
               "A parameter value is invalid."),
-    ErrorCode(131026, "WhatsAppUndeliverableError", _FAIL, 400, "Message Undeliverable",
+    ErrorCode(UNDELIVERABLE, "WhatsAppUndeliverableError", _FAIL, 400, "Message Undeliverable",
               "The message could not be delivered: the recipient may not use WhatsApp, may have an old "
               "app version, or has not accepted the latest terms."),
     ErrorCode(131030, "WhatsAppRecipientNotAllowedError", _FAIL, 400,
@@ -94,28 +110,28 @@ ERROR_CODES: dict[int, ErrorCode] = _table(
     ErrorCode(131031, "WhatsAppAccountLockedError", _FAIL, 400, "Business Account locked",
               "The WhatsApp Business Account is locked or restricted (policy violation or failed "
               "verification); see Business Support in Meta's Business Manager."),
-    ErrorCode(131047, "WhatsAppReEngagementError", _FAIL, 400, "Re-engagement message",
+    ErrorCode(RE_ENGAGEMENT, "WhatsAppReEngagementError", _FAIL, 400, "Re-engagement message",
               "More than 24 hours have passed since the recipient last wrote to this number, so a "
               "free-form message cannot be sent: send an approved template instead "
               "(WhatsAppSendTemplateOperator)."),
     ErrorCode(131051, "WhatsAppUnsupportedMessageError", _FAIL, 400, "Unsupported message type",
               "This message type is not supported."),
-    ErrorCode(131053, "WhatsAppInvalidParameterError", _FAIL, 400, "Media upload error",
+    ErrorCode(MEDIA_UPLOAD_ERROR, "WhatsAppInvalidParameterError", _FAIL, 400, "Media upload error",
               "The media file could not be used: check its type and size against WhatsApp's limits."),
-    ErrorCode(132000, "WhatsAppTemplateParameterCountError", _FAIL, 400,
+    ErrorCode(TEMPLATE_PARAMETER_COUNT, "WhatsAppTemplateParameterCountError", _FAIL, 400,
               "Number of parameters does not match the expected number of params",
               "The number of template parameters does not match the number of placeholders in the "
               "approved template."),
-    ErrorCode(132001, "WhatsAppTemplateNotFoundError", _FAIL, 400,
+    ErrorCode(TEMPLATE_NOT_FOUND, "WhatsAppTemplateNotFoundError", _FAIL, 400,
               "Template name does not exist in the translation",
               "The template does not exist in this language, or is not approved yet: check its name and "
               "language code (a template approved in en_US does not exist in en)."),
-    ErrorCode(132005, "WhatsAppTemplateError", _FAIL, 400, "Translated text too long",
+    ErrorCode(TEMPLATE_TEXT_TOO_LONG, "WhatsAppTemplateError", _FAIL, 400, "Translated text too long",
               "A template parameter makes the message longer than WhatsApp allows."),
-    ErrorCode(132012, "WhatsAppTemplateParameterFormatError", _FAIL, 400,
+    ErrorCode(TEMPLATE_PARAMETER_FORMAT, "WhatsAppTemplateParameterFormatError", _FAIL, 400,
               "Parameter format does not match format in the created template",
               "A template parameter does not have the format the template expects."),
-    ErrorCode(132015, "WhatsAppTemplateError", _FAIL, 400, "Template is paused",
+    ErrorCode(TEMPLATE_PAUSED, "WhatsAppTemplateError", _FAIL, 400, "Template is paused",
               "The template is paused for low quality: edit it or wait until Meta unpauses it."),
     ErrorCode(133010, "WhatsAppPhoneNotRegisteredError", _FAIL, 400, "Phone number Not Registered",
               "The business phone number is not registered with the WhatsApp Cloud API: register it "
@@ -125,7 +141,7 @@ ERROR_CODES: dict[int, ErrorCode] = _table(
 #: Permission errors span a range of codes; each reads as code 10.
 PERMISSION_CODES = range(200, 300)
 #: Template errors span a range; one not in the table gets :data:`OTHER_TEMPLATE_ERROR`.
-TEMPLATE_CODES = range(132000, 133000)
+TEMPLATE_CODES = range(TEMPLATE_PARAMETER_COUNT, 133000)
 OTHER_TEMPLATE_ERROR = ErrorCode(
     0, "WhatsAppTemplateError", _FAIL, 400, "Template error", "The template send was refused."
 )

@@ -102,6 +102,8 @@ TEMPLATE_PARAMETER_TYPES = (
     "action",
     "coupon_code",
 )
+#: Parameter types whose value is a string (the others carry an object).
+TEMPLATE_STRING_PARAMETER_TYPES = ("text", "payload", "coupon_code")
 #: Which parameter types each part takes.
 TEMPLATE_PARAMETERS_BY_PART = {
     "header": ("text", "image", "video", "document", "location"),

@@ -39,6 +39,7 @@ COMMON_NUMBERS: dict[float, str] = {
     21: "bytes of a WebP header, also a TCP port",
     24: "twenty-four: list titles, hours in a day",
     25: "a button label, also a percentage",
+    30: "a flow's call-to-action text, also seconds (timeouts)",
     60: "sixty: header texts, seconds in a minute",
     72: "row descriptions, also a line width",
     90: "latitude and code expiry, also degrees and seconds",
@@ -127,7 +128,9 @@ def _spec_lists() -> dict[str, tuple[str, ...]]:
             lists[name] = tuple(sorted(value)) if not isinstance(value, tuple) else value
 
     for name, value in vars(vocabulary).items():
-        if name.isupper():
+        # ``*_FIELDS`` lists name an object's keys (``id``, ``name``, ``status``): every reader of an
+        # answer writes them, so they are not values a copy would repeat.
+        if name.isupper() and not name.endswith("_FIELDS"):
             add(f"vocabulary.{name}", value)
     for media_type, rule in limits.MEDIA_RULES.items():
         add(f"limits.MEDIA_RULES[{media_type!r}].mime_types", rule.mime_types)
