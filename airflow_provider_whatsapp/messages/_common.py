@@ -121,7 +121,7 @@ class OutgoingMessage(WhatsAppModel):
         """
         recipient = to if isinstance(to, Recipient) else normalize_recipient(to)
         payload: dict[str, Any] = {
-            "recipient_type": vocabulary.RECIPIENT_TYPES[0],
+            "recipient_type": vocabulary.RECIPIENT_INDIVIDUAL,
             # A plain str in the payload: what is sent, journalled or compared is never the marker type.
             "to": str(recipient),
             "type": self.message_type,

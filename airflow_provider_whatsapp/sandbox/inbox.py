@@ -81,7 +81,7 @@ def _template_view(content: dict[str, Any], template: Template | None, state: Sa
                 view["header"] = _media_view(media_kind, params[0].get(media_kind) or {}, state)
         elif kind == "BODY":
             text = component.get("text")
-            if template.category == "AUTHENTICATION":
+            if template.category == vocabulary.TEMPLATE_AUTHENTICATION:
                 text = vocabulary.AUTHENTICATION_BODY_TEXT
             view["body"] = _fill(text, sent.get("BODY", []))
         elif kind == "FOOTER":
@@ -112,7 +112,7 @@ def _interactive_view(content: dict[str, Any], state: SandboxState) -> dict[str,
     }
     if content.get("type") == "button":
         view["buttons"] = [
-            {"type": "QUICK_REPLY", "text": (b.get("reply") or {}).get("title", "")}
+            {"type": vocabulary.TEMPLATE_BUTTON_QUICK_REPLY, "text": (b.get("reply") or {}).get("title", "")}
             for b in action.get("buttons") or []
         ]
     elif content.get("type") == "list":
@@ -129,7 +129,7 @@ def _interactive_view(content: dict[str, Any], state: SandboxState) -> dict[str,
                 for s in action.get("sections") or []
             ],
         }
-    elif content.get("type") == "cta_url":
+    elif content.get("type") == vocabulary.INTERACTIVE_CTA_URL:
         params = action.get("parameters") or {}
         view["buttons"] = [{"type": "URL", "text": params.get("display_text", ""), "url": params.get("url")}]
     return view

@@ -47,6 +47,7 @@ from airflow_provider_whatsapp.sandbox.validation import (
     validate_read_receipt,
     validate_template_definition,
 )
+from airflow_provider_whatsapp.spec import error_codes, vocabulary
 from airflow_provider_whatsapp.spec.limits import (
     TEMPLATES_PER_ACCOUNT_MAX,
     WEBP_HEADER_BYTES,
@@ -392,9 +393,12 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             token = request.bearer()
             if not token:
-                raise GraphError(104, "The request has no Authorization header and no access_token.")
+                raise GraphError(
+                    error_codes.MISSING_ACCESS_TOKEN,
+                    "The request has no Authorization header and no access_token.",
+                )
             if not state.key_is_valid(token):
-                raise GraphError(190, "The access token could not be decrypted.")
+                raise GraphError(error_codes.INVALID_ACCESS_TOKEN, "The access token could not be decrypted.")
         if gateway:
             chosen = request.headers.get("Maton-Connection")
             request.connection = state.choose_connection(chosen)
@@ -493,7 +497,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return 200, {"success": True}
             if request.method == "GET":
                 return 200, {
-                    "messaging_product": "whatsapp",
+                    "messaging_product": vocabulary.MESSAGING_PRODUCT,
                     "url": f"{request.origin}/_media/{media.id}?mid={media.id}",
                     "mime_type": media.mime_type,
                     "sha256": media.sha256,
@@ -542,19 +546,19 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "template":
             content = payload["template"]
             template = state.find_template(content["name"], content["language"]["code"])
-            if template is None or template.status != "APPROVED":
+            if template is None or template.status != vocabulary.TEMPLATE_APPROVED:
                 raise self._template_unavailable(template, content)
             check_template_send(template, content)
         elif state.require_window and kind not in _FREE_FORM_EXEMPT and not state.window_open(wa_id):
             raise GraphError(
-                131047,
+                error_codes.RE_ENGAGEMENT,
                 "Message failed to send because more than 24 hours have passed since the customer last "
                 "replied to this number.",
             )
         conn = request.connection.connection_id if request.connection else None
         stored = state.add_outgoing({**payload, "type": kind}, wa_id, phone_number_id, conn)
         return {
-            "messaging_product": "whatsapp",
+            "messaging_product": vocabulary.MESSAGING_PRODUCT,
             "contacts": [{"input": str(payload.get("to")), "wa_id": wa_id}],
             "messages": [{"id": stored.id, **({"message_status": "accepted"} if kind == "template" else {})}],
         }
@@ -562,10 +566,12 @@ class _Handler(BaseHTTPRequestHandler):
     @staticmethod
     def _template_unavailable(template: Template | None, content: dict[str, Any]) -> GraphError:
         name, language = content["name"], content["language"]["code"]
-        if template is not None and template.status == "PAUSED":
-            return GraphError(132015, f"Template {name} is paused because of low quality.")
+        if template is not None and template.status == vocabulary.TEMPLATE_PAUSED:
+            return GraphError(
+                error_codes.TEMPLATE_PAUSED, f"Template {name} is paused because of low quality."
+            )
         state = "does not exist" if template is None else f"is {template.status}, not APPROVED"
-        return GraphError(132001, f"template name ({name}) {state} in {language}")
+        return GraphError(error_codes.TEMPLATE_NOT_FOUND, f"template name ({name}) {state} in {language}")
 
     def _mark_read(self, payload: dict[str, Any]) -> dict[str, Any]:
         message_id = validate_read_receipt(payload)
@@ -581,7 +587,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise GraphError(100, "Media must be uploaded as multipart/form-data.")
         fields = parse_multipart(content_type, request.body)
         product = fields.get("messaging_product")
-        if product is None or product[2].decode(errors="replace") != "whatsapp":
+        if product is None or product[2].decode(errors="replace") != vocabulary.MESSAGING_PRODUCT:
             raise GraphError(100, "The parameter messaging_product is required.")
         if "file" not in fields:
             raise missing("file")
@@ -596,7 +602,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             check_media(kind, mime, len(data), animated=animated)
         except ValueError as error:
-            raise GraphError(131053, str(error)) from None
+            raise GraphError(error_codes.MEDIA_UPLOAD_ERROR, str(error)) from None
         media = self.server.state.add_media(data, mime, filename or "file", kind, phone_number_id)
         return {"id": media.id}
 

@@ -20,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_whatsapp.spec import error_codes, vocabulary
 from airflow_provider_whatsapp.spec.limits import CUSTOMER_SERVICE_WINDOW_SECONDS, MATON_REQUESTS_PER_SECOND
 
 DEFAULT_API_KEY = "sandbox-key"
@@ -102,9 +103,9 @@ class Template:
     status: str
     created_at: float
     decide_at: float
-    parameter_format: str = "POSITIONAL"
+    parameter_format: str = vocabulary.TEMPLATE_POSITIONAL
     rejected_reason: str | None = None
-    outcome: str = "APPROVED"
+    outcome: str = vocabulary.TEMPLATE_APPROVED
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -386,7 +387,7 @@ class SandboxState:
             )
             self.add_phone_number(DEFAULT_PHONE_NUMBER_ID, DEFAULT_WABA_ID)
             for spec in _seed_templates():
-                self.add_template(**spec, status="APPROVED")
+                self.add_template(**spec, status=vocabulary.TEMPLATE_APPROVED)
 
     def add_phone_number(
         self,
@@ -425,7 +426,7 @@ class SandboxState:
                 "profile_picture_url": "",
                 "websites": ["https://airflow.apache.org"],
                 "vertical": "PROF_SERVICES",
-                "messaging_product": "whatsapp",
+                "messaging_product": vocabulary.MESSAGING_PRODUCT,
             }
 
     def _touch(self) -> None:
@@ -508,17 +509,19 @@ class SandboxState:
         """Add a template; without ``status`` it goes through the sandbox's review (PENDING first)."""
         with self.lock:
             now = self.clock.now()
-            outcome = "REJECTED" if REJECT_NAME.search(name) else "APPROVED"
+            outcome = (
+                vocabulary.TEMPLATE_REJECTED if REJECT_NAME.search(name) else vocabulary.TEMPLATE_APPROVED
+            )
             template = Template(
                 id=_numeric_id(self.rng),
                 name=name,
                 language=language,
                 category=category,
                 components=components,
-                status=status or "PENDING",
+                status=status or vocabulary.TEMPLATE_PENDING,
                 created_at=now,
                 decide_at=now + (0 if status else self.approval_delay),
-                parameter_format=parameter_format or "POSITIONAL",
+                parameter_format=parameter_format or vocabulary.TEMPLATE_POSITIONAL,
                 outcome=outcome,
             )
             self.templates.append(template)
@@ -528,9 +531,9 @@ class SandboxState:
     def _review(self) -> None:
         now = self.clock.now()
         for template in self.templates:
-            if template.status == "PENDING" and now >= template.decide_at:
+            if template.status == vocabulary.TEMPLATE_PENDING and now >= template.decide_at:
                 template.status = template.outcome
-                if template.outcome == "REJECTED":
+                if template.outcome == vocabulary.TEMPLATE_REJECTED:
                     template.rejected_reason = REJECT_REASON
                 self._touch()
 
@@ -556,7 +559,7 @@ class SandboxState:
                 if template.id == template_id:
                     now = self.clock.now()
                     template.category, template.components = category, components
-                    template.status, template.rejected_reason = "PENDING", None
+                    template.status, template.rejected_reason = vocabulary.TEMPLATE_PENDING, None
                     template.decide_at = now + self.approval_delay
             self._touch()
 
@@ -567,7 +570,7 @@ class SandboxState:
             for template in self.templates:
                 if template.name == name:
                     template.status = status
-                    template.rejected_reason = reason if status == "REJECTED" else None
+                    template.rejected_reason = reason if status == vocabulary.TEMPLATE_REJECTED else None
                     changed += 1
             self._touch()
             return changed
@@ -713,7 +716,10 @@ class SandboxState:
             if message is None:
                 return None
             if status == "failed":
-                message.error = {"code": error_code or 131026, "title": "Message undeliverable"}
+                message.error = {
+                    "code": error_code or error_codes.UNDELIVERABLE,
+                    "title": "Message undeliverable",
+                }
                 self._set_status(message, "failed")
             else:
                 # Reaching a later state passes through the earlier ones, as the webhooks would say.
@@ -761,7 +767,7 @@ class SandboxState:
                             {
                                 "field": "messages",
                                 "value": {
-                                    "messaging_product": "whatsapp",
+                                    "messaging_product": vocabulary.MESSAGING_PRODUCT,
                                     "metadata": {
                                         "display_phone_number": re.sub(
                                             r"\D", "", number.get("display_phone_number", "")

@@ -18,6 +18,7 @@ Kind = Literal["retryable", "permanent"]
 # The codes the provider or its sandbox names in code (the table below has every code it knows).
 INVALID_PARAMETER = 100
 MISSING_ACCESS_TOKEN = 104
+INVALID_ACCESS_TOKEN = 190
 MISSING_PARAMETER = 131008
 INVALID_PARAMETER_VALUE = 131009
 UNDELIVERABLE = 131026
@@ -88,17 +89,20 @@ ERROR_CODES: dict[int, ErrorCode] = _table(
               "granted whatsapp_business_messaging and whatsapp_business_management."),
     ErrorCode(INVALID_PARAMETER, "WhatsAppInvalidParameterError", _FAIL, 400, "Invalid parameter",
               "A parameter is invalid; check the payload against the API."),
-    ErrorCode(190, "WhatsAppAuthError", _FAIL, 401, "Invalid OAuth access token - Cannot parse access token",
+    ErrorCode(INVALID_ACCESS_TOKEN, "WhatsAppAuthError", _FAIL, 401,
+              "Invalid OAuth access token - Cannot parse access token",
               "The WhatsApp access token expired or was revoked: reconnect WhatsApp Business in Maton "
               "(or renew the Meta token)."),
     # Meta's OpenAPI description answers a request without a token with 401 and code 104 (190 is for a
     # token that is there but invalid or expired)
-    ErrorCode(MISSING_ACCESS_TOKEN, "WhatsAppAuthError", _FAIL, 401, "An access token is required to request this resource",
+    ErrorCode(MISSING_ACCESS_TOKEN, "WhatsAppAuthError", _FAIL, 401,
+              "An access token is required to request this resource",
               "The request carried no access token: set the Maton API key (or the Meta access token) on "
               "the connection."),
     ErrorCode(MISSING_PARAMETER, "WhatsAppInvalidParameterError", _FAIL, 400, "Required parameter is missing",
               "A required parameter is missing."),
-    ErrorCode(INVALID_PARAMETER_VALUE, "WhatsAppInvalidParameterError", _FAIL, 400, "Parameter value is not valid",
+    ErrorCode(INVALID_PARAMETER_VALUE, "WhatsAppInvalidParameterError", _FAIL, 400,
+              "Parameter value is not valid",
               "A parameter value is invalid."),
     ErrorCode(UNDELIVERABLE, "WhatsAppUndeliverableError", _FAIL, 400, "Message Undeliverable",
               "The message could not be delivered: the recipient may not use WhatsApp, may have an old "

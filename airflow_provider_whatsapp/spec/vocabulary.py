@@ -27,7 +27,8 @@ CAPTIONED_MEDIA = frozenset({"image", "video", "document"})
 #: Media types that may carry a ``filename``.
 NAMED_MEDIA = frozenset({"document"})
 #: The only ``recipient_type`` the Cloud API sends to.
-RECIPIENT_TYPES = ("individual",)
+RECIPIENT_INDIVIDUAL = "individual"
+RECIPIENT_TYPES = (RECIPIENT_INDIVIDUAL,)
 
 #: Interactive types the provider models field by field: reply buttons, a list, a call-to-action URL.
 INTERACTIVE_BUTTON = "button"
@@ -146,9 +147,10 @@ TEMPLATE_MEDIA_HEADER_FORMATS = ("IMAGE", "VIDEO", "DOCUMENT")
 TEMPLATE_BUTTON_URL = "URL"
 TEMPLATE_BUTTON_PHONE_NUMBER = "PHONE_NUMBER"
 TEMPLATE_BUTTON_OTP = "OTP"
+TEMPLATE_BUTTON_QUICK_REPLY = "QUICK_REPLY"
 #: Button types a template definition may have.
 TEMPLATE_BUTTON_TYPES = (
-    "QUICK_REPLY",
+    TEMPLATE_BUTTON_QUICK_REPLY,
     TEMPLATE_BUTTON_URL,
     TEMPLATE_BUTTON_PHONE_NUMBER,
     "COPY_CODE",
@@ -159,7 +161,9 @@ TEMPLATE_BUTTON_TYPES = (
     "VOICE_CALL",
 )
 #: Button types whose label (``text``) is required.
-TEMPLATE_LABELLED_BUTTONS = frozenset({"QUICK_REPLY", TEMPLATE_BUTTON_URL, TEMPLATE_BUTTON_PHONE_NUMBER})
+TEMPLATE_LABELLED_BUTTONS = frozenset(
+    {TEMPLATE_BUTTON_QUICK_REPLY, TEMPLATE_BUTTON_URL, TEMPLATE_BUTTON_PHONE_NUMBER}
+)
 #: How an authentication template's OTP button delivers the code.
 TEMPLATE_OTP_TYPES = ("COPY_CODE", "ONE_TAP", "ZERO_TAP")
 #: Template buttons a send must always fill: the OTP button (the code) and a coupon's copy-code button.
@@ -170,7 +174,9 @@ TEMPLATE_OTP_APP_TYPES = ("ONE_TAP", "ZERO_TAP")
 #: What an authentication template's body says (WhatsApp writes it; the code is the one parameter).
 AUTHENTICATION_BODY_TEXT = "{{1}} is your verification code."
 #: ``parameter_format`` of a template: ``{{1}}`` or ``{{name}}`` placeholders.
-TEMPLATE_PARAMETER_FORMATS = ("POSITIONAL", "NAMED")
+TEMPLATE_POSITIONAL = "POSITIONAL"
+TEMPLATE_NAMED = "NAMED"
+TEMPLATE_PARAMETER_FORMATS = (TEMPLATE_POSITIONAL, TEMPLATE_NAMED)
 #: A template's fields as the template list returns them (``fields=`` picks among them).
 TEMPLATE_FIELDS = (
     "id",
@@ -186,7 +192,13 @@ TEMPLATE_FIELDS = (
 #: Template review states. A template in a failed state will not become approved by waiting (a deleted
 #: one neither); any other state (PENDING, IN_APPEAL...) may still change.
 TEMPLATE_APPROVED = "APPROVED"
-TEMPLATE_FAILED_STATUSES = frozenset({"REJECTED", "DISABLED", "PAUSED", "PENDING_DELETION", "DELETED"})
+#: A new or edited template, in review.
+TEMPLATE_PENDING = "PENDING"
+TEMPLATE_REJECTED = "REJECTED"
+TEMPLATE_PAUSED = "PAUSED"
+TEMPLATE_FAILED_STATUSES = frozenset(
+    {TEMPLATE_REJECTED, "DISABLED", TEMPLATE_PAUSED, "PENDING_DELETION", "DELETED"}
+)
 #: What to do about a template in a failed state (the states a user can act on).
 TEMPLATE_FAILED_STATUS_ADVICE = {
     "REJECTED": "fix the definition (or appeal in WhatsApp Manager) and create it again",
@@ -195,7 +207,7 @@ TEMPLATE_FAILED_STATUS_ADVICE = {
 }
 TEMPLATE_STATUSES = (
     TEMPLATE_APPROVED,
-    "PENDING",
+    TEMPLATE_PENDING,
     "IN_APPEAL",
     "LIMIT_EXCEEDED",
     "ARCHIVED",
