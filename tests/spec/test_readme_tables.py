@@ -129,3 +129,22 @@ def test_the_retried_summary_agrees_with_the_spec() -> None:
         if re.search(rf"(?<![\d.]){code}(?![\d.]| requests)", permanent):
             assert row.kind == "permanent", code
     assert f"HTTP 429 from Maton ({limits.MATON_REQUESTS_PER_SECOND} requests/s per account)" in retried
+
+
+# Where the README's prose states a rate, the number must be the spec's: each pattern's one group is a
+# number, and the README must say it at least once (so a reworded sentence does not silently escape).
+_RATE_PROSE: dict[str, float] = {
+    r"(\d+) through Maton": limits.MATON_REQUESTS_PER_SECOND,
+    r"more than (\d+) requests in one second": limits.MATON_REQUESTS_PER_SECOND,
+    r"\((\d+) requests/s per account\)": limits.MATON_REQUESTS_PER_SECOND,
+    r"(\d+) for Graph direct": limits.GRAPH_MESSAGES_PER_SECOND,
+    r"(\d+) talking\s+to Graph directly": limits.GRAPH_MESSAGES_PER_SECOND,
+    r"\((\d+) s, doubling\)": limits.PAIR_RATE_INTERVAL_SECONDS,
+}
+
+
+@pytest.mark.parametrize(("pattern", "value"), list(_RATE_PROSE.items()))
+def test_the_readmes_prose_states_the_spec_rates(pattern: str, value: float) -> None:
+    stated = [float(n) for n in re.findall(pattern, README.read_text(encoding="utf-8"))]
+    assert stated, f"the README no longer says {pattern!r}: update the pattern with the sentence"
+    assert set(stated) == {float(value)}, pattern
