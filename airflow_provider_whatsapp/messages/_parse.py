@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from airflow_provider_whatsapp.errors import WhatsAppValidationError
-from airflow_provider_whatsapp.messages._common import OutgoingMessage, to_whatsapp_error
-from airflow_provider_whatsapp.messages.interactive import ButtonsMessage, CtaUrlMessage, ListMessage
+from airflow_provider_whatsapp.messages._common import OutgoingMessage, WhatsAppModel, to_whatsapp_error
+from airflow_provider_whatsapp.messages.interactive import (
+    Body,
+    ButtonsMessage,
+    CtaUrlMessage,
+    Footer,
+    InteractiveHeader,
+    ListMessage,
+)
 from airflow_provider_whatsapp.messages.media import (
     AudioMessage,
     DocumentMessage,
@@ -23,7 +30,6 @@ from airflow_provider_whatsapp.messages.simple import (
     TextMessage,
 )
 from airflow_provider_whatsapp.messages.template import TemplateMessage
-from airflow_provider_whatsapp.spec import limits
 
 MESSAGE_TYPES: dict[str, type[OutgoingMessage]] = {
     "text": TextMessage,
@@ -60,13 +66,50 @@ class RawInteractiveMessage(OutgoingMessage):
     interactive: dict[str, Any]
 
     def content(self) -> dict[str, Any]:
-        body = (self.interactive.get("body") or {}).get("text")
-        if isinstance(body, str) and len(body) > limits.INTERACTIVE_BODY_MAX:
-            raise WhatsAppValidationError(
-                f"Invalid WhatsApp interactive message: interactive.body.text: {len(body)} characters; "
-                f"WhatsApp allows at most {limits.INTERACTIVE_BODY_MAX}"
-            )
         return self.interactive
+
+
+class _BodyText(WhatsAppModel):
+    text: Body
+
+
+class _FooterText(WhatsAppModel):
+    text: Footer
+
+
+class _SharedParts(WhatsAppModel):
+    """The header, body and footer every interactive kind shares, checked as the modelled kinds' are."""
+
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+    header: InteractiveHeader | None = None
+    body: _BodyText | None = None
+    footer: _FooterText | None = None
+
+    @field_validator("header", mode="before")
+    @classmethod
+    def _text_header_object(cls, value: Any) -> Any:
+        # Sent as given, so no shortcut: Graph's own {"type": "text", "text": ...} object, text only.
+        if value is not None and not (isinstance(value, dict) and value.get("type") == "text"):
+            raise ValueError('must be a text header object, {"type": "text", "text": ...}')
+        return value
+
+    @field_validator("body", "footer", mode="before")
+    @classmethod
+    def _text_object(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict):
+            raise ValueError('must be an object, {"text": ...}')
+        return value
+
+
+def _passthrough(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` once its header, body and footer pass the checks the modelled interactive kinds get."""
+    try:
+        _SharedParts.model_validate(obj)
+    except ValidationError as error:
+        where = {part: f"interactive.{part}" for part in ("header", "body", "footer")}
+        raise to_whatsapp_error(error, what="interactive message", rename=where) from None
+    return obj
 
 
 def _dig(value: Any, *keys: str) -> Any:
@@ -94,9 +137,10 @@ def _fields(pairs: dict[str, Any]) -> dict[str, Any]:
 def _interactive(obj: Any) -> tuple[type[OutgoingMessage], dict[str, Any], dict[str, str]]:
     _only(obj, {"type", "header", "body", "footer", "action"}, "interactive")
     kind = obj.get("type")
-    if kind in PASSTHROUGH_INTERACTIVE:
-        return RawInteractiveMessage, {"interactive": obj}, {}
-    if kind not in INTERACTIVE_TYPES:
+    # A list or dict here is not a type (and not hashable: a membership test would raise TypeError).
+    if isinstance(kind, str) and kind in PASSTHROUGH_INTERACTIVE:
+        return RawInteractiveMessage, {"interactive": _passthrough(obj)}, {}
+    if not isinstance(kind, str) or kind not in INTERACTIVE_TYPES:
         known = ", ".join([*INTERACTIVE_TYPES, *PASSTHROUGH_INTERACTIVE])
         raise WhatsAppValidationError(
             f"Invalid WhatsApp message: interactive.type: {kind!r} is not an interactive type WhatsApp "
@@ -160,7 +204,7 @@ def parse_message(payload: dict[str, Any] | BaseModel) -> OutgoingMessage:
     kind = payload.get("type")
     if kind is None:
         raise WhatsAppValidationError(f"Invalid WhatsApp message: type: is required (one of {known})")
-    if kind not in MESSAGE_TYPES:
+    if not isinstance(kind, str) or kind not in MESSAGE_TYPES:
         raise WhatsAppValidationError(
             f"Invalid WhatsApp message: type: {kind!r} is not a message type WhatsApp knows ({known})"
         )
