@@ -265,7 +265,10 @@ def _interactive(content: dict[str, Any], media_lookup: Any) -> None:
         header_type = header.get("type")
         if header_type == "text":
             _text(header, "text", "interactive['header']['text']", limits.INTERACTIVE_HEADER_TEXT_MAX)
-        elif header_type in ("image", "video", "document") and kind == "button":
+        elif (
+            header_type in vocabulary.INTERACTIVE_MEDIA_HEADER_TYPES
+            and kind in vocabulary.INTERACTIVE_MEDIA_HEADER_KINDS
+        ):
             _media_object(
                 header_type,
                 _object(header.get(header_type), f"interactive['header']['{header_type}']"),
