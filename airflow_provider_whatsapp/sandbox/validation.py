@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
 
 from airflow_provider_whatsapp.spec import error_codes, grammar, limits, vocabulary
 
@@ -141,11 +140,6 @@ def recipient(to: Any) -> str:
     return digits
 
 
-def _is_url(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 # --- messages ------------------------------------------------------------------------------------
@@ -202,7 +196,7 @@ def _media_object(kind: str, content: dict[str, Any], name: str, media_lookup: A
         raise missing(f"{name}['id'] or {name}['link']")
     if has_id and has_link:
         raise invalid(f"{name}: give either id or link, not both.")
-    if has_link and not _is_url(content["link"]):
+    if has_link and not grammar.is_http_url(content["link"]):
         raise invalid(f"{name}['link'] must be an absolute http(s) URL, got {content['link']!r}.")
     if has_id:
         media = media_lookup(str(content["id"]))
@@ -294,7 +288,7 @@ def _interactive(content: dict[str, Any], media_lookup: Any) -> None:
             "interactive['action']['parameters']['display_text']",
             limits.CTA_URL_DISPLAY_TEXT_MAX,
         )
-        if not _is_url(params.get("url")):
+        if not grammar.is_http_url(params.get("url")):
             raise invalid("interactive['action']['parameters']['url'] must be an absolute http(s) URL.")
     elif kind not in ("location_request_message", "flow", "product", "product_list", "address_message"):
         raise GraphError(100, f"Param interactive['type'] {kind!r} is not a known interactive type.")
@@ -413,7 +407,7 @@ def check_template_send(template: Any, content: dict[str, Any]) -> None:
             ):
                 raise GraphError(132012, f"header: parameter must be of type {media_kind}.")
             media = param[media_kind]
-            if not (media.get("id") or _is_url(media.get("link"))):
+            if not (media.get("id") or grammar.is_http_url(media.get("link"))):
                 raise invalid(f"header: the {media_kind} parameter needs an id or an http(s) link.")
             continue
         expected = placeholders(definition.get("text"))
@@ -554,7 +548,7 @@ def validate_profile_update(body: Any) -> dict[str, Any]:
         if not isinstance(websites, list) or len(websites) > limits.PROFILE_WEBSITES_MAX:
             raise invalid(f"websites: at most {limits.PROFILE_WEBSITES_MAX} websites are allowed.")
         for site in websites:
-            if not _is_url(site) or len(site) > limits.PROFILE_WEBSITE_MAX:
+            if not grammar.is_http_url(site) or len(site) > limits.PROFILE_WEBSITE_MAX:
                 raise invalid(
                     f"websites: {site!r} is not an http(s) URL of at most "
                     f"{limits.PROFILE_WEBSITE_MAX} characters."
