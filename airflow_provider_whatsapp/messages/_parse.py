@@ -78,13 +78,14 @@ class _FooterText(WhatsAppModel):
 
 
 class _SharedParts(WhatsAppModel):
-    """The header, body and footer every interactive kind shares, checked as the modelled kinds' are."""
+    """The parts every interactive kind shares, checked as the modelled kinds' are."""
 
     model_config = ConfigDict(extra="ignore", defer_build=True)
 
     header: InteractiveHeader | None = None
     body: _BodyText | None = None
     footer: _FooterText | None = None
+    action: dict[str, Any]  # Graph requires it of every interactive kind; its content is the kind's own
 
     @field_validator("header", mode="before")
     @classmethod
@@ -107,7 +108,7 @@ def _passthrough(obj: dict[str, Any]) -> dict[str, Any]:
     try:
         _SharedParts.model_validate(obj)
     except ValidationError as error:
-        where = {part: f"interactive.{part}" for part in ("header", "body", "footer")}
+        where = {part: f"interactive.{part}" for part in ("header", "body", "footer", "action")}
         raise to_whatsapp_error(error, what="interactive message", rename=where) from None
     return obj
 
