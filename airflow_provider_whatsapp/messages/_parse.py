@@ -30,6 +30,7 @@ from airflow_provider_whatsapp.messages.simple import (
     TextMessage,
 )
 from airflow_provider_whatsapp.messages.template import TemplateMessage
+from airflow_provider_whatsapp.spec import vocabulary
 
 MESSAGE_TYPES: dict[str, type[OutgoingMessage]] = {
     "text": TextMessage,
@@ -50,7 +51,7 @@ INTERACTIVE_TYPES: dict[str, type[OutgoingMessage]] = {
     "cta_url": CtaUrlMessage,
 }
 # Interactive kinds WhatsApp knows that are sent as given (catalogues, flows, ...).
-PASSTHROUGH_INTERACTIVE = ("flow", "product", "product_list", "catalog_message", "call_permission_request")
+PASSTHROUGH_INTERACTIVE = vocabulary.PASSTHROUGH_INTERACTIVE_TYPES
 # Top-level keys a payload may carry besides ``type`` and its object; ``to`` and ``context`` come from
 # the operator (``to``, ``reply_to``) and are ignored here.
 _ENVELOPE = {"type", "to", "messaging_product", "recipient_type", "context", "biz_opaque_callback_data"}
