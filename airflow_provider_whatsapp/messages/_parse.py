@@ -230,9 +230,15 @@ def parse_message(payload: dict[str, Any] | BaseModel) -> OutgoingMessage:
     elif kind == "template":
         _only(obj, {"name", "language", "components", "namespace"}, "template")
         model = TemplateMessage
-        language = obj.get("language", _MISSING)
-        code = _dig(language, "code") if isinstance(language, dict) else language
-        fields = _fields({"name": obj.get("name", _MISSING), "language_code": code})
+        # Graph requires the language object: a raw payload without one is refused, not sent in en_US
+        # (the model's default is for the operator's language_code argument).
+        language = obj.get("language")
+        if not isinstance(language, dict) or language.get("code") is None:
+            raise WhatsAppValidationError(
+                'Invalid WhatsApp template message: template.language: is required, as {"code": "en_US"} '
+                "(the language the template was approved in)"
+            )
+        fields = _fields({"name": obj.get("name", _MISSING), "language_code": language["code"]})
         if obj.get("components") is not None:
             fields["components"] = obj["components"]
         rename = {"name": "template.name", "language_code": "template.language.code",
