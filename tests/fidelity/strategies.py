@@ -229,7 +229,9 @@ def reaction_message() -> st.SearchStrategy[dict[str, Any]]:
 def _header(media_ids: dict[str, str], *, media: bool) -> st.SearchStrategy[dict[str, Any]]:
     """A text header, or (mostly for kinds that take one, rarely for the others) a media header."""
     text = text_field(limits.INTERACTIVE_HEADER_TEXT_MAX).map(lambda t: {"type": "text", "text": t})
-    kinds = vocabulary.INTERACTIVE_MEDIA_HEADER_TYPES if media else vocabulary.INTERACTIVE_MEDIA_HEADER_TYPES[:1]
+    kinds = (
+        vocabulary.INTERACTIVE_MEDIA_HEADER_TYPES if media else vocabulary.INTERACTIVE_MEDIA_HEADER_TYPES[:1]
+    )
     headers = [
         media_source(kind, media_ids).map(lambda source, kind=kind: {"type": kind, kind: source})
         for kind in kinds
@@ -290,7 +292,9 @@ def _row(index: int) -> st.SearchStrategy[dict[str, Any]]:
 # "" stands for a short unique title here (the blank ones come from text_field); rarely none, which a list
 # of several sections may not have.
 _SECTION_TITLE = _ONE_IN_TWENTY.flatmap(
-    lambda rare: st.just(ABSENT) if rare else st.one_of(st.just(""), text_field(limits.LIST_SECTION_TITLE_MAX))
+    lambda rare: (
+        st.just(ABSENT) if rare else st.one_of(st.just(""), text_field(limits.LIST_SECTION_TITLE_MAX))
+    )
 )
 _ROWS_TOTAL = st.one_of(
     st.sampled_from([limits.LIST_ROWS_TOTAL_MAX, limits.LIST_ROWS_TOTAL_MAX + 1]),
@@ -350,7 +354,9 @@ PASSTHROUGH_ACTIONS: dict[str, dict[str, Any]] = {
 
 
 def passthrough_message(kind: str) -> st.SearchStrategy[dict[str, Any]]:
-    header = optional(text_field(limits.INTERACTIVE_HEADER_TEXT_MAX).map(lambda t: {"type": "text", "text": t}))
+    header = optional(
+        text_field(limits.INTERACTIVE_HEADER_TEXT_MAX).map(lambda t: {"type": "text", "text": t})
+    )
     body = optional(text_field(limits.INTERACTIVE_BODY_MAX).map(lambda t: {"text": t}))
     footer = optional(text_field(limits.INTERACTIVE_FOOTER_MAX).map(lambda t: {"text": t}))
     return st.builds(
@@ -384,7 +390,9 @@ def _text_parameter(limit: int) -> st.SearchStrategy[dict[str, Any]]:
 
 
 _TEMPLATE_NAMES = st.one_of(st.sampled_from(sorted(TEMPLATES)), st.sampled_from(BAD_TEMPLATE_NAMES))
-_CURRENCY = st.just({"type": "currency", "currency": {"fallback_value": "$1", "code": "USD", "amount_1000": 1000}})
+_CURRENCY = st.just(
+    {"type": "currency", "currency": {"fallback_value": "$1", "code": "USD", "amount_1000": 1000}}
+)
 _BODY_PARAMETER = st.one_of(
     _text_parameter(limits.TEMPLATE_BODY_PARAMETER_MAX),
     _text_parameter(limits.TEMPLATE_BODY_PARAMETER_MAX),

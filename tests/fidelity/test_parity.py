@@ -127,9 +127,14 @@ def sides(request: pytest.FixtureRequest) -> Iterator[Sides]:
 
 def _print_summary(request: pytest.FixtureRequest, found: Sides) -> None:
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None:
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
         return
-    write = reporter.write_line
+    with capture.global_and_fixture_disabled():
+        _write_summary(reporter.write_line, found)
+
+
+def _write_summary(write: Any, found: Sides) -> None:
     write("")
     write(f"parity: models stricter than the sandbox in {sum(found.stricter.values())} generated cases:")
     for (kind, problem), count in sorted(found.stricter.items()):
@@ -143,7 +148,9 @@ def _print_summary(request: pytest.FixtureRequest, found: Sides) -> None:
 # --- the two sides -------------------------------------------------------------------------------
 
 
-def model_side(payload: dict[str, Any], to: str) -> tuple[dict[str, Any] | None, WhatsAppValidationError | None]:
+def model_side(
+    payload: dict[str, Any], to: str
+) -> tuple[dict[str, Any] | None, WhatsAppValidationError | None]:
     """What the operator would send (``messaging_product`` as the hook adds it), or the models' refusal."""
     try:
         built = parse_message(payload).to_payload(to)
@@ -283,3 +290,225 @@ def test_every_message_type_and_interactive_type_is_generated() -> None:
     assert kinds == set(vocabulary.MESSAGE_TYPES)
     interactive = {label.split(":")[1] for label in KINDS if label.startswith("interactive:")}
     assert interactive == set(vocabulary.INTERACTIVE_TYPES)
+
+
+# --- the exact boundaries: at the limit both accept, one past it both refuse ---------------------
+
+
+def _interactive(kind: str, action: dict[str, Any], **parts: Any) -> dict[str, Any]:
+    content = {"type": kind, "body": {"text": "Pick"}, **parts, "action": action}
+    return {"type": "interactive", "interactive": content}
+
+
+def _buttons(count: int = 2, *, title: str = "", ident: str = "") -> dict[str, Any]:
+    return _interactive("button", {"buttons": [
+        {"type": "reply", "reply": {"id": ident or f"b{i}", "title": title or f"Option {i}"}} for i in range(count)
+    ]})  # fmt: skip
+
+
+def _list(*, sections: int = 1, rows: int = 2, button: str = "Open", **row: str) -> dict[str, Any]:
+    per_section = [rows // sections + (1 if i < rows % sections else 0) for i in range(sections)]
+    built, n = [], 0
+    for i, size in enumerate(per_section):
+        items = [{"id": f"r{n + j}", "title": f"Row {n + j}", **row} for j in range(size)]
+        n += size
+        built.append({"title": f"Section {i}", "rows": items})
+    if row.get("id"):
+        built[0]["rows"] = built[0]["rows"][:1]
+    return _interactive("list", {"button": button, "sections": built})
+
+
+def _list_section_title(title: str) -> dict[str, Any]:
+    message = _list(sections=2, rows=2)
+    message["interactive"]["action"]["sections"][0]["title"] = title
+    return message
+
+
+def _cta(display_text: str) -> dict[str, Any]:
+    return _interactive("cta_url", {"name": "cta_url", "parameters": {"display_text": display_text,
+                                                                      "url": "https://example.com"}})  # fmt: skip
+
+
+def _template(name: str, *body: str, header: str | None = None) -> dict[str, Any]:
+    components: list[dict[str, Any]] = []
+    if header is not None:
+        components.append({"type": "header", "parameters": [{"type": "text", "text": header}]})
+        components.append({"type": "button", "sub_type": "url", "index": "0",
+                           "parameters": [{"type": "text", "text": "abc"}]})  # fmt: skip
+    components.append({"type": "body", "parameters": [{"type": "text", "text": p} for p in body]})
+    return {
+        "type": "template",
+        "template": {"name": name, "language": {"code": "en_US"}, "components": components},
+    }
+
+
+def _location(latitude: float, longitude: float) -> dict[str, Any]:
+    return {"type": "location", "location": {"latitude": latitude, "longitude": longitude}}
+
+
+L = limits
+TO = "+1 415 555 0100"
+_BUTTONS = _buttons()["interactive"]["action"]
+_CTA = _cta("Go")["interactive"]["action"]
+# name -> (payload at the limit, payload one past it, recipient at / past, field the error names, limit it names)
+BOUNDARIES: dict[str, tuple[Any, Any, tuple[str, str], str, str]] = {
+    "text body": ({"type": "text", "text": {"body": "x" * L.TEXT_BODY_MAX}},
+                  {"type": "text", "text": {"body": "x" * (L.TEXT_BODY_MAX + 1)}},
+                  (TO, TO), "text.body", str(L.TEXT_BODY_MAX)),
+    "media caption": ({"type": "image", "image": {"link": "https://e.com/a.png", "caption": "c" * L.MEDIA_CAPTION_MAX}},
+                      {"type": "image", "image": {"link": "https://e.com/a.png",
+                                                  "caption": "c" * (L.MEDIA_CAPTION_MAX + 1)}},
+                      (TO, TO), "image.caption", str(L.MEDIA_CAPTION_MAX)),
+    "interactive header": (_interactive("cta_url", _CTA,
+                                        header={"type": "text", "text": "h" * L.INTERACTIVE_HEADER_TEXT_MAX}),
+                           _interactive("cta_url", _CTA,
+                                        header={"type": "text", "text": "h" * (L.INTERACTIVE_HEADER_TEXT_MAX + 1)}),
+                           (TO, TO), "interactive.header.text", str(L.INTERACTIVE_HEADER_TEXT_MAX)),
+    "interactive body": (_interactive("button", _BUTTONS, body={"text": "b" * L.INTERACTIVE_BODY_MAX}),
+                         _interactive("button", _BUTTONS, body={"text": "b" * (L.INTERACTIVE_BODY_MAX + 1)}),
+                         (TO, TO), "interactive.body.text", str(L.INTERACTIVE_BODY_MAX)),
+    "interactive footer": (_interactive("button", _BUTTONS,
+                                        footer={"text": "f" * L.INTERACTIVE_FOOTER_MAX}),
+                           _interactive("button", _BUTTONS,
+                                        footer={"text": "f" * (L.INTERACTIVE_FOOTER_MAX + 1)}),
+                           (TO, TO), "interactive.footer.text", str(L.INTERACTIVE_FOOTER_MAX)),
+    "reply buttons max": (_buttons(L.REPLY_BUTTONS_MAX), _buttons(L.REPLY_BUTTONS_MAX + 1),
+                          (TO, TO), "interactive.action.buttons", str(L.REPLY_BUTTONS_MAX)),
+    "reply buttons min": (_buttons(L.REPLY_BUTTONS_MIN), _buttons(L.REPLY_BUTTONS_MIN - 1),
+                          (TO, TO), "interactive.action.buttons", str(L.REPLY_BUTTONS_MIN)),
+    "reply button title": (_buttons(1, title="t" * L.REPLY_BUTTON_TITLE_MAX),
+                           _buttons(1, title="t" * (L.REPLY_BUTTON_TITLE_MAX + 1)),
+                           (TO, TO), "interactive.action.buttons[0].title", str(L.REPLY_BUTTON_TITLE_MAX)),
+    "reply button id": (_buttons(1, ident="i" * L.REPLY_BUTTON_ID_MAX), _buttons(1, ident="i" * (L.REPLY_BUTTON_ID_MAX + 1)),
+                        (TO, TO), "interactive.action.buttons[0].id", str(L.REPLY_BUTTON_ID_MAX)),
+    "list button": (_list(button="b" * L.LIST_BUTTON_TEXT_MAX), _list(button="b" * (L.LIST_BUTTON_TEXT_MAX + 1)),
+                    (TO, TO), "interactive.action.button", str(L.LIST_BUTTON_TEXT_MAX)),
+    "list sections max": (_list(sections=L.LIST_SECTIONS_MAX, rows=L.LIST_SECTIONS_MAX),
+                          _list(sections=L.LIST_SECTIONS_MAX + 1, rows=L.LIST_SECTIONS_MAX + 1),
+                          (TO, TO), "interactive.action.sections", str(L.LIST_SECTIONS_MAX)),
+    "list sections min": (_list(sections=L.LIST_SECTIONS_MIN), _interactive("list", {"button": "Open", "sections": []}),
+                          (TO, TO), "interactive.action.sections", str(L.LIST_SECTIONS_MIN)),
+    "list section title": (_list_section_title("s" * L.LIST_SECTION_TITLE_MAX),
+                           _list_section_title("s" * (L.LIST_SECTION_TITLE_MAX + 1)),
+                           (TO, TO), "interactive.action.sections[0].title", str(L.LIST_SECTION_TITLE_MAX)),
+    "list rows in all": (_list(sections=2, rows=L.LIST_ROWS_TOTAL_MAX), _list(sections=2, rows=L.LIST_ROWS_TOTAL_MAX + 1),
+                         (TO, TO), "sections", str(L.LIST_ROWS_TOTAL_MAX)),
+    "list row id": (_list(id="i" * L.LIST_ROW_ID_MAX), _list(id="i" * (L.LIST_ROW_ID_MAX + 1)),
+                    (TO, TO), "interactive.action.sections[0].rows[0].id", str(L.LIST_ROW_ID_MAX)),
+    "list row title": (_list(title="t" * L.LIST_ROW_TITLE_MAX), _list(title="t" * (L.LIST_ROW_TITLE_MAX + 1)),
+                       (TO, TO), "interactive.action.sections[0].rows[0].title", str(L.LIST_ROW_TITLE_MAX)),
+    "list row description": (_list(description="d" * L.LIST_ROW_DESCRIPTION_MAX),
+                             _list(description="d" * (L.LIST_ROW_DESCRIPTION_MAX + 1)),
+                             (TO, TO), "interactive.action.sections[0].rows[0].description",
+                             str(L.LIST_ROW_DESCRIPTION_MAX)),
+    "cta display text": (_cta("d" * L.CTA_URL_DISPLAY_TEXT_MAX), _cta("d" * (L.CTA_URL_DISPLAY_TEXT_MAX + 1)),
+                         (TO, TO), "interactive.action.parameters.display_text", str(L.CTA_URL_DISPLAY_TEXT_MAX)),
+    "contacts max": ({"type": "contacts", "contacts": [{"name": {"formatted_name": "Ada"}}] * L.CONTACTS_MAX},
+                     {"type": "contacts", "contacts": [{"name": {"formatted_name": "Ada"}}] * (L.CONTACTS_MAX + 1)},
+                     (TO, TO), "contacts", str(L.CONTACTS_MAX)),
+    "contacts min": ({"type": "contacts", "contacts": [{"name": {"formatted_name": "Ada"}}] * L.CONTACTS_MIN},
+                     {"type": "contacts", "contacts": []}, (TO, TO), "contacts", str(L.CONTACTS_MIN)),
+    "template name": (_template("a" * L.TEMPLATE_NAME_MAX, "x"), _template("a" * (L.TEMPLATE_NAME_MAX + 1), "x"),
+                      (TO, TO), "template.name", str(L.TEMPLATE_NAME_MAX)),
+    "template body parameter": (_template("order_update", "b" * L.TEMPLATE_BODY_PARAMETER_MAX, "2", "3"),
+                                _template("order_update", "b" * (L.TEMPLATE_BODY_PARAMETER_MAX + 1), "2", "3"),
+                                (TO, TO), "parameters[0].text", str(L.TEMPLATE_BODY_PARAMETER_MAX)),
+    "template header parameter": (_template("parity_header", "1", header="h" * L.TEMPLATE_HEADER_PARAMETER_MAX),
+                                  _template("parity_header", "1", header="h" * (L.TEMPLATE_HEADER_PARAMETER_MAX + 1)),
+                                  (TO, TO), "parameters[0].text", str(L.TEMPLATE_HEADER_PARAMETER_MAX)),
+    "recipient longest": ({"type": "text", "text": {"body": "hi"}}, {"type": "text", "text": {"body": "hi"}},
+                          ("+" + "1" * L.RECIPIENT_MAX_DIGITS, "+" + "1" * (L.RECIPIENT_MAX_DIGITS + 1)),
+                          "to", f"{L.RECIPIENT_MIN_DIGITS} to {L.RECIPIENT_MAX_DIGITS} digits"),
+    "recipient shortest": ({"type": "text", "text": {"body": "hi"}}, {"type": "text", "text": {"body": "hi"}},
+                           ("+" + "1" * L.RECIPIENT_MIN_DIGITS, "1" * (L.RECIPIENT_MIN_DIGITS - 1)),
+                           "to", f"{L.RECIPIENT_MIN_DIGITS} to {L.RECIPIENT_MAX_DIGITS} digits"),
+    "latitude": (_location(L.LATITUDE_RANGE[1], 0.0), _location(L.LATITUDE_RANGE[1] + 1e-6, 0.0),
+                 (TO, TO), "location.latitude", f"{L.LATITUDE_RANGE[0]:g}..{L.LATITUDE_RANGE[1]:g}"),
+    "longitude": (_location(0.0, L.LONGITUDE_RANGE[0]), _location(0.0, L.LONGITUDE_RANGE[0] - 1e-6),
+                  (TO, TO), "location.longitude", f"{L.LONGITUDE_RANGE[0]:g}..{L.LONGITUDE_RANGE[1]:g}"),
+}  # fmt: skip
+
+# The spec.limits names each row puts at its boundary.
+BOUNDARY_LIMITS: dict[str, tuple[str, ...]] = {
+    "text body": ("TEXT_BODY_MAX",),
+    "media caption": ("MEDIA_CAPTION_MAX",),
+    "interactive header": ("INTERACTIVE_HEADER_TEXT_MAX",),
+    "interactive body": ("INTERACTIVE_BODY_MAX",),
+    "interactive footer": ("INTERACTIVE_FOOTER_MAX",),
+    "reply buttons max": ("REPLY_BUTTONS_MAX",),
+    "reply buttons min": ("REPLY_BUTTONS_MIN",),
+    "reply button title": ("REPLY_BUTTON_TITLE_MAX",),
+    "reply button id": ("REPLY_BUTTON_ID_MAX",),
+    "list button": ("LIST_BUTTON_TEXT_MAX",),
+    "list sections max": ("LIST_SECTIONS_MAX",),
+    "list sections min": ("LIST_SECTIONS_MIN",),
+    "list section title": ("LIST_SECTION_TITLE_MAX",),
+    "list rows in all": ("LIST_ROWS_TOTAL_MAX",),
+    "list row id": ("LIST_ROW_ID_MAX",),
+    "list row title": ("LIST_ROW_TITLE_MAX",),
+    "list row description": ("LIST_ROW_DESCRIPTION_MAX",),
+    "cta display text": ("CTA_URL_DISPLAY_TEXT_MAX",),
+    "contacts max": ("CONTACTS_MAX",),
+    "contacts min": ("CONTACTS_MIN",),
+    "template name": ("TEMPLATE_NAME_MAX",),
+    "template body parameter": ("TEMPLATE_BODY_PARAMETER_MAX",),
+    "template header parameter": ("TEMPLATE_HEADER_PARAMETER_MAX",),
+    "recipient longest": ("RECIPIENT_MAX_DIGITS",),
+    "recipient shortest": ("RECIPIENT_MIN_DIGITS",),
+    "latitude": ("LATITUDE_RANGE",),
+    "longitude": ("LONGITUDE_RANGE",),
+}
+
+
+def _kind(payload: dict[str, Any]) -> str:
+    if payload["type"] == "interactive":
+        return f"interactive:{payload['interactive']['type']}"
+    return str(payload["type"])
+
+
+@pytest.mark.parametrize("name", BOUNDARIES)
+def test_at_the_limit_both_accept_one_past_it_both_refuse(sides: Sides, name: str) -> None:
+    at, past, (to_at, to_past), field, limit = BOUNDARIES[name]
+    awaiting = _kind(at) in AWAITING_SANDBOX_FIX
+
+    built, refusal = model_side(at, to_at)
+    assert refusal is None, f"{name}: the models refuse the payload at the limit: {refusal}"
+    assert built is not None
+    if not awaiting:
+        given = {"messaging_product": vocabulary.MESSAGING_PRODUCT, "to": to_at, **at}
+        for body in (given, built):
+            accepted, code, details = sides.send(body)
+            assert accepted, f"{name}: the sandbox refuses the payload at the limit: ({code}) {details}"
+
+    built, refusal = model_side(past, to_past)
+    assert refusal is not None, f"{name}: the models accept the payload one past the limit"
+    assert field in str(refusal) and limit in str(refusal), (
+        f"{name}: {refusal} does not name {field} and {limit}"
+    )
+    accepted, code, details = sides.send(
+        {"messaging_product": vocabulary.MESSAGING_PRODUCT, "to": to_past, **past}
+    )
+    assert not accepted, f"{name}: the sandbox accepts the payload one past the limit"
+
+
+def test_every_limit_of_a_message_has_a_boundary_row() -> None:
+    """A limit added to spec.limits for messages gets a row here (or this list says why not)."""
+    not_message_limits = {
+        "MB", "KB", "MAX_TEMPLATE_PAGES", "TEMPLATE_HEADER_TEXT_MAX", "TEMPLATE_BODY_TEXT_MAX",
+        "TEMPLATE_FOOTER_TEXT_MAX", "TEMPLATE_BUTTONS_MAX", "TEMPLATE_BUTTON_LABEL_MAX",  # template definitions
+        "ANIMATED_STICKER_MAX_BYTES", "MEDIA_MAX_BYTES", "WEBP_HEADER_BYTES",  # uploads
+        "MATON_REQUESTS_PER_SECOND", "GRAPH_MESSAGES_PER_SECOND", "RATE_LIMIT_MIN_PER_SECOND",
+        "RATE_LIMIT_MAX_PER_SECOND", "PAIR_RATE_INTERVAL_SECONDS", "PAIR_RATE_MAX_WAIT_SECONDS",
+        "CUSTOMER_SERVICE_WINDOW_SECONDS", "MAX_FAILURES_IN_XCOM",  # rates and the provider's own bounds
+        "PROFILE_ABOUT_MAX", "PROFILE_ADDRESS_MAX", "PROFILE_DESCRIPTION_MAX", "PROFILE_EMAIL_MAX",
+        "PROFILE_WEBSITES_MAX", "PROFILE_WEBSITE_MAX",  # the business profile, not a message
+        "REACTION_EMOJI_MAX_CHARS",  # "one emoji": the rule is the emoji, its length only a bound
+    }  # fmt: skip
+    numbers = {
+        name for name, value in vars(limits).items()
+        if name.isupper() and isinstance(value, (int, float, tuple)) and not isinstance(value, bool)
+    }  # fmt: skip
+    covered = {name for names in BOUNDARY_LIMITS.values() for name in names}
+    assert set(BOUNDARY_LIMITS) == set(BOUNDARIES)
+    assert covered <= numbers
+    assert not numbers - not_message_limits - covered, "limits of a message without a boundary row"
