@@ -111,6 +111,10 @@ def _passthrough(obj: dict[str, Any]) -> dict[str, Any]:
     except ValidationError as error:
         where = {part: f"interactive.{part}" for part in ("header", "body", "footer", "action")}
         raise to_whatsapp_error(error, what="interactive message", rename=where) from None
+    if obj.get("body") is None and obj.get("type") in vocabulary.INTERACTIVE_TYPES_WITH_BODY:
+        raise WhatsAppValidationError(
+            f"Invalid WhatsApp interactive message: interactive.body: is required for a {obj['type']} message"
+        )
     return obj
 
 
