@@ -152,6 +152,11 @@ def _interactive(obj: Any) -> tuple[type[OutgoingMessage], dict[str, Any], dict[
             f"Invalid WhatsApp message: interactive.type: {kind!r} is not an interactive type WhatsApp "
             f"knows ({known})"
         )
+    if obj.get("footer") is not None and _dig(obj, "footer", "text") is _MISSING:
+        # Without this, {"footer": {}} would drop the footer silently; Graph refuses it.
+        raise WhatsAppValidationError(
+            "Invalid WhatsApp message: interactive.footer.text: is required (or leave the footer out)"
+        )
     action = obj.get("action", {})
     common = {
         "body": _dig(obj, "body", "text"),
