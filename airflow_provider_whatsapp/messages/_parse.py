@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from airflow_provider_whatsapp.errors import WhatsAppValidationError
-from airflow_provider_whatsapp.messages._common import OutgoingMessage, to_whatsapp_error
-from airflow_provider_whatsapp.messages.interactive import ButtonsMessage, CtaUrlMessage, ListMessage
+from airflow_provider_whatsapp.messages._common import OutgoingMessage, WhatsAppModel, to_whatsapp_error
+from airflow_provider_whatsapp.messages.interactive import (
+    Body,
+    ButtonsMessage,
+    CtaUrlMessage,
+    Footer,
+    InteractiveHeader,
+    ListMessage,
+)
 from airflow_provider_whatsapp.messages.media import (
     AudioMessage,
     DocumentMessage,
@@ -23,7 +30,7 @@ from airflow_provider_whatsapp.messages.simple import (
     TextMessage,
 )
 from airflow_provider_whatsapp.messages.template import TemplateMessage
-from airflow_provider_whatsapp.spec import limits, vocabulary
+from airflow_provider_whatsapp.spec import vocabulary
 
 
 def _by_type(models: tuple[type[OutgoingMessage], ...], key: str, types: tuple[str, ...]) -> dict[str, Any]:
@@ -77,13 +84,55 @@ class RawInteractiveMessage(OutgoingMessage):
     interactive: dict[str, Any]
 
     def content(self) -> dict[str, Any]:
-        body = (self.interactive.get("body") or {}).get("text")
-        if isinstance(body, str) and len(body) > limits.INTERACTIVE_BODY_MAX:
-            raise WhatsAppValidationError(
-                f"Invalid WhatsApp interactive message: interactive.body.text: {len(body)} characters; "
-                f"WhatsApp allows at most {limits.INTERACTIVE_BODY_MAX}"
-            )
         return self.interactive
+
+
+class _BodyText(WhatsAppModel):
+    text: Body
+
+
+class _FooterText(WhatsAppModel):
+    text: Footer
+
+
+class _SharedParts(WhatsAppModel):
+    """The parts every interactive kind shares, checked as the modelled kinds' are."""
+
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+    header: InteractiveHeader | None = None
+    body: _BodyText | None = None
+    footer: _FooterText | None = None
+    action: dict[str, Any]  # Graph requires it of every interactive kind; its content is the kind's own
+
+    @field_validator("header", mode="before")
+    @classmethod
+    def _text_header_object(cls, value: Any) -> Any:
+        # Sent as given, so no shortcut: Graph's own {"type": "text", "text": ...} object, text only.
+        if value is not None and not (isinstance(value, dict) and value.get("type") == "text"):
+            raise ValueError('must be a text header object, {"type": "text", "text": ...}')
+        return value
+
+    @field_validator("body", "footer", mode="before")
+    @classmethod
+    def _text_object(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict):
+            raise ValueError('must be an object, {"text": ...}')
+        return value
+
+
+def _passthrough(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` once its header, body and footer pass the checks the modelled interactive kinds get."""
+    try:
+        _SharedParts.model_validate(obj)
+    except ValidationError as error:
+        where = {part: f"interactive.{part}" for part in ("header", "body", "footer", "action")}
+        raise to_whatsapp_error(error, what="interactive message", rename=where) from None
+    if obj.get("body") is None and obj.get("type") in vocabulary.INTERACTIVE_TYPES_WITH_BODY:
+        raise WhatsAppValidationError(
+            f"Invalid WhatsApp interactive message: interactive.body: is required for a {obj['type']} message"
+        )
+    return obj
 
 
 def _dig(value: Any, *keys: str) -> Any:
@@ -111,13 +160,19 @@ def _fields(pairs: dict[str, Any]) -> dict[str, Any]:
 def _interactive(obj: Any) -> tuple[type[OutgoingMessage], dict[str, Any], dict[str, str]]:
     _only(obj, {"type", "header", "body", "footer", "action"}, "interactive")
     kind = obj.get("type")
-    if kind in PASSTHROUGH_INTERACTIVE:
-        return RawInteractiveMessage, {"interactive": obj}, {}
-    if kind not in INTERACTIVE_TYPES:
+    # A list or dict here is not a type (and not hashable: a membership test would raise TypeError).
+    if isinstance(kind, str) and kind in PASSTHROUGH_INTERACTIVE:
+        return RawInteractiveMessage, {"interactive": _passthrough(obj)}, {}
+    if not isinstance(kind, str) or kind not in INTERACTIVE_TYPES:
         known = ", ".join([*INTERACTIVE_TYPES, *PASSTHROUGH_INTERACTIVE])
         raise WhatsAppValidationError(
             f"Invalid WhatsApp message: interactive.type: {kind!r} is not an interactive type WhatsApp "
             f"knows ({known})"
+        )
+    if obj.get("footer") is not None and _dig(obj, "footer", "text") is _MISSING:
+        # Without this, {"footer": {}} would drop the footer silently; Graph refuses it.
+        raise WhatsAppValidationError(
+            "Invalid WhatsApp message: interactive.footer.text: is required (or leave the footer out)"
         )
     action = obj.get("action", {})
     common = {
@@ -177,7 +232,7 @@ def parse_message(payload: dict[str, Any] | BaseModel) -> OutgoingMessage:
     kind = payload.get("type")
     if kind is None:
         raise WhatsAppValidationError(f"Invalid WhatsApp message: type: is required (one of {known})")
-    if kind not in MESSAGE_TYPES:
+    if not isinstance(kind, str) or kind not in MESSAGE_TYPES:
         raise WhatsAppValidationError(
             f"Invalid WhatsApp message: type: {kind!r} is not a message type WhatsApp knows ({known})"
         )
@@ -201,9 +256,15 @@ def parse_message(payload: dict[str, Any] | BaseModel) -> OutgoingMessage:
     elif kind == "template":
         _only(obj, {"name", "language", "components", "namespace"}, "template")
         model = TemplateMessage
-        language = obj.get("language", _MISSING)
-        code = _dig(language, "code") if isinstance(language, dict) else language
-        fields = _fields({"name": obj.get("name", _MISSING), "language_code": code})
+        # Graph requires the language object: a raw payload without one is refused, not sent in en_US
+        # (the model's default is for the operator's language_code argument).
+        language = obj.get("language")
+        if not isinstance(language, dict) or language.get("code") is None:
+            raise WhatsAppValidationError(
+                'Invalid WhatsApp template message: template.language: is required, as {"code": "en_US"} '
+                "(the language the template was approved in)"
+            )
+        fields = _fields({"name": obj.get("name", _MISSING), "language_code": language["code"]})
         if obj.get("components") is not None:
             fields["components"] = obj["components"]
         rename = {"name": "template.name", "language_code": "template.language.code",

@@ -129,6 +129,10 @@ def check_parameters(part: str, parameters: list[TemplateParameter], field: str)
             raise ValueError(
                 f"{field}[{i}]: a {part} takes {', '.join(allowed)} parameters, not {parameter.type}"
             )
+        if parameter.text is not None and grammar.is_blank(parameter.text):
+            raise ValueError(
+                f"{field}[{i}].text: is empty; WhatsApp refuses a {part} parameter without visible text"
+            )
         if parameter.text is not None and len(parameter.text) > limit:
             raise ValueError(
                 f"{field}[{i}].text: {len(parameter.text)} characters; WhatsApp allows at most "

@@ -324,7 +324,10 @@ def _interactive_header(header: dict[str, Any], kind: str, media_lookup: Any) ->
         raise missing(f"{name}['type']")
     if header_type == "text":
         _text(header, "text", f"{name}['text']", limits.INTERACTIVE_HEADER_TEXT_MAX)
-    elif header_type in vocabulary.INTERACTIVE_MEDIA_HEADER_TYPES and kind == "button":
+    elif (
+        header_type in vocabulary.INTERACTIVE_MEDIA_HEADER_TYPES
+        and kind in vocabulary.INTERACTIVE_MEDIA_HEADER_KINDS
+    ):
         media_name = f"{name}['{header_type}']"
         _media_object(header_type, _object(header.get(header_type), media_name), media_name, media_lookup)
     else:

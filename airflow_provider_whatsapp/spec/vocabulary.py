@@ -77,9 +77,12 @@ FLOW_ACTIONS = ("navigate", "data_exchange")
 FLOW_MODES = ("draft", "published")
 #: ``typing_indicator.type`` of a read receipt.
 TYPING_INDICATOR_TYPES = ("text",)
-#: Interactive header types; media headers are allowed on reply-button messages only.
+#: Interactive header types; media headers only on the kinds in INTERACTIVE_MEDIA_HEADER_KINDS.
 INTERACTIVE_HEADER_TYPES = ("text", "image", "video", "document")
 INTERACTIVE_MEDIA_HEADER_TYPES = ("image", "video", "document")
+#: Interactive types whose header may be an image, video or document (Meta's reply-button and
+#: call-to-action URL documentation); the others take a text header or none.
+INTERACTIVE_MEDIA_HEADER_KINDS = ("button", "cta_url")
 
 #: A contact phone's ``type``.
 CONTACT_PHONE_TYPES = ("CELL", "MAIN", "IPHONE", "HOME", "WORK", "MOBILE")
