@@ -30,7 +30,7 @@ from airflow_provider_whatsapp.messages.simple import (
     TextMessage,
 )
 from airflow_provider_whatsapp.messages.template import TemplateMessage
-from airflow_provider_whatsapp.spec import vocabulary
+from airflow_provider_whatsapp.spec import interactive_actions, vocabulary
 
 
 def _by_type(models: tuple[type[OutgoingMessage], ...], key: str, types: tuple[str, ...]) -> dict[str, Any]:
@@ -107,11 +107,22 @@ class _SharedParts(WhatsAppModel):
 
     @field_validator("header", mode="before")
     @classmethod
-    def _text_header_object(cls, value: Any) -> Any:
-        # Sent as given, so no shortcut: Graph's own {"type": "text", "text": ...} object, text only.
-        if value is not None and not (isinstance(value, dict) and value.get("type") == "text"):
-            raise ValueError('must be a text header object, {"type": "text", "text": ...}')
-        return value
+    def _graph_header_object(cls, value: Any) -> Any:
+        # Sent as given, so no shortcut: Graph's own header object, {"type": "text", "text": ...} or
+        # {"type": "image", "image": {"link": ...}} (which kinds take media is checked with the kind).
+        if value is None or (isinstance(value, dict) and value.get("type") == "text"):
+            return value
+        kind = value.get("type") if isinstance(value, dict) else None
+        if (
+            isinstance(kind, str)
+            and kind in vocabulary.INTERACTIVE_MEDIA_HEADER_TYPES
+            and isinstance(value.get(kind), dict)
+            and set(value) <= {"type", kind}
+        ):
+            return value
+        raise ValueError(
+            'must be a header object, {"type": "text", "text": ...} or {"type": "image", "image": {...}}'
+        )
 
     @field_validator("body", "footer", mode="before")
     @classmethod
@@ -128,10 +139,26 @@ def _passthrough(obj: dict[str, Any]) -> dict[str, Any]:
     except ValidationError as error:
         where = {part: f"interactive.{part}" for part in ("header", "body", "footer", "action")}
         raise to_whatsapp_error(error, what="interactive message", rename=where) from None
-    if obj.get("body") is None and obj.get("type") in vocabulary.INTERACTIVE_TYPES_WITH_BODY:
+    kind = obj["type"]
+    if obj.get("body") is None and kind in vocabulary.INTERACTIVE_TYPES_WITH_BODY:
         raise WhatsAppValidationError(
-            f"Invalid WhatsApp interactive message: interactive.body: is required for a {obj['type']} message"
+            f"Invalid WhatsApp interactive message: interactive.body: is required for a {kind} message"
         )
+    header_type = (obj.get("header") or {}).get("type")
+    if (
+        header_type != "text"
+        and header_type is not None
+        and kind not in vocabulary.INTERACTIVE_MEDIA_HEADER_KINDS
+    ):
+        raise WhatsAppValidationError(
+            f"Invalid WhatsApp interactive message: interactive.header.type: a {kind} message takes only a "
+            f"text header, not {header_type}"
+        )
+    # The action's rules are the spec's, the same check the sandbox answers with.
+    problem = interactive_actions.check_action(kind, obj.get("action"))
+    if problem is not None:
+        field = interactive_actions.dotted(problem.path)
+        raise WhatsAppValidationError(f"Invalid WhatsApp interactive message: {field}: {problem.rule}")
     return obj
 
 

@@ -15,7 +15,7 @@ from airflow_provider_whatsapp.messages._common import (
     one_of,
 )
 from airflow_provider_whatsapp.messages.media import MediaRef  # noqa: TC001 (pydantic needs it at run time)
-from airflow_provider_whatsapp.spec import limits, vocabulary
+from airflow_provider_whatsapp.spec import grammar, limits, vocabulary
 
 Body = Annotated[str, Field(max_length=limits.INTERACTIVE_BODY_MAX), AfterValidator(check_not_blank)]
 Footer = Annotated[str, Field(max_length=limits.INTERACTIVE_FOOTER_MAX), AfterValidator(check_not_blank)]
@@ -179,7 +179,8 @@ class ListMessage(_Interactive):
     def _sections(self) -> ListMessage:
         if len(self.sections) > 1:
             for index, section in enumerate(self.sections):
-                if not (section.title or "").strip():
+                # The rule the service applies: invisible characters alone are no title.
+                if section.title is None or grammar.is_blank(section.title):
                     raise ValueError(
                         f"sections[{index}].title: is required when a list has more than one section"
                     )

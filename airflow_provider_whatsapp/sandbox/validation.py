@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from airflow_provider_whatsapp.spec import error_codes, grammar, limits, vocabulary
+from airflow_provider_whatsapp.spec import error_codes, grammar, interactive_actions, limits, vocabulary
 
 
 def default_status(code: int) -> int:
@@ -308,13 +308,10 @@ def _interactive(content: dict[str, Any], media_lookup: Any) -> None:
         _text(_object(footer, name), "text", f"{name}['text']", limits.INTERACTIVE_FOOTER_MAX)
     if content.get("header") is not None:
         _interactive_header(_object(content["header"], "interactive['header']"), kind, media_lookup)
-    action = _object(content.get("action"), "interactive['action']")
-    expected_name = vocabulary.INTERACTIVE_ACTION_NAMES.get(kind)
-    if expected_name is not None and action.get("name") != expected_name:
-        if action.get("name") is None:
-            raise missing("interactive['action']['name']")
-        raise invalid(f"interactive['action']['name'] must be {expected_name!r} for {kind} messages.")
-    _INTERACTIVE_ACTIONS.get(kind, _no_action_rules)(action)
+    if kind in _INTERACTIVE_ACTIONS:
+        _INTERACTIVE_ACTIONS[kind](_object(content.get("action"), "interactive['action']"))
+    else:
+        _passthrough_action(kind, content.get("action"))
 
 
 def _interactive_header(header: dict[str, Any], kind: str, media_lookup: Any) -> None:
@@ -409,91 +406,25 @@ def _cta_url(action: dict[str, Any]) -> None:
         raise invalid(f"{name}['url'] must be an absolute http(s) URL.")
 
 
-def _flow(action: dict[str, Any]) -> None:
-    name = "interactive['action']['parameters']"
-    params = _object(action.get("parameters"), name)
-    _one_of(
-        params.get("flow_message_version"),
-        vocabulary.FLOW_MESSAGE_VERSIONS,
-        f"{name}['flow_message_version']",
-    )
-    _text(params, "flow_cta", f"{name}['flow_cta']", limits.FLOW_CTA_MAX)
-    has_id, has_name = params.get("flow_id") is not None, params.get("flow_name") is not None
-    if has_id == has_name:
-        raise invalid(f"{name}: give either flow_id or flow_name (one of them).")
-    _text(
-        params,
-        "flow_id" if has_id else "flow_name",
-        f"{name}['{'flow_id' if has_id else 'flow_name'}']",
-        None,
-    )
-    for key, allowed in (("flow_action", vocabulary.FLOW_ACTIONS), ("mode", vocabulary.FLOW_MODES)):
-        if params.get(key) is not None:
-            _one_of(params[key], allowed, f"{name}['{key}']")
-    if params.get("flow_action_payload") is not None:
-        _object(params["flow_action_payload"], f"{name}['flow_action_payload']")
-
-
-def _product(action: dict[str, Any]) -> None:
-    _text(action, "catalog_id", "interactive['action']['catalog_id']", None)
-    _text(action, "product_retailer_id", "interactive['action']['product_retailer_id']", None)
-
-
-def _product_list(action: dict[str, Any]) -> None:
-    _text(action, "catalog_id", "interactive['action']['catalog_id']", None)
-    sections = _count(
-        action.get("sections"),
-        "interactive['action']['sections']",
-        limits.PRODUCT_LIST_SECTIONS_MIN,
-        limits.PRODUCT_LIST_SECTIONS_MAX,
-        "sections",
-    )
-    for i, section in enumerate(sections):
-        name = f"interactive['action']['sections'][{i}]"
-        entry = _object(section, name)
-        _text(entry, "title", f"{name}['title']", limits.LIST_SECTION_TITLE_MAX, required=len(sections) > 1)
-        items = _count(
-            entry.get("product_items"),
-            f"{name}['product_items']",
-            limits.PRODUCT_ITEMS_MIN,
-            limits.PRODUCT_ITEMS_MAX,
-            "products",
-        )
-        for j, item in enumerate(items):
-            item_name = f"{name}['product_items'][{j}]"
-            _text(
-                _object(item, item_name), "product_retailer_id", f"{item_name}['product_retailer_id']", None
-            )
-
-
-def _catalog_message(action: dict[str, Any]) -> None:
-    params = action.get("parameters")
-    if params is not None:
-        name = "interactive['action']['parameters']"
-        thumbnail = _object(params, name).get("thumbnail_product_retailer_id")
-        if thumbnail is not None and not isinstance(thumbnail, str):
-            raise GraphError(100, f"Param {name}['thumbnail_product_retailer_id'] must be a string.")
-
-
-def _address_message(action: dict[str, Any]) -> None:
-    name = "interactive['action']['parameters']"
-    _text(_object(action.get("parameters"), name), "country", f"{name}['country']", None)
-
-
-def _no_action_rules(action: dict[str, Any]) -> None:
-    """``call_permission_request`` and ``location_request_message``: the action's name is all they need."""
-
-
+#: The modelled kinds' actions; the others' are :func:`_passthrough_action`'s.
 _INTERACTIVE_ACTIONS = {
-    "button": _reply_buttons,
-    "list": _list,
-    "cta_url": _cta_url,
-    "flow": _flow,
-    "product": _product,
-    "product_list": _product_list,
-    "catalog_message": _catalog_message,
-    "address_message": _address_message,
+    vocabulary.INTERACTIVE_BUTTON: _reply_buttons,
+    vocabulary.INTERACTIVE_LIST: _list,
+    vocabulary.INTERACTIVE_CTA_URL: _cta_url,
 }
+
+
+def _passthrough_action(kind: str, action: Any) -> None:
+    """The action of a kind the models send as given: the spec's one check, answered as Graph does."""
+    problem = interactive_actions.check_action(kind, action)
+    if problem is None:
+        return
+    name = interactive_actions.bracketed(problem.path)
+    if problem.code == error_codes.MISSING_PARAMETER:
+        raise missing(name)
+    if problem.code == error_codes.INVALID_PARAMETER_VALUE:
+        raise invalid(f"{name}: {problem.rule}.")
+    raise GraphError(problem.code, f"Param {name} {problem.rule}.")
 
 
 # --- templates: sending --------------------------------------------------------------------------

@@ -81,8 +81,9 @@ TYPING_INDICATOR_TYPES = ("text",)
 INTERACTIVE_HEADER_TYPES = ("text", "image", "video", "document")
 INTERACTIVE_MEDIA_HEADER_TYPES = ("image", "video", "document")
 #: Interactive types whose header may be an image, video or document (Meta's reply-button and
-#: call-to-action URL documentation); the others take a text header or none.
-INTERACTIVE_MEDIA_HEADER_KINDS = ("button", "cta_url")
+#: call-to-action URL documentation, and its "Send Order Details Message" example, which sends an image
+#: header); the others take a text header or none.
+INTERACTIVE_MEDIA_HEADER_KINDS = ("button", "cta_url", "order_details")
 
 #: A contact phone's ``type``.
 CONTACT_PHONE_TYPES = ("CELL", "MAIN", "IPHONE", "HOME", "WORK", "MOBILE")
