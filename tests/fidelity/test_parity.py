@@ -323,6 +323,22 @@ def _cta(display_text: str) -> dict[str, Any]:
                                                                       "url": "https://example.com"}})  # fmt: skip
 
 
+def _flow(flow_cta: str) -> dict[str, Any]:
+    parameters = {"flow_message_version": "3", "flow_id": "1234", "flow_cta": flow_cta, "flow_token": "t"}
+    return _interactive("flow", {"name": "flow", "parameters": parameters})
+
+
+def _product_list(*, sections: int = 1, items: int = 1) -> dict[str, Any]:
+    built = [
+        {
+            "title": f"Section {i}",
+            "product_items": [{"product_retailer_id": f"sku-{i}-{j}"} for j in range(items)],
+        }
+        for i in range(sections)
+    ]
+    return _interactive("product_list", {"catalog_id": "1234", "sections": built})
+
+
 def _template(name: str, *body: str, header: str | None = None) -> dict[str, Any]:
     components: list[dict[str, Any]] = []
     if header is not None:
@@ -397,6 +413,18 @@ BOUNDARIES: dict[str, tuple[Any, Any, tuple[str, str], str, str]] = {
                              str(L.LIST_ROW_DESCRIPTION_MAX)),
     "cta display text": (_cta("d" * L.CTA_URL_DISPLAY_TEXT_MAX), _cta("d" * (L.CTA_URL_DISPLAY_TEXT_MAX + 1)),
                          (TO, TO), "interactive.action.parameters.display_text", str(L.CTA_URL_DISPLAY_TEXT_MAX)),
+    "flow cta": (_flow("c" * L.FLOW_CTA_MAX), _flow("c" * (L.FLOW_CTA_MAX + 1)),
+                 (TO, TO), "interactive.action.parameters.flow_cta", str(L.FLOW_CTA_MAX)),
+    "product list sections max": (_product_list(sections=L.PRODUCT_LIST_SECTIONS_MAX),
+                                  _product_list(sections=L.PRODUCT_LIST_SECTIONS_MAX + 1),
+                                  (TO, TO), "interactive.action.sections", str(L.PRODUCT_LIST_SECTIONS_MAX)),
+    "product list sections min": (_product_list(sections=L.PRODUCT_LIST_SECTIONS_MIN),
+                                  _product_list(sections=L.PRODUCT_LIST_SECTIONS_MIN - 1),
+                                  (TO, TO), "interactive.action.sections", str(L.PRODUCT_LIST_SECTIONS_MIN)),
+    "product items max": (_product_list(items=L.PRODUCT_ITEMS_MAX), _product_list(items=L.PRODUCT_ITEMS_MAX + 1),
+                          (TO, TO), "interactive.action.sections[0].product_items", str(L.PRODUCT_ITEMS_MAX)),
+    "product items min": (_product_list(items=L.PRODUCT_ITEMS_MIN), _product_list(items=L.PRODUCT_ITEMS_MIN - 1),
+                          (TO, TO), "interactive.action.sections[0].product_items", str(L.PRODUCT_ITEMS_MIN)),
     "contacts max": ({"type": "contacts", "contacts": [{"name": {"formatted_name": "Ada"}}] * L.CONTACTS_MAX},
                      {"type": "contacts", "contacts": [{"name": {"formatted_name": "Ada"}}] * (L.CONTACTS_MAX + 1)},
                      (TO, TO), "contacts", str(L.CONTACTS_MAX)),
@@ -442,6 +470,11 @@ BOUNDARY_LIMITS: dict[str, tuple[str, ...]] = {
     "list row title": ("LIST_ROW_TITLE_MAX",),
     "list row description": ("LIST_ROW_DESCRIPTION_MAX",),
     "cta display text": ("CTA_URL_DISPLAY_TEXT_MAX",),
+    "flow cta": ("FLOW_CTA_MAX",),
+    "product list sections max": ("PRODUCT_LIST_SECTIONS_MAX",),
+    "product list sections min": ("PRODUCT_LIST_SECTIONS_MIN",),
+    "product items max": ("PRODUCT_ITEMS_MAX",),
+    "product items min": ("PRODUCT_ITEMS_MIN",),
     "contacts max": ("CONTACTS_MAX",),
     "contacts min": ("CONTACTS_MIN",),
     "template name": ("TEMPLATE_NAME_MAX",),
