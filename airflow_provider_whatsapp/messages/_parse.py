@@ -96,14 +96,16 @@ class _FooterText(WhatsAppModel):
 
 
 class _SharedParts(WhatsAppModel):
-    """The parts every interactive kind shares, checked as the modelled kinds' are."""
+    """The parts every interactive kind shares, checked as the modelled kinds' are.
+
+    The action, which Graph requires of every kind, is the spec's to check (``spec.interactive_actions``).
+    """
 
     model_config = ConfigDict(extra="ignore", defer_build=True)
 
     header: InteractiveHeader | None = None
     body: _BodyText | None = None
     footer: _FooterText | None = None
-    action: dict[str, Any]  # Graph requires it of every interactive kind; its content is the kind's own
 
     @field_validator("header", mode="before")
     @classmethod

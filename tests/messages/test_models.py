@@ -16,6 +16,7 @@ from airflow_provider_whatsapp.messages import (
     normalize_recipient,
     parse_message,
 )
+from airflow_provider_whatsapp.spec import vocabulary
 from tests.messages.samples import samples
 
 
@@ -87,7 +88,8 @@ def test_parse_message_accepts_a_model_as_is() -> None:
 
 
 def test_parse_message_passes_interactive_kinds_it_does_not_model() -> None:
-    flow = {"type": "flow", "body": {"text": "Sign up"}, "action": {"name": "flow", "parameters": {}}}
+    parameters = {"flow_message_version": "3", "flow_cta": "Sign up", "flow_id": "1234"}
+    flow = {"type": "flow", "body": {"text": "Sign up"}, "action": {"name": "flow", "parameters": parameters}}
 
     message = parse_message({"type": "interactive", "interactive": flow})
 
@@ -187,7 +189,7 @@ def test_list_accepts_only_a_text_header() -> None:
                     {"type": "button", "sub_type": "url", "parameters": [{"type": "text", "text": "x"}]}
                 ]
             },
-            "needs sub_type (quick_reply, url, catalog, flow) and index",
+            f"needs sub_type ({', '.join(vocabulary.TEMPLATE_BUTTON_PARAMETER)}) and index",
         ),
         (
             {"components": [{"type": "button", "sub_type": "quick_reply", "index": 0, "parameters": ["x"]}]},

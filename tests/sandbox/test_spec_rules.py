@@ -95,6 +95,19 @@ INTERACTIVE: dict[str, dict[str, Any]] = {
     "call_permission_request": {**_BODY, "action": {"name": "call_permission_request"}},
     "location_request_message": {**_BODY, "action": {"name": "send_location"}},
     "address_message": {**_BODY, "action": {"name": "address_message", "parameters": {"country": "IN"}}},
+    # Payments (India), as Meta's examples send them: order_details with an image header.
+    "order_details": {
+        **_BODY,
+        "header": {"type": "image", "image": {"link": "https://x.io/bread.jpg"}},
+        "action": {"name": "review_and_pay", "parameters": {"reference_id": "r-1", "type": "digital-goods"}},
+    },
+    "order_status": {
+        **_BODY,
+        "action": {
+            "name": "review_order",
+            "parameters": {"reference_id": "r-1", "order": {"status": "shipped"}},
+        },
+    },
 }
 
 
@@ -134,7 +147,11 @@ def test_every_interactive_type_is_accepted(
         ("product", {"action": {"catalog_id": "1"}}, 131008, "product_retailer_id"),
         ("product_list", {"action": {"catalog_id": "1", "sections": []}}, 131009, "sections"),
         ("address_message", {"action": {"name": "address_message"}}, 131008, "parameters"),
-        ("order_details", {}, 100, "interactive['type']"),
+        ("carousel", {}, 100, "interactive['type']"),
+        ("order_status", {"header": {"type": "image", "image": {"link": "https://x.io/a.jpg"}}}, 131009,
+         "interactive['header']['type']"),
+        ("product_list", {"action": {"catalog_id": "1", "sections": [{"product_items": []}]}}, 131009,
+         "interactive['action']['sections'][0]['product_items']: 0 products given"),
     ],
 )  # fmt: skip
 def test_an_interactive_message_missing_what_its_type_needs_is_refused(

@@ -14,6 +14,7 @@ from airflow_provider_whatsapp.messages import _parse, parse_message
 from airflow_provider_whatsapp.messages.template import TemplateComponent, TemplateParameter
 from airflow_provider_whatsapp.spec import vocabulary
 from airflow_provider_whatsapp.template_definitions import validate_template
+from tests.fidelity.strategies import PASSTHROUGH_ACTIONS
 
 
 def test_the_message_registries_cover_the_vocabulary_exactly() -> None:
@@ -28,7 +29,8 @@ def test_the_message_registries_cover_the_vocabulary_exactly() -> None:
 
 @pytest.mark.parametrize("kind", vocabulary.PASSTHROUGH_INTERACTIVE_TYPES)
 def test_every_unmodelled_interactive_type_passes_through(kind: str) -> None:
-    interactive = {"type": kind, "body": {"text": "Where should we deliver?"}, "action": {"name": kind}}
+    action = PASSTHROUGH_ACTIONS[kind]
+    interactive = {"type": kind, "body": {"text": "Where should we deliver?"}, "action": action}
     message = parse_message({"type": "interactive", "interactive": interactive})
     assert message.to_payload("+1 415 555 0100")["interactive"] == interactive
 
