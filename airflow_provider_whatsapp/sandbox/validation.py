@@ -4,8 +4,8 @@ Every number, list of allowed values and text rule comes from :mod:`airflow_prov
 (``limits``, ``vocabulary``, ``grammar``); the titles and statuses of refusals from its error table,
 ``spec.error_codes``. A refusal is a :class:`GraphError`
 carrying the HTTP status, the Graph code and the ``error_data.details`` text WhatsApp would send:
-131008 for a missing parameter, 131009 for a value out of range, 100 for a malformed parameter or a
-string over its length, 132000/132001/132012 for templates.
+a missing parameter, a value out of range, a malformed parameter or a string over its length, and the
+template codes, each named in ``spec.error_codes``.
 """
 
 from __future__ import annotations
@@ -55,17 +55,17 @@ class GraphError(Exception):
         if self.subcode is not None:
             error["error_subcode"] = self.subcode
         if self.details:
-            error["error_data"] = {"messaging_product": "whatsapp", "details": self.details}
+            error["error_data"] = {"messaging_product": vocabulary.MESSAGING_PRODUCT, "details": self.details}
         error["fbtrace_id"] = "A" + secrets.token_urlsafe(16)
         return {"error": error}
 
 
 def missing(name: str) -> GraphError:
-    return GraphError(131008, f"The parameter {name} is required.")
+    return GraphError(error_codes.MISSING_PARAMETER, f"The parameter {name} is required.")
 
 
 def invalid(details: str) -> GraphError:
-    return GraphError(131009, details)
+    return GraphError(error_codes.INVALID_PARAMETER_VALUE, details)
 
 
 def too_long(name: str, limit: int) -> GraphError:
@@ -143,7 +143,11 @@ def validate_message(payload: Any, media_lookup: Any) -> str:
     """
     body = _object(payload, "body")
     _messaging_product(body)
-    _one_of(body.get("recipient_type", "individual"), vocabulary.RECIPIENT_TYPES, "recipient_type")
+    _one_of(
+        body.get("recipient_type", vocabulary.RECIPIENT_INDIVIDUAL),
+        vocabulary.RECIPIENT_TYPES,
+        "recipient_type",
+    )
     wa_id = recipient(body.get("to"))
     kind = body.get("type", "text")
     if kind not in vocabulary.MESSAGE_TYPES:
@@ -465,7 +469,10 @@ def _check_header(template: Any, given: dict[str, Any] | None) -> None:
     params = list((given or {}).get("parameters") or [])
     if definition is None:
         if params:
-            raise GraphError(132000, f"header: the template has no header; {len(params)} parameter(s) given.")
+            raise GraphError(
+                error_codes.TEMPLATE_PARAMETER_COUNT,
+                f"header: the template has no header; {len(params)} parameter(s) given.",
+            )
         return
     header_format = str(definition.get("format", "TEXT")).upper()
     if header_format == "TEXT":
@@ -474,12 +481,12 @@ def _check_header(template: Any, given: dict[str, Any] | None) -> None:
     kind = header_format.lower()
     if len(params) != 1:
         raise GraphError(
-            132012 if not params else 132000,
+            error_codes.TEMPLATE_PARAMETER_FORMAT if not params else error_codes.TEMPLATE_PARAMETER_COUNT,
             f"header: the template's {header_format} header needs one {kind} parameter, {len(params)} given.",
         )
     param = params[0]
     if param.get("type") != kind or not isinstance(param.get(kind), dict):
-        raise GraphError(132012, f"header: parameter must be of type {kind}.")
+        raise GraphError(error_codes.TEMPLATE_PARAMETER_FORMAT, f"header: parameter must be of type {kind}.")
     if header_format == "LOCATION":
         _coordinates(param[kind], "header: location")
         return
@@ -491,7 +498,7 @@ def _check_header(template: Any, given: dict[str, Any] | None) -> None:
 def _check_body(template: Any, given: dict[str, Any] | None) -> None:
     definition = _component(template.components, "BODY") or {}
     text = definition.get("text")
-    if template.category == "AUTHENTICATION":
+    if template.category == vocabulary.TEMPLATE_AUTHENTICATION:
         text = vocabulary.AUTHENTICATION_BODY_TEXT  # WhatsApp writes it; the code is its one placeholder
     _check_text_parameters(template, "body", placeholders(text), list((given or {}).get("parameters") or []))
 
@@ -499,30 +506,34 @@ def _check_body(template: Any, given: dict[str, Any] | None) -> None:
 def _check_text_parameters(template: Any, part: str, expected: list[str], params: list[Any]) -> None:
     if len(params) != len(expected):
         raise GraphError(
-            132000,
+            error_codes.TEMPLATE_PARAMETER_COUNT,
             f"{part}: number of localizable_params ({len(params)}) does not match the expected "
             f"number of params ({len(expected)})",
         )
     limit = limits.TEMPLATE_HEADER_PARAMETER_MAX if part == "header" else limits.TEMPLATE_BODY_PARAMETER_MAX
     # A text header takes text only; a body also currency and date_time (which carry a fallback text).
     allowed = ("text",) if part == "header" else vocabulary.TEMPLATE_PARAMETERS_BY_PART[part]
-    named = template.parameter_format == "NAMED"
+    named = template.parameter_format == vocabulary.TEMPLATE_NAMED
     for i, param in enumerate(params):
         kind = param.get("type", "text")
         if kind != "text":
             if kind in allowed and isinstance(param.get(kind), dict):
                 continue
-            raise GraphError(132012, f"{part}: parameter {i + 1} must be of type text.")
+            raise GraphError(
+                error_codes.TEMPLATE_PARAMETER_FORMAT, f"{part}: parameter {i + 1} must be of type text."
+            )
         value = param.get("text")
         if not isinstance(value, str) or grammar.is_blank(value):
             raise missing(f"template['components'][{part}]['parameters'][{i}]['text']")
         if len(value) > limit:
             raise GraphError(
-                132005, f"{part}: parameter {i + 1} is {len(value)} characters; at most {limit}."
+                error_codes.TEMPLATE_TEXT_TOO_LONG,
+                f"{part}: parameter {i + 1} is {len(value)} characters; at most {limit}.",
             )
         if named and param.get("parameter_name") not in expected:
             raise GraphError(
-                132000, f"{part}: parameter_name {param.get('parameter_name')!r} is not in the template."
+                error_codes.TEMPLATE_PARAMETER_COUNT,
+                f"{part}: parameter_name {param.get('parameter_name')!r} is not in the template.",
             )
 
 
@@ -542,8 +553,9 @@ def _button_needs_parameter(button: dict[str, Any]) -> bool:
 def _check_buttons(template: Any, sent: list[dict[str, Any]]) -> None:
     """Each button component names a button of the template by ``index``, with its sub_type and parameter.
 
-    An index with no button there is a value the template cannot take: 131009. A button that needs a
-    parameter (a variable URL, an OTP code) and gets none is a parameter-count mismatch: 132000.
+    An index with no button there is a value the template cannot take (``INVALID_PARAMETER_VALUE``). A
+    button that needs a parameter (a variable URL, an OTP code) and gets none is a parameter-count
+    mismatch (``TEMPLATE_PARAMETER_COUNT``).
     """
     defined = _defined_buttons(template)
     given: set[int] = set()
@@ -559,22 +571,28 @@ def _check_buttons(template: Any, sent: list[dict[str, Any]]) -> None:
         params = list(component.get("parameters") or [])
         if len(params) != 1:
             raise GraphError(
-                132000, f"{name}: number of parameters ({len(params)}) does not match the expected 1."
+                error_codes.TEMPLATE_PARAMETER_COUNT,
+                f"{name}: number of parameters ({len(params)}) does not match the expected 1.",
             )
         param_type = vocabulary.TEMPLATE_BUTTON_PARAMETER[sub_type]
         value = params[0].get(param_type)
         if params[0].get("type") != param_type or value is None:
-            raise GraphError(132012, f"{name}: the parameter must be of type {param_type}.")
+            raise GraphError(
+                error_codes.TEMPLATE_PARAMETER_FORMAT, f"{name}: the parameter must be of type {param_type}."
+            )
         if param_type == "action":
             _object(value, f"{name}: parameter action")
         elif not isinstance(value, str) or grammar.is_blank(value):
-            raise GraphError(132012, f"{name}: the {param_type} parameter must be a non-empty string.")
+            raise GraphError(
+                error_codes.TEMPLATE_PARAMETER_FORMAT,
+                f"{name}: the {param_type} parameter must be a non-empty string.",
+            )
         given.add(index)
     for index, button in enumerate(defined):
         if index not in given and _button_needs_parameter(button):
             kind = str(button.get("type", "")).upper()
             raise GraphError(
-                132000,
+                error_codes.TEMPLATE_PARAMETER_COUNT,
                 f"button at index {index} ({kind}): number of parameters (0) does not match the expected 1; "
                 f"send a button component with sub_type {vocabulary.TEMPLATE_BUTTON_SUB_TYPES[kind]!r} and "
                 f"index {index}.",
@@ -616,7 +634,7 @@ def validate_template_definition(body: Any) -> dict[str, Any]:
         raise GraphError(100, "The parameter language is required.")
     category = str(spec.get("category") or "").upper()
     _one_of(category, vocabulary.TEMPLATE_CATEGORIES, "category")
-    parameter_format = str(spec.get("parameter_format") or "POSITIONAL").upper()
+    parameter_format = str(spec.get("parameter_format") or vocabulary.TEMPLATE_POSITIONAL).upper()
     _one_of(parameter_format, vocabulary.TEMPLATE_PARAMETER_FORMATS, "parameter_format")
     components = spec.get("components")
     if not isinstance(components, list) or not components:
@@ -648,17 +666,17 @@ def _definition_header(component: dict[str, Any], category: str, parameter_forma
     if header_format == "TEXT":
         text = _definition_text(component, "HEADER", limits.TEMPLATE_HEADER_TEXT_MAX, required=True)
         example = component.get("example") or {}
-        key = "header_text_named_params" if parameter_format == "NAMED" else "header_text"
+        key = "header_text_named_params" if parameter_format == vocabulary.TEMPLATE_NAMED else "header_text"
         _check_samples("HEADER", placeholders(text), example.get(key))
 
 
 def _definition_body(component: dict[str, Any], category: str, parameter_format: str) -> None:
     # An authentication template's body is WhatsApp's own text; the business only picks options.
     text = _definition_text(component, "BODY", limits.TEMPLATE_BODY_TEXT_MAX, required=False)
-    if text is None and category != "AUTHENTICATION":
+    if text is None and category != vocabulary.TEMPLATE_AUTHENTICATION:
         raise GraphError(100, "A template needs a BODY component with text.", subcode=2388072)
     example = component.get("example") or {}
-    if parameter_format == "NAMED":
+    if parameter_format == vocabulary.TEMPLATE_NAMED:
         samples = example.get("body_text_named_params")
     else:
         rows = example.get("body_text")
@@ -685,7 +703,7 @@ def _check_samples(kind: str, expected: list[str], samples: Any) -> None:
 
 
 def _definition_footer(component: dict[str, Any], category: str, parameter_format: str) -> None:
-    if category != "AUTHENTICATION":
+    if category != vocabulary.TEMPLATE_AUTHENTICATION:
         _definition_text(component, "FOOTER", limits.TEMPLATE_FOOTER_TEXT_MAX, required=True)
         return
     minutes = component.get("code_expiration_minutes")
@@ -707,7 +725,7 @@ def _definition_buttons(component: dict[str, Any], category: str, parameter_form
         entry = _object(button, name)
         kind = str(entry.get("type", "")).upper()
         _one_of(kind, vocabulary.TEMPLATE_BUTTON_TYPES, f"{name}['type']")
-        if (kind == "OTP") != (category == "AUTHENTICATION"):
+        if (kind == vocabulary.TEMPLATE_BUTTON_OTP) != (category == vocabulary.TEMPLATE_AUTHENTICATION):
             raise invalid(
                 f"{name}: OTP buttons belong to AUTHENTICATION templates, and only they may have them."
             )
@@ -724,9 +742,9 @@ def _definition_buttons(component: dict[str, Any], category: str, parameter_form
                 raise invalid(f"{name}['url'] must be an absolute http(s) URL.")
             if grammar.placeholders(url) and not _button_has_example(entry):
                 raise GraphError(100, f"{name}: a URL with a variable needs an example URL.", subcode=2388043)
-        elif kind == "PHONE_NUMBER":
+        elif kind == vocabulary.TEMPLATE_BUTTON_PHONE_NUMBER:
             _text(entry, "phone_number", f"{name}['phone_number']", None)
-        elif kind == "OTP":
+        elif kind == vocabulary.TEMPLATE_BUTTON_OTP:
             otp_type = entry.get("otp_type")
             _one_of(otp_type, vocabulary.TEMPLATE_OTP_TYPES, f"{name}['otp_type']")
             if otp_type in vocabulary.TEMPLATE_OTP_APP_TYPES and not entry.get("supported_apps"):
@@ -745,6 +763,9 @@ _DEFINITION_PARTS = {
     "FOOTER": _definition_footer,
     "BUTTONS": _definition_buttons,
 }
+if set(_DEFINITION_PARTS) != set(vocabulary.TEMPLATE_COMPONENT_TYPES):
+    # One checker per component type the vocabulary lists: a type added there must get its checker.
+    raise RuntimeError(f"template parts {sorted(_DEFINITION_PARTS)} differ from the vocabulary's")
 
 
 # --- business profile ----------------------------------------------------------------------------
