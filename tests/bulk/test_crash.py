@@ -80,7 +80,9 @@ def test_sigkill_mid_send_then_retry_delivers_each_message_exactly_once(
             message=TEXT,
             max_rate=80,
             progress_path=str(tmp_path),
-            max_failure_ratio=0.1,
+            # How many were in flight at the kill (and so are unknown now) depends on the machine's load:
+            # the ratio is not what this test is about, so it does not fail the retry.
+            max_failure_ratio=1.0,
         ).execute(ctx)
 
         unknown = [entry["to"] for entry in retry["unknown_recipients"]]
@@ -101,7 +103,7 @@ def test_sigkill_mid_send_then_retry_delivers_each_message_exactly_once(
             max_rate=80,
             progress_path=str(tmp_path),
             resend_unknown=not_received,
-            max_failure_ratio=0.1,
+            max_failure_ratio=1.0,
         ).execute(ctx)
         assert not_received and final["sent"] == len(not_received)
     finally:
