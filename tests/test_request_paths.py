@@ -150,128 +150,86 @@ TARGETS: dict[str, tuple[str, Call]] = {
     "MatonHook(waba_id=)": ("waba_id", lambda v, _: MatonHook(waba_id=v).list_templates()),
     "hook.request": ("graph_path", lambda v, _: MatonHook().request("GET", v)),
     "hook.arequest": ("graph_path", lambda v, _: asyncio.run(MatonHook().arequest("GET", v))),
-    # operators, sensor, trigger, notifier: values rendered at run time
-    "SendText.phone_number_id": (
-        "phone_number_id",
-        lambda v, _: _rendered(
-            WhatsAppSendTextOperator(task_id="t", to=RECIPIENT, body="hi", phone_number_id=J),
-            phone_number_id=v,
-        ).execute({}),
+}
+
+
+def _rendered_target(make: Callable[..., Any], run: str, field: str) -> tuple[str, Call]:
+    """A target whose ``field`` is Jinja at parse time and rendered to the hostile value at run time."""
+
+    def call(value: Any, tmp: Path) -> Any:
+        return getattr(_rendered(make(tmp, **{field: J}), **{field: value}), run)({})
+
+    return field, call
+
+
+# Operators, the sensor and the notifier: name -> (build(tmp, **ids), the method a run calls, id fields).
+RENDERED: dict[str, tuple[Callable[..., Any], str, tuple[str, ...]]] = {
+    "SendText": (
+        lambda _, **ids: WhatsAppSendTextOperator(task_id="t", to=RECIPIENT, body="hi", **ids),
+        "execute",
+        ("phone_number_id", "connection_id"),
     ),
-    "SendText.connection_id": (
-        "connection_id",
-        lambda v, _: _rendered(
-            WhatsAppSendTextOperator(task_id="t", to=RECIPIENT, body="hi", connection_id=J), connection_id=v
-        ).execute({}),
+    "MarkAsRead": (
+        lambda _, **ids: WhatsAppMarkAsReadOperator(task_id="t", message_id="wamid.X", **ids),
+        "execute",
+        ("phone_number_id",),
     ),
-    "MarkAsRead.phone_number_id": (
-        "phone_number_id",
-        lambda v, _: _rendered(
-            WhatsAppMarkAsReadOperator(task_id="t", message_id="wamid.X", phone_number_id=J),
-            phone_number_id=v,
-        ).execute({}),
+    "UploadMedia": (
+        lambda tmp, **ids: WhatsAppUploadMediaOperator(task_id="t", file_path=str(_upload_file(tmp)), **ids),
+        "execute",
+        ("phone_number_id",),
     ),
-    "UploadMedia.phone_number_id": (
-        "phone_number_id",
-        lambda v, tmp: _rendered(
-            WhatsAppUploadMediaOperator(task_id="t", file_path=str(_upload_file(tmp)), phone_number_id=J),
-            phone_number_id=v,
-        ).execute({}),
+    "DeleteMedia": (
+        lambda _, **ids: WhatsAppDeleteMediaOperator(task_id="t", **{"media_id": "4490001", **ids}),
+        "execute",
+        ("media_id", "phone_number_id"),
     ),
-    "DeleteMedia.media_id": (
-        "media_id",
-        lambda v, _: _rendered(WhatsAppDeleteMediaOperator(task_id="t", media_id=J), media_id=v).execute({}),
+    "CreateTemplate": (
+        lambda _, **ids: WhatsAppCreateTemplateOperator(
+            task_id="t",
+            name="daily_report",
+            language="en_US",
+            category="UTILITY",
+            components=COMPONENTS,
+            **ids,
+        ),
+        "execute",
+        ("waba_id",),
     ),
-    "DeleteMedia.phone_number_id": (
-        "phone_number_id",
-        lambda v, _: _rendered(
-            WhatsAppDeleteMediaOperator(task_id="t", media_id="4490001", phone_number_id=J), phone_number_id=v
-        ).execute({}),
+    "DeleteTemplate": (
+        lambda _, **ids: WhatsAppDeleteTemplateOperator(task_id="t", name="daily_report", **ids),
+        "execute",
+        ("waba_id", "template_id", "connection_id"),
     ),
-    "CreateTemplate.waba_id": (
-        "waba_id",
-        lambda v, _: _rendered(
-            WhatsAppCreateTemplateOperator(
-                task_id="t",
-                name="daily_report",
-                language="en_US",
-                category="UTILITY",
-                components=COMPONENTS,
-                waba_id=J,
-            ),
-            waba_id=v,
-        ).execute({}),
+    "Sensor": (
+        lambda _, **ids: WhatsAppTemplateApprovalSensor(task_id="t", template_name="daily_report", **ids),
+        "poke",
+        ("waba_id", "connection_id"),
     ),
-    "DeleteTemplate.waba_id": (
-        "waba_id",
-        lambda v, _: _rendered(
-            WhatsAppDeleteTemplateOperator(task_id="t", name="daily_report", waba_id=J), waba_id=v
-        ).execute({}),
+    "Bulk": (
+        lambda tmp, **ids: WhatsAppSendBulkOperator(
+            task_id="t",
+            recipients=[RECIPIENT],
+            message={"type": "text", "text": {"body": "hi"}},
+            progress_path=str(tmp / "progress"),
+            **ids,
+        ),
+        "execute",
+        ("phone_number_id", "connection_id"),
     ),
-    "DeleteTemplate.template_id": (
-        "template_id",
-        lambda v, _: _rendered(
-            WhatsAppDeleteTemplateOperator(task_id="t", name="daily_report", template_id=J), template_id=v
-        ).execute({}),
-    ),
-    "DeleteTemplate.connection_id": (
-        "connection_id",
-        lambda v, _: _rendered(
-            WhatsAppDeleteTemplateOperator(task_id="t", name="daily_report", connection_id=J), connection_id=v
-        ).execute({}),
-    ),
-    "Sensor.waba_id": (
-        "waba_id",
-        lambda v, _: _rendered(
-            WhatsAppTemplateApprovalSensor(task_id="t", template_name="daily_report", waba_id=J), waba_id=v
-        ).poke({}),
-    ),
-    "Sensor.connection_id": (
-        "connection_id",
-        lambda v, _: _rendered(
-            WhatsAppTemplateApprovalSensor(task_id="t", template_name="daily_report", connection_id=J),
-            connection_id=v,
-        ).poke({}),
-    ),
-    "Bulk.phone_number_id": (
-        "phone_number_id",
-        lambda v, tmp: _rendered(
-            WhatsAppSendBulkOperator(
-                task_id="t",
-                recipients=[RECIPIENT],
-                message={"type": "text", "text": {"body": "hi"}},
-                progress_path=str(tmp / "progress"),
-                phone_number_id=J,
-            ),
-            phone_number_id=v,
-        ).execute({}),
-    ),
-    "Bulk.connection_id": (
-        "connection_id",
-        lambda v, tmp: _rendered(
-            WhatsAppSendBulkOperator(
-                task_id="t",
-                recipients=[RECIPIENT],
-                message={"type": "text", "text": {"body": "hi"}},
-                progress_path=str(tmp / "progress"),
-                connection_id=J,
-            ),
-            connection_id=v,
-        ).execute({}),
-    ),
-    "Notifier.phone_number_id": (
-        "phone_number_id",
-        lambda v, _: _rendered(
-            WhatsAppNotifier(to=RECIPIENT, body="failed", phone_number_id=J), phone_number_id=v
-        ).notify({}),
-    ),
-    "Notifier.connection_id": (
-        "connection_id",
-        lambda v, _: _rendered(
-            WhatsAppNotifier(to=RECIPIENT, body="failed", connection_id=J), connection_id=v
-        ).notify({}),
+    "Notifier": (
+        lambda _, **ids: WhatsAppNotifier(to=RECIPIENT, body="failed", **ids),
+        "notify",
+        ("phone_number_id", "connection_id"),
     ),
 }
+TARGETS.update(
+    {
+        f"{name}.{field}": _rendered_target(make, run, field)
+        for name, (make, run, fields) in RENDERED.items()
+        for field in fields
+    }
+)
 
 # Optional operator arguments rendered empty mean "the connection's value", as Airflow users expect of
 # an unset template; every other empty id is refused. Hook arguments given empty are always refused.
