@@ -374,8 +374,10 @@ class MatonHook(BaseHook):
 
     def mark_as_read(self, message_id: str, *, phone_number_id: str | None = None) -> dict[str, Any]:
         """Mark a received message as read (blue ticks for the sender)."""
+        from airflow_provider_whatsapp.messages import MarkAsRead  # the model builds (and checks) the body
+
         s = self.settings
-        body = whatsapp_body({"status": "read", "message_id": message_id})
+        body = whatsapp_body(MarkAsRead.build(message_id=message_id).to_payload())
         path = _paths.messages(s.require_phone_number_id(phone_number_id))
         return self._call(self._graph(s, "POST", path, json=body, idempotent=True))
 

@@ -11,6 +11,7 @@ client could send; whatever arrives, the answer is an HTTP response with a JSON 
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
@@ -759,19 +760,17 @@ def _asset(name: str) -> bytes:
 
 
 def _cursor(position: int) -> str:
-    import base64
-
     return base64.urlsafe_b64encode(f"pos:{position}".encode()).decode().rstrip("=")
 
 
 def _cursor_position(cursor: str | None, *, after: bool) -> int:
     if not cursor:
         return 0
-    import base64
-
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         position = int(raw.split(":", 1)[1])
+        if position < 0:
+            raise ValueError(position)
     except (ValueError, IndexError):
         raise GraphError(100, f"Param {'after' if after else 'before'} is not a valid cursor.") from None
     return position + 1 if after else position

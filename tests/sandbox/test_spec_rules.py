@@ -6,6 +6,7 @@ Every request goes through the sandbox's socket; errors are checked for Graph's 
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
@@ -317,6 +318,15 @@ def test_the_template_list_honours_fields_limit_and_summary(
     second = httpx.get(first["paging"]["next"], headers=client.headers).json()
     names = [t["name"] for t in first["data"] + second["data"]]
     assert len(set(names)) == len(names) == min(4, total)
+
+
+@pytest.mark.parametrize("raw", [b"pos:-3", b"pos:x", b"nothing"])
+def test_a_forged_template_list_cursor_is_refused(
+    whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client, raw: bytes
+) -> None:
+    path = f"/whatsapp-business/v21.0/{whatsapp_sandbox.waba_id}/message_templates"
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    assert_graph_error(client.get(path, params={"after": cursor}), 400, error_codes.INVALID_PARAMETER)
 
 
 def test_the_template_list_filters_by_several_statuses(
