@@ -1,9 +1,9 @@
-"""Operators that send WhatsApp messages: one base that does the work and a thin subclass per message type.
+"""Operators that send WhatsApp messages: one base send operator and a thin subclass per message type.
 
-Each send operator only DECLARES what it sends: the model it builds (:attr:`~_WhatsAppSendOperator.model`,
-named so importing this module stays cheap), the arguments that make up the message
-(:attr:`~_WhatsAppSendOperator.message_fields`) and where an argument's name differs from the model's
-(:attr:`~_WhatsAppSendOperator.model_arguments`). The base class stores the arguments, derives
+:class:`WhatsAppSendMessageOperator` sends a payload as given and is the base of the others. Each typed
+operator only DECLARES what it sends: the model it builds (``model``, named so importing this module
+stays cheap), the arguments that make up the message (``message_fields``) and where an argument's name
+differs from the model's (``model_arguments``). The base stores the arguments, derives
 ``template_fields`` from the declaration, validates once when the DAG is parsed (only what is already
 concrete: no Jinja, no ``XComArg``), and at run time builds the model, uploads a ``file_path`` first when
 there is one, builds the payload once and hands it to the hook. The new message's id (``wamid...``) is
@@ -32,20 +32,26 @@ def _with_article(noun: str) -> str:
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
-class _WhatsAppSendOperator(WhatsAppBaseOperator):
-    """Base of every send operator: a subclass declares its model and message fields, this does the rest.
+class WhatsAppSendMessageOperator(WhatsAppBaseOperator):
+    """Send one WhatsApp message given as a Graph payload dict or a message model.
+
+    It is also the base of every typed send operator: a subclass declares its ``model`` and its
+    ``message_fields``, and this class stores, validates, builds, uploads and sends.
 
     :param to: the recipient's phone number with country code (``+1 415 555 0100`` is fine).
+    :param message: e.g. ``{"type": "text", "text": {"body": "hi"}}`` or a model from
+        :mod:`airflow_provider_whatsapp.messages`; ``type`` must be one WhatsApp knows.
     :param reply_to: the wamid of a received message to reply to (``context.message_id``).
     :return: the new message's id (``wamid...``).
     """
 
     #: The model class in :mod:`airflow_provider_whatsapp.messages`, by name: importing it here would load
-    #: pydantic on every DAG parse.
-    model: ClassVar[str]
+    #: pydantic on every DAG parse. ``None`` (this class): the payload's ``type`` chooses the model.
+    model: ClassVar[str | None] = None
     #: The arguments that make up the message, passed to the model's ``build``; templated unless listed
     #: in :attr:`untemplated_fields`.
-    message_fields: ClassVar[tuple[str, ...]] = ()
+    message_fields: ClassVar[tuple[str, ...]] = ("message",)
+    message: Any  # the generic operator's payload, stored by __init__ as every declared field
     #: Operator argument -> model argument, where the names differ.
     model_arguments: ClassVar[Mapping[str, str]] = {}
     #: Message fields Jinja leaves alone (flags rather than text).
@@ -57,7 +63,7 @@ class _WhatsAppSendOperator(WhatsAppBaseOperator):
 
     #: What every send operator renders besides its message fields.
     envelope_fields: ClassVar[tuple[str, ...]] = (*WhatsAppBaseOperator.template_fields, "to", "reply_to")
-    template_fields: Sequence[str] = envelope_fields
+    template_fields: Sequence[str] = (*envelope_fields, "message")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -66,6 +72,8 @@ class _WhatsAppSendOperator(WhatsAppBaseOperator):
             cls.template_fields = (*cls.envelope_fields, *templated)
 
     def __init__(self, *, to: str, reply_to: str | None = None, **kwargs: Any) -> None:
+        if self.model is None and "message" not in kwargs:
+            raise TypeError(f"{type(self).__name__}() missing required keyword argument: 'message'")
         declared = {name: kwargs.pop(name, None) for name in (*self.message_fields, *self.upload_options)}
         super().__init__(**kwargs)
         self.to = to
@@ -89,6 +97,8 @@ class _WhatsAppSendOperator(WhatsAppBaseOperator):
         """The validated message model; raises ``WhatsAppValidationError`` naming the field."""
         from airflow_provider_whatsapp import messages
 
+        if self.model is None:
+            return messages.parse_message(self.message)
         return getattr(messages, self.model).build(**self.model_fields())
 
     def validate_if_concrete(self) -> None:
@@ -124,32 +134,7 @@ class _WhatsAppSendOperator(WhatsAppBaseOperator):
         return wamid
 
 
-class WhatsAppSendMessageOperator(_WhatsAppSendOperator):
-    """Send one WhatsApp message given as a Graph payload dict or a message model.
-
-    :param to: the recipient's phone number with country code (``+1 415 555 0100`` is fine).
-    :param message: e.g. ``{"type": "text", "text": {"body": "hi"}}`` or a model from
-        :mod:`airflow_provider_whatsapp.messages`; ``type`` must be one WhatsApp knows.
-    :param reply_to: the wamid of a received message to reply to (``context.message_id``).
-    :return: the new message's id (``wamid...``).
-    """
-
-    message_fields: ClassVar[tuple[str, ...]] = ("message",)
-    message: Any  # stored by the base, as every declared field
-
-    def __init__(
-        self, *, to: str, message: dict[str, Any] | Any, reply_to: str | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(to=to, message=message, reply_to=reply_to, **kwargs)
-
-    def build_message(self) -> OutgoingMessage:
-        # The one operator whose model the payload chooses (its ``type``).
-        from airflow_provider_whatsapp.messages import parse_message
-
-        return parse_message(self.message)
-
-
-class WhatsAppSendTextOperator(_WhatsAppSendOperator):
+class WhatsAppSendTextOperator(WhatsAppSendMessageOperator):
     """Send a text message (at most 4096 characters).
 
     :param to: the recipient's phone number.
@@ -168,7 +153,7 @@ class WhatsAppSendTextOperator(_WhatsAppSendOperator):
         super().__init__(to=to, body=body, preview_url=preview_url, reply_to=reply_to, **kwargs)
 
 
-class WhatsAppSendTemplateOperator(_WhatsAppSendOperator):
+class WhatsAppSendTemplateOperator(WhatsAppSendMessageOperator):
     """Send an approved message template: the only message allowed outside the 24-hour window.
 
     :param to: the recipient's phone number.
@@ -222,7 +207,7 @@ class WhatsAppSendTemplateOperator(_WhatsAppSendOperator):
         )
 
 
-class _WhatsAppSendMediaOperator(_WhatsAppSendOperator):
+class _WhatsAppSendMediaOperator(WhatsAppSendMessageOperator):
     """Send media given by exactly one of ``link``, ``media_id`` or ``file_path``."""
 
     message_fields: ClassVar[tuple[str, ...]] = ("link", "media_id", "file_path")
@@ -314,7 +299,7 @@ class WhatsAppSendStickerOperator(_WhatsAppSendMediaOperator):
     model: ClassVar[str] = "StickerMessage"
 
 
-class WhatsAppSendLocationOperator(_WhatsAppSendOperator):
+class WhatsAppSendLocationOperator(WhatsAppSendMessageOperator):
     """Send a location pin.
 
     :param to: the recipient's phone number.
@@ -348,7 +333,7 @@ class WhatsAppSendLocationOperator(_WhatsAppSendOperator):
         )
 
 
-class WhatsAppSendContactsOperator(_WhatsAppSendOperator):
+class WhatsAppSendContactsOperator(WhatsAppSendMessageOperator):
     """Send one to five contact cards.
 
     :param to: the recipient's phone number.
@@ -365,7 +350,7 @@ class WhatsAppSendContactsOperator(_WhatsAppSendOperator):
         super().__init__(to=to, contacts=contacts, reply_to=reply_to, **kwargs)
 
 
-class _WhatsAppSendInteractiveOperator(_WhatsAppSendOperator):
+class _WhatsAppSendInteractiveOperator(WhatsAppSendMessageOperator):
     """Shared by the interactive operators: a body text, an optional header and footer."""
 
     message_fields: ClassVar[tuple[str, ...]] = ("body", "header", "footer")
@@ -449,7 +434,7 @@ class WhatsAppSendCtaUrlOperator(_WhatsAppSendInteractiveOperator):
         super().__init__(display_text=display_text, url=url, **kwargs)
 
 
-class WhatsAppSendReactionOperator(_WhatsAppSendOperator):
+class WhatsAppSendReactionOperator(WhatsAppSendMessageOperator):
     """React to a message with an emoji (an empty ``emoji`` removes the reaction).
 
     :param to: the phone number of the chat the message is in.
