@@ -300,9 +300,9 @@ def test_key_never_in_debug_logs_repr_or_errors(
     maton_conn.route(
         "POST", MESSAGES, Reply(429, {}, headers={"Retry-After": "0"}), Reply(401, {"error": "bad key"})
     )
-    caplog.set_level(logging.DEBUG)
-    for name in ("httpx", "httpcore", "airflow_provider_whatsapp"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
+    # caplog restores the levels it sets: later tests' failure reports stay free of DEBUG noise.
+    for name in (None, "httpx", "httpcore", "airflow_provider_whatsapp"):
+        caplog.set_level(logging.DEBUG, logger=name)
     hook = MatonHook()
 
     with pytest.raises(WhatsAppAuthError) as caught:
