@@ -202,7 +202,7 @@ class EventStore:
             self.root = root
             self.conn_id = object_storage_conn_id(root)
             # str() of a path made with a connection holds it as user info (``s3://conn@bucket``)
-            self._url = f"{root.protocol}://{root.path}"
+            self._url = f"{self.root.protocol}://{self.root.path}"
             self._folder = _ObjectFolder(root)
 
     def __repr__(self) -> str:
