@@ -43,6 +43,7 @@ else:  # Airflow 2.11
 
 if TYPE_CHECKING:
     import jinja2
+    from airflow.plugins_manager import AirflowPlugin
     from airflow.sdk import Connection
     from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -54,6 +55,10 @@ def __getattr__(name: str) -> Any:
         from airflow.triggers import base
 
         return getattr(base, name)
+    if name == "AirflowPlugin":  # only the plugins manager imports the plugin module
+        from airflow.plugins_manager import AirflowPlugin
+
+        return AirflowPlugin
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -161,11 +166,26 @@ def connection_extra(conn: Any) -> dict[str, Any]:
     return extra if isinstance(extra, dict) else {}
 
 
+def api_server_apps(build: Any) -> list[Any]:
+    """A plugin's ``fastapi_apps``: ``build()`` on Airflow 3, whose API server serves them; none on 2.11."""
+    return build() if AIRFLOW_V_3_PLUS else []
+
+
+def object_storage_conn_id(path: Any) -> str | None:
+    """The connection an ``ObjectStoragePath`` was made with: an attribute on Airflow 3, a storage option
+    on 2.11."""
+    conn_id = getattr(path, "conn_id", None)
+    if conn_id is None:
+        conn_id = (getattr(path, "storage_options", None) or {}).get("conn_id")
+    return conn_id
+
+
 __all__ = [
     "AIRFLOW_V_3_PLUS",
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
+    "AirflowPlugin",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "BaseHook",
@@ -179,10 +199,12 @@ __all__ = [
     "TriggerEvent",
     "aget_connection",
     "amask_key",
+    "api_server_apps",
     "connection_extra",
     "default_deferrable",
     "get_connection",
     "mask_key",
     "mask_secret",
+    "object_storage_conn_id",
     "quiet_httpx_request_logs",
 ]
