@@ -11,6 +11,7 @@ import unicodedata
 from urllib.parse import urlsplit
 
 from airflow_provider_whatsapp.spec.limits import (
+    MESSAGE_ID_MAX_CHARS,
     REACTION_EMOJI_MAX_CHARS,
     RECIPIENT_MAX_DIGITS,
     RECIPIENT_MIN_DIGITS,
@@ -84,6 +85,21 @@ def recipient_digits(value: str) -> str | None:
     if not RECIPIENT_MIN_DIGITS <= len(digits) <= RECIPIENT_MAX_DIGITS:
         return None
     return digits
+
+
+# --- message ids ---------------------------------------------------------------------------------
+
+
+def is_message_id(value: object) -> bool:
+    """A message id as WhatsApp gives them (``wamid.HBgL...``): printable ASCII without spaces, at most
+    :data:`.limits.MESSAGE_ID_MAX_CHARS` characters."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MESSAGE_ID_MAX_CHARS
+        and value.isascii()
+        and value.isprintable()
+        and not any(c.isspace() for c in value)
+    )
 
 
 # --- reactions -----------------------------------------------------------------------------------
