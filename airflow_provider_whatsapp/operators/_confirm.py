@@ -41,10 +41,10 @@ def check_message_id(field: str, value: Any) -> str:
     if is_message_id(value):
         return str(value)
     from airflow_provider_whatsapp.errors import WhatsAppValidationError
-    from airflow_provider_whatsapp.spec.limits import MESSAGE_ID_MAX_CHARS
+    from airflow_provider_whatsapp.spec.limits import WAMID_MAX_CHARS
 
     raise WhatsAppValidationError(
-        f"{field}: must be a message id (wamid...): 1 to {MESSAGE_ID_MAX_CHARS} printable ASCII "
+        f"{field}: must be a message id (wamid...): 1 to {WAMID_MAX_CHARS} printable ASCII "
         f"characters without spaces, not {_shown(value)}"
     )
 
