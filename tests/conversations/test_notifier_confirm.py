@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pytest
 
 from airflow_provider_whatsapp.errors import WhatsAppError, WhatsAppPermanentError, WhatsAppValidationError
@@ -99,11 +98,14 @@ def test_with_nothing_known_of_the_window_the_template_goes(
 def test_a_body_that_fails_to_render_leaves_the_template(
     whatsapp_sandbox: WhatsAppSandbox, store: EventStore
 ) -> None:
-    store.add(inbound(RECIPIENT))
-    alert = notifier(body="{{ no_such_value }}")
-    alert.render_template_fields({}, jinja2.Environment(undefined=jinja2.StrictUndefined))  # type: ignore[arg-type]
+    from airflow import DAG
 
-    alert.notify({})  # type: ignore[arg-type]
+    store.add(inbound(RECIPIENT))
+    alert = notifier(body="{{ missing.attribute }} failed")
+    context: dict[str, Any] = {"dag": DAG("notifier_render", schedule=None), "run_id": "manual__1"}
+    alert.render_template_fields(context)  # type: ignore[arg-type]
+
+    alert.notify(context)  # type: ignore[arg-type]
 
     assert kinds(whatsapp_sandbox) == ["template"]  # not the "failed to render" fallback text
 
