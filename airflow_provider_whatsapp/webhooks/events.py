@@ -15,14 +15,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_whatsapp.spec import limits, vocabulary
-from airflow_provider_whatsapp.spec.grammar import is_wa_id
+from airflow_provider_whatsapp.spec.grammar import is_message_id, is_wa_id
 
 #: Statuses in the order a message goes through them; ``failed`` outranks them all.
 _STATUS_RANK = {status: rank for rank, status in enumerate(vocabulary.MESSAGE_STATUSES)}
 _STATUS_RANK[vocabulary.MESSAGE_FAILED_STATUS] = len(vocabulary.MESSAGE_STATUSES)
 
 # A wamid is printable ASCII without spaces (``wamid.`` and base64 today); a type is a lowercase name.
-_WAMID = re.compile(r"[\x21-\x7e]+")
 _TYPE = re.compile(r"[a-z][a-z0-9_]*")
 _TIMESTAMP_END = 10**limits.WEBHOOK_TIMESTAMP_MAX_DIGITS
 
@@ -375,11 +374,7 @@ def _text(value: Any, where: str, max_chars: int, *, required: bool = False) -> 
 def _wamid(value: Any, where: str, *, optional: bool = False) -> Any:
     if value is None and optional:
         return None
-    if (
-        not isinstance(value, str)
-        or not 0 < len(value) <= limits.WAMID_MAX_CHARS
-        or not _WAMID.fullmatch(value)
-    ):
+    if not is_message_id(value):
         raise WebhookPayloadError(
             f"{where} must be a message id: 1 to {limits.WAMID_MAX_CHARS} printable ASCII characters"
         )
