@@ -72,3 +72,14 @@ def test_a_graph_direct_connection_from_the_form_sends_without_the_app_segment(
 )
 def test_app_is_read_from_airflow_2_form_fields_too(extra: dict[str, str], app: str) -> None:
     assert _settings(**extra).app == app
+
+
+def test_the_webhook_secrets_are_password_fields_and_nothing_else_is() -> None:
+    from airflow_provider_whatsapp.hooks._connection_form import CONNECTION_UI
+
+    hidden = {
+        name
+        for name, field in CONNECTION_UI["conn-fields"].items()
+        if field["schema"].get("format") == "password"
+    }
+    assert hidden == {"webhook_verify_token", "webhook_app_secret", "webhook_path_token"}

@@ -34,6 +34,7 @@ class ExtraField:
     :param kind: ``"string"`` or ``"number"``.
     :param default: the value a new connection's form starts with (``None``: empty).
     :param minimum: the smallest number accepted (numbers only).
+    :param secret: typed into a password field (hidden on screen), like the API key.
     """
 
     name: str
@@ -43,6 +44,7 @@ class ExtraField:
     kind: str = "string"
     default: Any = None
     minimum: float | None = None
+    secret: bool = False
 
     def json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": [self.kind, "null"]}
@@ -50,6 +52,8 @@ class ExtraField:
             schema["default"] = self.default
         if self.minimum is not None:
             schema["minimum"] = self.minimum
+        if self.secret:
+            schema["format"] = "password"  # Airflow 3 draws a hidden field and treats it as sensitive
         return schema
 
 
@@ -127,12 +131,14 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         label="Webhook verify token",
         placeholder="a random string you also give Meta (or subscribe_webhooks)",
         help="Meta's verification request must carry this token.",
+        secret=True,
     ),
     ExtraField(
         name="webhook_app_secret",
         label="Webhook app secret (Graph direct)",
         placeholder="the Meta app's secret",
         help="Deliveries must carry X-Hub-Signature-256 made with this secret. For Graph direct.",
+        secret=True,
     ),
     ExtraField(
         name="webhook_path_token",
@@ -140,6 +146,7 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         placeholder="a long random token, e.g. 32 random bytes in hex",
         help="Deliveries must come to /whatsapp/webhook/<this token>. Through Maton, whose app signs "
         "deliveries with a secret you never see.",
+        secret=True,
     ),
 )
 
@@ -170,9 +177,9 @@ CONNECTION_UI: dict[str, Any] = {
 
 def airflow2_widgets() -> dict[str, Any]:
     """The extra fields as Airflow 2's Flask-AppBuilder form fields (imported only on Airflow 2)."""
-    from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+    from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
     from flask_babel import lazy_gettext
-    from wtforms import FloatField, StringField
+    from wtforms import FloatField, PasswordField, StringField
     from wtforms.validators import NumberRange, Optional
 
     widgets: dict[str, Any] = {}
@@ -185,6 +192,10 @@ def airflow2_widgets() -> dict[str, Any]:
                 description=field.help,
                 default=field.default,
                 validators=validators,
+            )
+        elif field.secret:
+            widget = PasswordField(
+                lazy_gettext(field.label), widget=BS3PasswordFieldWidget(), description=field.help
             )
         else:
             widget = StringField(
