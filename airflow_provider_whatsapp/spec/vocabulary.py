@@ -224,6 +224,32 @@ TEMPLATE_STATUSES = (
 MESSAGE_STATUSES = ("sent", "delivered", "read")
 MESSAGE_FAILED_STATUS = "failed"
 
+# --- webhooks ------------------------------------------------------------------------------------
+
+#: ``object`` of every WhatsApp Business webhook delivery.
+WEBHOOK_OBJECT = "whatsapp_business_account"
+#: The ``field`` of the changes that carry messages and statuses.
+WEBHOOK_FIELD_MESSAGES = "messages"
+#: The query parameters of Meta's verification request (a GET to the callback URL), and the mode it sends.
+WEBHOOK_MODE_PARAM = "hub.mode"
+WEBHOOK_VERIFY_TOKEN_PARAM = "hub.verify_token"
+WEBHOOK_CHALLENGE_PARAM = "hub.challenge"
+WEBHOOK_SUBSCRIBE_MODE = "subscribe"
+#: The header carrying ``sha256=<hex HMAC-SHA256 of the raw body, keyed with the app secret>``.
+WEBHOOK_SIGNATURE_HEADER = "X-Hub-Signature-256"
+WEBHOOK_SIGNATURE_PREFIX = "sha256="
+#: The body fields of ``POST /{waba_id}/subscribed_apps`` (Meta's ``SubscriptionRequest``).
+SUBSCRIPTION_CALLBACK_FIELD = "override_callback_uri"
+SUBSCRIPTION_VERIFY_TOKEN_FIELD = "verify_token"
+#: A status webhook's ``pricing``: per-message pricing, and the free category of replies in the window.
+PRICING_MODEL_PER_MESSAGE = "PMP"
+PRICING_CATEGORY_SERVICE = "service"
+PRICING_TYPE_REGULAR = "regular"
+PRICING_TYPE_FREE_SERVICE = "free_customer_service"
+#: Inbound interactive replies: a reply button tapped, a list row chosen.
+INTERACTIVE_BUTTON_REPLY = "button_reply"
+INTERACTIVE_LIST_REPLY = "list_reply"
+
 # --- business profile ----------------------------------------------------------------------------
 
 #: What a business profile update may set (besides ``messaging_product``); text limits are in
