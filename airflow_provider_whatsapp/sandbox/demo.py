@@ -279,9 +279,7 @@ def _simulate_replies(sandbox: WhatsAppSandbox) -> None:
     if liked is not None:
         reaction = {"type": "reaction", "reaction": {"message_id": liked.id, "emoji": "👍"}}
         sandbox.add_inbound(wa_id, message=reaction, name="Ada")
-    button = question.content["action"]["buttons"][0]["reply"]
-    tapped = {"type": "button_reply", "button_reply": {"id": button["id"], "title": button["title"]}}
-    sandbox.add_inbound(wa_id, message={"type": "interactive", "interactive": tapped}, reply_to=question.id)
+    sandbox.reply(question.id, button_id=question.content["action"]["buttons"][0]["reply"]["id"])
 
 
 def _report(results: list[DagResult], sandbox: WhatsAppSandbox | None) -> None:

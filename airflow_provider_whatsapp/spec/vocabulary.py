@@ -228,8 +228,6 @@ MESSAGE_FAILED_STATUS = "failed"
 
 #: ``object`` of every WhatsApp Business webhook delivery.
 WEBHOOK_OBJECT = "whatsapp_business_account"
-#: The ``field`` of the changes that carry messages and statuses.
-WEBHOOK_FIELD_MESSAGES = "messages"
 #: The query parameters of Meta's verification request (a GET to the callback URL), and the mode it sends.
 WEBHOOK_MODE_PARAM = "hub.mode"
 WEBHOOK_VERIFY_TOKEN_PARAM = "hub.verify_token"
@@ -241,9 +239,8 @@ WEBHOOK_SIGNATURE_PREFIX = "sha256="
 #: The body fields of ``POST /{waba_id}/subscribed_apps`` (Meta's ``SubscriptionRequest``).
 SUBSCRIPTION_CALLBACK_FIELD = "override_callback_uri"
 SUBSCRIPTION_VERIFY_TOKEN_FIELD = "verify_token"
-#: A status webhook's ``pricing``: per-message pricing, and the free category of replies in the window.
+#: A status webhook's ``pricing``: per-message pricing; what a template costs, and a free reply in the window.
 PRICING_MODEL_PER_MESSAGE = "PMP"
-PRICING_CATEGORY_SERVICE = "service"
 PRICING_TYPE_REGULAR = "regular"
 PRICING_TYPE_FREE_SERVICE = "free_customer_service"
 #: Inbound interactive replies: a reply button tapped, a list row chosen.
