@@ -249,6 +249,13 @@ INBOUND_REACTION = "reaction"
 REPLY_BUTTON = "button_reply"
 REPLY_LIST = "list_reply"
 REPLY_KINDS = (REPLY_BUTTON, REPLY_LIST)
+#: The body fields of ``POST /{waba_id}/subscribed_apps`` (Meta's ``SubscriptionRequest``).
+SUBSCRIPTION_CALLBACK_FIELD = "override_callback_uri"
+SUBSCRIPTION_VERIFY_TOKEN_FIELD = "verify_token"
+#: A status webhook's ``pricing``: per-message pricing; what a template costs, and a free reply in the window.
+PRICING_MODEL_PER_MESSAGE = "PMP"
+PRICING_TYPE_REGULAR = "regular"
+PRICING_TYPE_FREE_SERVICE = "free_customer_service"
 
 # --- business profile ----------------------------------------------------------------------------
 
