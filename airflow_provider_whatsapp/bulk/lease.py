@@ -292,12 +292,26 @@ class ObjectStoreLease(Lease):
                     break
                 who = "a run that took it at the same moment"
             if time.monotonic() >= deadline:
-                raise _busy(self.location, who, wait, f", lease generation {newest}")
+                raise _busy(self.location, self._named(who), wait, f", lease generation {newest}")
             time.sleep(min(POLL_SECONDS, max(0.01, deadline - time.monotonic())))
         self._holder = holder
         self._generation = newest + 1
         self._renewer = threading.Thread(target=self._renew_loop, name="whatsapp-bulk-lease", daemon=True)
         self._renewer.start()
+
+    def _named(self, who: str) -> str:
+        """``who``, or the holder's name once its lease is written: a run that lost the race to one that
+        is still writing its lease waits a moment, so its error can say which run holds the journal."""
+        for _ in range(3):
+            newest = self._newest()
+            if newest:
+                target = self._object(newest)
+                with contextlib.suppress(FileNotFoundError):
+                    parsed = Holder.parse(target.read_bytes())
+                    if parsed is not None:
+                        return parsed[0].describe()
+            time.sleep(min(self.settle, POLL_SECONDS))
+        return who
 
     def _create(self, generation: int, holder: Holder) -> bool:
         """Create lease object ``generation`` for ``holder``; ``False`` if another run has it."""
