@@ -203,7 +203,9 @@ def _check_pattern(value: str | None) -> str | None:
     try:
         re.compile(value)
     except re.error as error:
-        raise WhatsAppValidationError(f"text_pattern: {value!r} is not a valid regular expression: {error}")
+        raise WhatsAppValidationError(
+            f"text_pattern: {value!r} is not a valid regular expression: {error}"
+        ) from None
     return value
 
 

@@ -176,7 +176,7 @@ def test_deferrable_defers_with_no_secret_then_the_trigger_finds_the_reply(store
         task.execute({})
     trigger = caught.value.trigger
     assert isinstance(trigger, WhatsAppReplyTrigger)
-    classpath, kwargs = trigger.serialize()
+    _, kwargs = trigger.serialize()
     assert TEST_KEY not in json.dumps(kwargs)
     assert kwargs["allowed_senders"] == [STRANGER]
     rebuilt = WhatsAppReplyTrigger(**kwargs)  # what the triggerer does
