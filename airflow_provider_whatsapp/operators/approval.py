@@ -180,7 +180,6 @@ class WhatsAppApprovalOperator(WhatsAppBaseOperator):
                 end_time=ends_at,
             ),
             method_name="execute_complete",
-            kwargs={"button_ids": list(button_ids)},
         )
 
     def _wait_here(
@@ -199,12 +198,10 @@ class WhatsAppApprovalOperator(WhatsAppBaseOperator):
         payload = wait_blocking(tolerant(look, self.log), poke_interval=self.poke_interval, end_time=ends_at)
         return self._settle(context, payload, button_ids)
 
-    def execute_complete(
-        self, context: Any, event: dict[str, Any] | None = None, button_ids: list[str] | None = None
-    ) -> Any:
-        """Turn the trigger's one event into the decision; nothing is sent again."""
-        approve_id, reject_id = button_ids or ("", "")
-        return self._settle(context, event, (approve_id, reject_id))
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+        """Turn the trigger's one event into the decision; nothing is sent again. The button ids are
+        derived again from the context: the same task instance and try give the same ids."""
+        return self._settle(context, event, button_ids_for(context))
 
     def _settle(self, context: Any, payload: dict[str, Any] | None, button_ids: tuple[str, str]) -> Any:
         from airflow_provider_whatsapp.triggers._events import TIMEOUT as WAIT_TIMEOUT
@@ -255,7 +252,11 @@ def button_ids_for(context: Any) -> tuple[str, str]:
 
 
 def answer_result(reply: Any, message_id: str | None, button_ids: tuple[str, str]) -> dict[str, Any]:
-    """The operator's result for an approver's tap."""
+    """The operator's result for an approver's tap on one of ``button_ids`` (approve, reject)."""
+    if reply.button_id not in button_ids:
+        from airflow_provider_whatsapp.errors import WhatsAppPermanentError
+
+        raise WhatsAppPermanentError(f"The answer {reply.wamid} is not a tap on this task's buttons.")
     approved = reply.button_id == button_ids[0]
     return {
         "approved": approved,
