@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_whatsapp._compat import BaseSensorOperator, default_deferrable
 from airflow_provider_whatsapp.operators._base import is_concrete
+from airflow_provider_whatsapp.operators._confirm import check_message_id, check_target
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -46,8 +47,6 @@ class WhatsAppMessageStatusSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        from airflow_provider_whatsapp.triggers.status import check_message_id, check_target
-
         check_target("target", target)
         if is_concrete(message_id):
             check_message_id("message_id", message_id)
@@ -66,12 +65,7 @@ class WhatsAppMessageStatusSensor(BaseSensorOperator):
     def poke(self, context: Any) -> bool | PokeReturnValue:
         from airflow_provider_whatsapp._compat import PokeReturnValue
         from airflow_provider_whatsapp.triggers._events import tolerant
-        from airflow_provider_whatsapp.triggers.status import (
-            FAILED,
-            check_message_id,
-            failure_error,
-            look,
-        )
+        from airflow_provider_whatsapp.triggers.status import FAILED, failure_error, look
 
         message_id = check_message_id("message_id", self.message_id)
         outcome = tolerant(lambda: look(self.store, message_id, self.target), self.log)()

@@ -118,9 +118,6 @@ PAIR_RATE_INTERVAL_SECONDS = 6.0
 PAIR_RATE_MAX_WAIT_SECONDS = 60.0
 # Free-form messages may only go to a recipient who wrote within this window; templates at any time
 CUSTOMER_SERVICE_WINDOW_SECONDS = 24 * 60 * 60
-# A message id (wamid) is about 60 printable ASCII characters; the bound keeps a hostile value (a whole
-# rendered file) out of event-store keys, trigger arguments and logs.
-MESSAGE_ID_MAX_CHARS = 256
 
 # --- webhooks (inbound) ---------------------------------------------------------------------------
 # Defensive bounds on what a webhook delivery may hold: Meta's own payloads stay far below each, so a

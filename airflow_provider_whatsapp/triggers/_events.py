@@ -18,7 +18,6 @@ from airflow_provider_whatsapp._compat import BaseTrigger, TriggerEvent
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
-    from logging import Logger
 
     from airflow_provider_whatsapp.webhooks.store import EventStore
 
@@ -28,7 +27,7 @@ TIMEOUT = "timeout"
 ERROR = "error"
 
 
-def tolerant(look: Callable[[], dict[str, Any] | None], log: Logger) -> Callable[[], dict[str, Any] | None]:
+def tolerant(look: Callable[[], dict[str, Any] | None], log: Any) -> Callable[[], dict[str, Any] | None]:
     """``look``, but a store that cannot be read right now (object storage down, a network share gone)
     counts as "not decided yet": a long wait should not end on a passing outage."""
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_whatsapp.redact import mask_phone_number
-from airflow_provider_whatsapp.spec.vocabulary import MESSAGE_FAILED_STATUS, MESSAGE_STATUSES
 from airflow_provider_whatsapp.triggers._events import TIMEOUT, EventStoreTrigger
 
 if TYPE_CHECKING:
@@ -21,46 +20,14 @@ REACHED = "reached"
 FAILED = "failed"
 
 
-def check_target(field: str, value: Any, *, optional: bool = False) -> None:
-    """Refuse a status to wait for that WhatsApp never reports, naming the argument."""
-    if optional and value is None:
-        return
-    if value not in MESSAGE_STATUSES:
-        from airflow_provider_whatsapp.errors import WhatsAppValidationError
-
-        allowed = ", ".join(repr(s) for s in MESSAGE_STATUSES)
-        none = "None or " if optional else ""
-        raise WhatsAppValidationError(f"{field}: must be {none}one of {allowed}, not {str(value)[:40]!r}")
-
-
-def check_message_id(field: str, value: Any) -> str:
-    """``value`` if it is a message id (wamid); else an error naming the argument and the rule."""
-    from airflow_provider_whatsapp.spec.grammar import is_message_id
-
-    if not is_message_id(value):
-        from airflow_provider_whatsapp.errors import WhatsAppValidationError
-        from airflow_provider_whatsapp.spec.limits import MESSAGE_ID_MAX_CHARS
-
-        shown = repr(value) if len(repr(value)) <= 60 else f"{repr(value)[:60]}... ({len(str(value))} chars)"
-        raise WhatsAppValidationError(
-            f"{field}: must be a message id (wamid...): 1 to {MESSAGE_ID_MAX_CHARS} printable ASCII "
-            f"characters without spaces, not {shown}"
-        )
-    return str(value)
-
-
 def assess(event: StatusEvent | None, target: str) -> str | None:
     """:data:`REACHED` when ``event`` is ``target`` or a later status, :data:`FAILED` when the message
     failed, ``None`` while there is still something to wait for."""
     if event is None:
         return None
-    if event.status == MESSAGE_FAILED_STATUS:
+    if event.failed:
         return FAILED
-    if event.status in MESSAGE_STATUSES and MESSAGE_STATUSES.index(event.status) >= MESSAGE_STATUSES.index(
-        target
-    ):
-        return REACHED
-    return None
+    return REACHED if event.reached(target) else None
 
 
 def look(store: EventStore, message_id: str, target: str) -> dict[str, Any] | None:
