@@ -7,6 +7,8 @@ taps into the real event store the operator reads (what the webhook receiver doe
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -14,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_provider_whatsapp.webhooks.events import InboundMessage, StatusEvent
-from airflow_provider_whatsapp.webhooks.store import EventStore
 
 from airflow_provider_whatsapp.errors import WhatsAppValidationError
 from airflow_provider_whatsapp.operators.approval import WhatsAppApprovalOperator, button_ids_for
 from airflow_provider_whatsapp.sandbox.pytest_plugin import CONN_ENV
 from airflow_provider_whatsapp.spec.limits import REPLY_BUTTON_TITLE_MAX
+from airflow_provider_whatsapp.webhooks.events import InboundMessage, StatusEvent
+from airflow_provider_whatsapp.webhooks.store import EventStore
+from tests.conftest import REPO_ROOT
 from tests.dagrun import load_dag, task_states
 
 APPROVER = "14155550100"
@@ -223,3 +226,18 @@ def test_no_answer_takes_the_timeout_default_waiting_in_the_worker(
     assert states == {"ask": "success", "publish": "success", "audit": "success"}
     decision = json.loads((out / "publish.json").read_text())
     assert (decision["decision"], decision["approved"], decision["by"]) == ("timeout", True, None)
+
+
+def test_importing_the_approval_operator_and_the_reply_sensor_stays_cheap() -> None:
+    # DAG files import them on every parse: no hook, models, store or trigger machinery until a task runs.
+    code = (
+        "import sys\n"
+        "import airflow_provider_whatsapp.operators.approval, airflow_provider_whatsapp.sensors.reply\n"
+        "heavy = ('airflow.triggers.base', 'airflow_provider_whatsapp.webhooks.store',\n"
+        "         'airflow_provider_whatsapp.messages', 'airflow_provider_whatsapp.hooks.maton')\n"
+        "print([name for name in heavy if name in sys.modules])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True, cwd=REPO_ROOT
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"
