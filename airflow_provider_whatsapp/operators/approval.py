@@ -204,12 +204,14 @@ class WhatsAppApprovalOperator(WhatsAppBaseOperator):
         return self._settle(context, event, button_ids_for(context))
 
     def _settle(self, context: Any, payload: dict[str, Any] | None, button_ids: tuple[str, str]) -> Any:
+        from airflow_provider_whatsapp._compat import AirflowFailException
         from airflow_provider_whatsapp.triggers._events import TIMEOUT as WAIT_TIMEOUT
         from airflow_provider_whatsapp.triggers.reply import reply_from
 
         if payload is None or payload.get("status") == WAIT_TIMEOUT:
             return self._decide(context, timeout_result())
-        reply, message_id = reply_from(payload, on_timeout=AssertionError)
+        # A timeout was handled above; a failed question or an unreadable store raises here.
+        reply, message_id = reply_from(payload, on_timeout=AirflowFailException)
         return self._decide(context, answer_result(reply, message_id, button_ids))
 
     def _decide(self, context: Any, result: dict[str, Any]) -> dict[str, Any]:
