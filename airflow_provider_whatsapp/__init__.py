@@ -36,11 +36,27 @@ def get_provider_info() -> dict[str, Any]:
                     f"{package}.operators.media",
                     f"{package}.operators.templates",
                     f"{package}.operators.bulk",
+                    f"{package}.operators.approval",
                 ],
             }
         ],
-        "sensors": [{"integration-name": _INTEGRATION, "python-modules": [f"{package}.sensors.template"]}],
-        "triggers": [{"integration-name": _INTEGRATION, "python-modules": [f"{package}.triggers.template"]}],
+        "sensors": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [f"{package}.sensors.{name}" for name in ("template", "status", "reply")],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [
+                    f"{package}.triggers.{name}" for name in ("template", "status", "reply", "inbound")
+                ],
+            }
+        ],
+        "plugins": [
+            {"name": "whatsapp_webhooks", "plugin-class": f"{package}.webhooks.plugin.WhatsAppWebhooksPlugin"}
+        ],
         "notifications": [f"{package}.notifications.whatsapp.WhatsAppNotifier"],
         "connection-types": [
             {
