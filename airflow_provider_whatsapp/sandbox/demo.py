@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_whatsapp.sandbox.controller import WhatsAppSandbox, wait_until_stopped
+from airflow_provider_whatsapp.spec import vocabulary
 
 DEFAULT_PORT = 8765
 DAG_TIMEOUT = 600
@@ -280,7 +281,10 @@ def _simulate_replies(sandbox: WhatsAppSandbox) -> None:
         reaction = {"type": "reaction", "reaction": {"message_id": liked.id, "emoji": "👍"}}
         sandbox.add_inbound(wa_id, message=reaction, name="Ada")
     button = question.content["action"]["buttons"][0]["reply"]
-    tapped = {"type": "button_reply", "button_reply": {"id": button["id"], "title": button["title"]}}
+    tapped = {
+        "type": vocabulary.REPLY_BUTTON,
+        vocabulary.REPLY_BUTTON: {"id": button["id"], "title": button["title"]},
+    }
     sandbox.add_inbound(wa_id, message={"type": "interactive", "interactive": tapped}, reply_to=question.id)
 
 

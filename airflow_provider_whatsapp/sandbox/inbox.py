@@ -136,7 +136,7 @@ def _interactive_view(content: dict[str, Any], state: SandboxState) -> dict[str,
 
 
 def _inbound_interactive(content: dict[str, Any]) -> str:
-    reply = content.get("button_reply") or content.get("list_reply") or {}
+    reply = content.get(vocabulary.REPLY_BUTTON) or content.get(vocabulary.REPLY_LIST) or {}
     return str(reply.get("title") or reply.get("id") or content.get("type", ""))
 
 

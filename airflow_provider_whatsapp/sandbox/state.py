@@ -759,7 +759,7 @@ class SandboxState:
         number = self.phone_numbers.get(phone_number_id, {})
         self.webhook_events.append(
             {
-                "object": "whatsapp_business_account",
+                "object": vocabulary.WEBHOOK_OBJECT,
                 "entry": [
                     {
                         "id": number.get("waba_id", DEFAULT_WABA_ID),

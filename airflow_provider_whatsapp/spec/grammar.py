@@ -86,6 +86,17 @@ def recipient_digits(value: str) -> str | None:
     return digits
 
 
+def is_wa_id(value: object) -> bool:
+    """A WhatsApp user id as webhooks write it (``from``, ``recipient_id``, ``wa_id``): ASCII digits only,
+    as many as a phone number has."""
+    return (
+        isinstance(value, str)
+        and value.isascii()
+        and value.isdigit()
+        and RECIPIENT_MIN_DIGITS <= len(value) <= RECIPIENT_MAX_DIGITS
+    )
+
+
 # --- reactions -----------------------------------------------------------------------------------
 
 

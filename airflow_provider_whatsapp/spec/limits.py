@@ -119,6 +119,43 @@ PAIR_RATE_MAX_WAIT_SECONDS = 60.0
 # Free-form messages may only go to a recipient who wrote within this window; templates at any time
 CUSTOMER_SERVICE_WINDOW_SECONDS = 24 * 60 * 60
 
+# --- webhooks (inbound) ---------------------------------------------------------------------------
+# Defensive bounds on what a webhook delivery may hold: Meta's own payloads stay far below each, so a
+# delivery beyond one is not Meta's and is refused whole.
+# Meta's webhook payloads are at most 3 MB
+WEBHOOK_BODY_MAX_BYTES = 3 * MB
+# Events (messages + statuses) in one delivery; Meta batches at most a few hundred
+WEBHOOK_EVENTS_MAX = 1000
+# A message id (``wamid.`` and a base64 blob, about 60 characters today)
+WAMID_MAX_CHARS = 128
+# A Graph object id in a delivery (phone number id, WABA id): digits
+GRAPH_ID_MAX_DIGITS = 30
+# An inbound message's type, an interactive reply's kind, a button or row id and title
+WEBHOOK_TYPE_MAX_CHARS = 60
+WEBHOOK_REPLY_ID_MAX_CHARS = REPLY_BUTTON_ID_MAX
+WEBHOOK_REPLY_TITLE_MAX_CHARS = 256
+# An inbound text or caption (WhatsApp users may write up to 64 K characters; a margin above it)
+WEBHOOK_TEXT_MAX_CHARS = 100_000
+# A sender's profile name, and an error's title, message and details in a failed status
+WEBHOOK_NAME_MAX_CHARS = 256
+WEBHOOK_ERROR_TEXT_MAX_CHARS = 2048
+# A webhook timestamp is unix seconds as digits (ten of them until the year 2286)
+WEBHOOK_TIMESTAMP_MAX_DIGITS = 10
+# An event dated further ahead than this (clock skew allowed) is not stored: it would hold a
+# customer-service window open, or a status "current", long after the fact
+WEBHOOK_FUTURE_SKEW_SECONDS = 300
+
+# --- the event store --------------------------------------------------------------------------------
+# How long stored events are kept by default (the ``events_retention_days`` extra)
+EVENTS_RETENTION_DAYS_DEFAULT = 30
+# ... and at most (ten years: a larger number is a typo)
+EVENTS_RETENTION_DAYS_MAX = 3650
+# The inbound feed is read with this much overlap, so a message whose write began before a later one's
+# but finished after it is still read (see ``EventStore.inbound_after``)
+EVENTS_FEED_OVERLAP_SECONDS = 60
+# The receiver removes expired events at most this often
+EVENTS_EXPIRE_INTERVAL_SECONDS = 1800
+
 # Failed (and unknown) recipients a bulk send lists in its XCom result by default: XCom lives in the
 # metadata database, so it stays small; the journal keeps every one
 MAX_FAILURES_IN_XCOM = 100

@@ -224,6 +224,32 @@ TEMPLATE_STATUSES = (
 MESSAGE_STATUSES = ("sent", "delivered", "read")
 MESSAGE_FAILED_STATUS = "failed"
 
+# --- webhooks (inbound) ---------------------------------------------------------------------------
+
+#: ``object`` of every WhatsApp Business webhook delivery.
+WEBHOOK_OBJECT = "whatsapp_business_account"
+#: The subscribed ``field`` that carries inbound messages and the statuses of sent ones (the others,
+#: group and template events, are not modelled).
+WEBHOOK_MESSAGES_FIELD = "messages"
+#: Query parameters of Meta's verification request (a GET on the callback URL).
+HUB_MODE = "hub.mode"
+HUB_VERIFY_TOKEN = "hub.verify_token"
+HUB_CHALLENGE = "hub.challenge"
+#: ``hub.mode`` of a subscription request.
+HUB_MODE_SUBSCRIBE = "subscribe"
+#: The header carrying the HMAC-SHA256 of the raw body, keyed by the app secret, and its value's prefix.
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+SIGNATURE_PREFIX = "sha256="
+#: Inbound message types that answer a message: a template's quick-reply button, an interactive reply.
+INBOUND_BUTTON = "button"
+INBOUND_INTERACTIVE = "interactive"
+INBOUND_TEXT = "text"
+INBOUND_REACTION = "reaction"
+#: ``interactive.type`` of an inbound interactive reply: a reply-button tap, a list row choice.
+REPLY_BUTTON = "button_reply"
+REPLY_LIST = "list_reply"
+REPLY_KINDS = (REPLY_BUTTON, REPLY_LIST)
+
 # --- business profile ----------------------------------------------------------------------------
 
 #: What a business profile update may set (besides ``messaging_product``); text limits are in

@@ -67,6 +67,7 @@ COMMON_WORDS = frozenset(
         *vocabulary.MESSAGE_TYPES,
         "button", "list", "flow", "product", "header", "body", "currency", "date_time", "payload",
         "action", "url", "sent", "delivered", "read", "failed",
+        "messages", "interactive",  # a Graph path segment and answer key; a message type
         "TEXT", "IMAGE", "VIDEO", "DOCUMENT", "LOCATION", "HEADER", "BODY", "FOOTER", "BUTTONS", "URL",
         "HOME", "WORK", "MAIN", "CELL", "MOBILE",
     }
