@@ -6,7 +6,12 @@ import argparse
 import sys
 
 from airflow_provider_whatsapp.sandbox.controller import WhatsAppSandbox, wait_until_stopped
-from airflow_provider_whatsapp.sandbox.state import DEFAULT_API_KEY
+from airflow_provider_whatsapp.sandbox.state import (
+    DEFAULT_API_KEY,
+    DEFAULT_DELIVERED_DELAY,
+    DEFAULT_SENT_DELAY,
+)
+from airflow_provider_whatsapp.sandbox.validation import GraphError
 from airflow_provider_whatsapp.spec.limits import MATON_REQUESTS_PER_SECOND
 
 
@@ -37,7 +42,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="requests per second per key through the gateway (0: off)",
     )
     parser.add_argument("--no-seed", action="store_true", help="start without the default templates")
+    parser.add_argument(
+        "--webhook-url",
+        help="POST every webhook event (statuses, inbound messages) to this URL on this machine, "
+        "as WhatsApp POSTs to its callback URL",
+    )
+    parser.add_argument(
+        "--app-secret",
+        help="sign the webhook events (X-Hub-Signature-256) with this app secret; without it they are "
+        "signed with a secret nobody is told, as through Maton",
+    )
+    parser.add_argument(
+        "--status-delays",
+        type=_delays,
+        metavar="SENT,DELIVERED[,READ]",
+        help="seconds between accepted -> sent -> delivered (-> read) of each message "
+        f"(default {DEFAULT_SENT_DELAY:g},{DEFAULT_DELIVERED_DELAY:g}: read only when the recipient answers)",
+    )
+    parser.add_argument(
+        "--unreachable",
+        action="append",
+        default=[],
+        metavar="NUMBER",
+        help="a number whose messages are accepted, then fail by status (131026); repeatable",
+    )
     return parser
+
+
+def _delays(value: str) -> tuple[float, float, float | None]:
+    try:
+        numbers = [float(part) for part in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: give SENT,DELIVERED[,READ] in seconds") from None
+    if not 2 <= len(numbers) <= 3 or any(n < 0 for n in numbers):
+        raise argparse.ArgumentTypeError(f"{value!r}: give two or three non-negative numbers of seconds")
+    return numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +88,17 @@ def main(argv: list[str] | None = None) -> int:
         require_window=args.require_window,
         rate_limit=args.rate_limit,
         seed=not args.no_seed,
+        unreachable=tuple(args.unreachable),
+        **_delay_settings(args.status_delays),
     )
+    try:
+        if args.webhook_url:
+            sandbox.set_webhook(args.webhook_url, app_secret=args.app_secret)
+        elif args.app_secret:
+            sandbox.configure(app_secret=args.app_secret)
+    except GraphError as error:
+        print(f"whatsapp-sandbox: --webhook-url: {error.details}", file=sys.stderr)
+        return 2
     try:
         sandbox.start()
     except OSError as error:
@@ -57,11 +106,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"WhatsApp sandbox on {sandbox.url}  (inbox: {sandbox.url}/)", flush=True)
     print(f"export AIRFLOW_CONN_MATON_DEFAULT='{sandbox.connection_json()}'", flush=True)
+    if args.webhook_url:
+        print(f"webhook events go to {args.webhook_url}", flush=True)
     try:
         wait_until_stopped()
     finally:
         sandbox.stop()
     return 0
+
+
+def _delay_settings(delays: tuple[float, float, float | None] | None) -> dict[str, float | None]:
+    if delays is None:
+        return {}
+    return {"sent_delay": delays[0], "delivered_delay": delays[1], "read_delay": delays[2]}
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from airflow_provider_whatsapp.sandbox.state import (
     SandboxState,
     Template,
 )
+from airflow_provider_whatsapp.sandbox.webhooks import StatusTimer, WebhookSender, check_callback_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -37,7 +38,9 @@ class WhatsAppSandbox:
     :param port: TCP port; 0 picks a free one (see :attr:`url`).
     :param api_key: the key (Maton API key, or Graph token) the sandbox accepts.
     :param kwargs: passed to :class:`~airflow_provider_whatsapp.sandbox.state.SandboxState`
-        (``approval_delay``, ``require_window``, ``rate_limit``, ``auto_deliver``, ``seed``).
+        (``approval_delay``, ``require_window``, ``rate_limit``, ``auto_deliver``, ``seed``,
+        ``webhook_url``, ``app_secret``, ``sent_delay``, ``delivered_delay``, ``read_delay``,
+        ``unreachable``).
     """
 
     phone_number_id = DEFAULT_PHONE_NUMBER_ID
@@ -50,6 +53,7 @@ class WhatsAppSandbox:
         self._port = port
         self._server: SandboxServer | None = None
         self._thread: threading.Thread | None = None
+        self._workers: list[StatusTimer | WebhookSender] = []
 
     # --- life cycle -----------------------------------------------------------------------------
 
@@ -62,9 +66,15 @@ class WhatsAppSandbox:
             daemon=True,
         )
         self._thread.start()
+        self._workers = [StatusTimer(self.state), WebhookSender(self.state)]
+        for worker in self._workers:
+            worker.start()
         return self
 
     def stop(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+        self._workers = []
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -140,6 +150,11 @@ class WhatsAppSandbox:
         """
         return self.state.add_inbound(_digits(wa_id), text=text, **kwargs)
 
+    def reply(self, message_id: str, **choice: Any) -> Message:
+        """The recipient answers ``message_id``: ``button_id=``, ``row_id=``, ``button_index=`` (a
+        template's quick-reply button) or ``text=``; it arrives as an inbound webhook quoting it."""
+        return self.state.reply(message_id, **choice)
+
     def set_status(self, message_id: str, status: str, *, error_code: int | None = None) -> Message:
         found = self.state.set_status(message_id, status, error_code=error_code)
         if found is None:
@@ -150,6 +165,19 @@ class WhatsAppSandbox:
 
     def configure(self, **settings: Any) -> None:
         self.state.configure(**settings)
+
+    def set_webhook(self, url: str | None, *, app_secret: str | None = None) -> None:
+        """POST the webhook events from now on to ``url`` (``None``: stop), signed with ``app_secret``
+        (without one, with a secret nobody is told, as through Maton). No verification request: for
+        that, subscribe as WhatsApp is subscribed (``MatonHook.subscribe_webhooks``)."""
+        if url is not None:
+            check_callback_url(url)
+        self.configure(webhook_url=url, app_secret=app_secret)
+
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        """How each event's delivery went: ``state`` (delivered or pending), ``attempts``, ``last_error``."""
+        with self.state.lock:
+            return [d.as_json() for d in self.state.deliveries]
 
     def inject_fault(self, **fields: Any) -> Fault:
         """Fail API requests on purpose; see :class:`~airflow_provider_whatsapp.sandbox.state.Fault`."""

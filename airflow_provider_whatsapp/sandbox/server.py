@@ -48,6 +48,7 @@ from airflow_provider_whatsapp.sandbox.validation import (
     validate_read_receipt,
     validate_template_definition,
 )
+from airflow_provider_whatsapp.sandbox.webhooks import check_callback_url, verify_callback
 from airflow_provider_whatsapp.spec import error_codes, vocabulary
 from airflow_provider_whatsapp.spec.limits import (
     TEMPLATES_PER_ACCOUNT_MAX,
@@ -58,6 +59,10 @@ from airflow_provider_whatsapp.spec.limits import (
 )
 
 HOST = "127.0.0.1"
+# The Graph edge of an account's webhook subscription, and the app the sandbox says is subscribed.
+SUBSCRIBED_APPS = "subscribed_apps"
+SANDBOX_APP_ID = "1000000000000001"
+SANDBOX_APP_NAME = "WhatsApp sandbox"
 _GATEWAY = re.compile(rf"^/{APP}/(v\d+\.\d+)/(.+)$")
 _GRAPH = re.compile(r"^/(v\d+\.\d+)/(.+)$")
 _STATIC = {
@@ -65,7 +70,6 @@ _STATIC = {
     "inbox.js": "application/javascript",
     "oauth.js": "application/javascript",
 }
-_FREE_FORM_EXEMPT = frozenset({"template", "reaction"})
 
 
 class HttpAnswer(Exception):
@@ -488,6 +492,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return 200, {"data": numbers, "paging": {"cursors": {"before": "QVFI", "after": "QVFI"}}}
             if edge == "message_templates":
                 return self._templates(request, head)
+            if edge == SUBSCRIBED_APPS:
+                return self._subscribed_apps(request)
         else:
             raise _unknown_object(head, method)
         raise GraphError(100, message=f"Unknown path components: /{edge}", status=400)
@@ -553,12 +559,8 @@ class _Handler(BaseHTTPRequestHandler):
             if template is None or template.status != vocabulary.TEMPLATE_APPROVED:
                 raise self._template_unavailable(template, content)
             check_template_send(template, content)
-        elif state.require_window and kind not in _FREE_FORM_EXEMPT and not state.window_open(wa_id):
-            raise GraphError(
-                error_codes.RE_ENGAGEMENT,
-                "Message failed to send because more than 24 hours have passed since the customer last "
-                "replied to this number.",
-            )
+        # Outside the 24-hour window (or to an unreachable number) the send is still accepted, as
+        # WhatsApp accepts it: the failure comes later, by a failed status (see SandboxState).
         conn = request.connection.connection_id if request.connection else None
         stored = state.add_outgoing({**payload, "type": kind}, wa_id, phone_number_id, conn)
         return {
@@ -582,6 +584,41 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.server.state.mark_inbound_read(message_id):
             raise GraphError(100, f"Message {message_id} is not a message this number received.")
         return {"success": True}
+
+    # --- webhook subscription -------------------------------------------------------------------
+
+    def _subscribed_apps(self, request: _Request) -> tuple[int, Any]:
+        """``/{waba_id}/subscribed_apps``: the app's subscription to the account's webhooks, with the
+        callback override (``override_callback_uri``) verified as Meta verifies it."""
+        state = self.server.state
+        if request.method == "GET":
+            with state.lock:
+                return 200, {"data": [_subscribed_app(state.subscription)] if state.subscription else []}
+        if request.method == "DELETE":
+            with state.lock:
+                state.subscription = None
+            state.configure(webhook_url=None)
+            return 200, {"success": True}
+        if request.method != "POST":
+            raise GraphError(100, f"Unsupported {request.method.lower()} request.")
+        body = request.json() if request.body else {}
+        if not isinstance(body, dict):
+            raise GraphError(100, "The request body must be a JSON object.")
+        fields = {**request.query, **body}
+        callback = fields.get(vocabulary.SUBSCRIPTION_CALLBACK_FIELD)
+        token = fields.get(vocabulary.SUBSCRIPTION_VERIFY_TOKEN_FIELD)
+        if callback is None:
+            with state.lock:
+                state.subscription = state.subscription or {"callback": None}
+            return 200, {"success": True}
+        url = check_callback_url(callback, vocabulary.SUBSCRIPTION_CALLBACK_FIELD)
+        if not isinstance(token, str) or not token:
+            raise missing(vocabulary.SUBSCRIPTION_VERIFY_TOKEN_FIELD)
+        verify_callback(url, token)
+        with state.lock:
+            state.subscription = {"callback": url}
+        state.configure(webhook_url=url)
+        return 200, {"success": True}
 
     # --- media ----------------------------------------------------------------------------------
 
@@ -705,6 +742,16 @@ class _Handler(BaseHTTPRequestHandler):
         return 404, {"error": {"message": f"Nothing at {path}"}}, None, "application/json"
 
 
+def _subscribed_app(subscription: dict[str, Any]) -> dict[str, Any]:
+    """The app's entry in ``GET /{waba_id}/subscribed_apps``."""
+    entry: dict[str, Any] = {
+        "whatsapp_business_api_data": {"id": SANDBOX_APP_ID, "name": SANDBOX_APP_NAME, "link": ""}
+    }
+    if subscription.get("callback"):
+        entry[vocabulary.SUBSCRIPTION_CALLBACK_FIELD] = subscription["callback"]
+    return entry
+
+
 def _template_matches(template: Template, query: dict[str, str]) -> bool:
     def one_of(key: str, value: str) -> bool:
         wanted = {v.strip().upper() for v in query.get(key, "").split(",") if v.strip()}
@@ -795,9 +842,30 @@ def _sandbox_api(server: SandboxServer, request: _Request, route: str) -> tuple[
     if route == "requests" and method == "GET":
         with state.lock:
             return 200, {"data": [r.__dict__ for r in state.requests]}
-    if route == "webhooks" and method == "GET":
+    if route == "webhooks":
+        if method == "POST":
+            url = _field(body, "url", str)
+            state.configure(
+                webhook_url=None if url is None else check_callback_url(url, "url"),
+                app_secret=_field(body, "app_secret", str),
+            )
         with state.lock:
-            return 200, {"data": list(state.webhook_events)}
+            return 200, {
+                "data": list(state.webhook_events),
+                "deliveries": [d.as_json() for d in state.deliveries],
+                "url": state.webhook_url,
+                "signed_with_app_secret": state.app_secret is not None,
+            }
+    if route == "reply" and method == "POST":
+        index = _field(body, "button_index", int)
+        inbound = state.reply(
+            _field(body, "message_id", str, required=True),
+            button_id=_field(body, "button_id", str),
+            row_id=_field(body, "row_id", str),
+            button_index=index,
+            text=_field(body, "text", str),
+        )
+        return 200, {"id": inbound.id}
     if route == "templates" and method == "GET":
         return 200, {"data": [t.as_json() for t in state.list_templates()]}
     if parts[0] == "templates" and len(parts) == 3 and parts[2] == "status" and method == "POST":
@@ -851,6 +919,11 @@ def _sandbox_api(server: SandboxServer, request: _Request, route: str) -> tuple[
                 "rate_limit": state.rate_limit,
                 "auto_deliver": state.auto_deliver,
                 "label": state.label,
+                "webhook_url": state.webhook_url,
+                "sent_delay": state.sent_delay,
+                "delivered_delay": state.delivered_delay,
+                "read_delay": state.read_delay,
+                "unreachable": sorted(state.unreachable),
             }
     if route == "clock" and method == "POST":
         advance = _number(body, "advance", required=True)
@@ -965,4 +1038,17 @@ def _settings(body: dict[str, Any]) -> dict[str, Any]:
             raise GraphError(100, "Param rate_limit must be 0 (off) or more requests per second.")
     if "label" in body:
         settings["label"] = _field(body, "label", str)
+    for name in ("sent_delay", "delivered_delay", "read_delay"):
+        if name in body:
+            settings[name] = _number(body, name, low=0.0, required=name != "read_delay")
+    if "webhook_url" in body:
+        url = _field(body, "webhook_url", str)
+        settings["webhook_url"] = None if url is None else check_callback_url(url)
+    if "app_secret" in body:
+        settings["app_secret"] = _field(body, "app_secret", str)
+    if "unreachable" in body:
+        numbers = body["unreachable"]
+        if not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers):
+            raise GraphError(100, "Param unreachable must be a list of phone numbers.")
+        settings["unreachable"] = [recipient(n) for n in numbers]
     return settings

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import itertools
+import json
 import random
 import re
 import secrets
@@ -21,7 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_whatsapp.spec import error_codes, vocabulary
-from airflow_provider_whatsapp.spec.limits import CUSTOMER_SERVICE_WINDOW_SECONDS, MATON_REQUESTS_PER_SECOND
+from airflow_provider_whatsapp.spec.limits import (
+    CUSTOMER_SERVICE_WINDOW_SECONDS,
+    MATON_REQUESTS_PER_SECOND,
+    sandbox_webhook_backoff,
+)
 
 DEFAULT_API_KEY = "sandbox-key"
 DEFAULT_PHONE_NUMBER_ID = "109876543210001"
@@ -40,7 +46,28 @@ REJECT_NAME = re.compile(r"(^|_)reject(ed)?(_|$)")
 REJECT_REASON = "INVALID_FORMAT"
 
 # What SandboxState.configure may change while the sandbox runs.
-CONFIG_FIELDS = ("require_window", "approval_delay", "rate_limit", "auto_deliver", "label")
+CONFIG_FIELDS = (
+    "require_window",
+    "approval_delay",
+    "rate_limit",
+    "auto_deliver",
+    "label",
+    "webhook_url",
+    "app_secret",
+    "sent_delay",
+    "delivered_delay",
+    "read_delay",
+    "unreachable",
+)
+
+# Seconds between two steps of an accepted message (accepted -> sent -> delivered -> read); ``read`` only
+# comes by itself when ``read_delay`` is set (or when the recipient answers). Short, so a DAG that
+# waits for "delivered" waits a moment, as it would for WhatsApp.
+DEFAULT_SENT_DELAY = 0.05
+DEFAULT_DELIVERED_DELAY = 0.1
+
+# Messages that need no open 24-hour window: templates, and reactions to a message in the chat.
+FREE_FORM_EXEMPT = frozenset({"template", "reaction"})
 
 
 class Clock:
@@ -140,6 +167,8 @@ class Message:
     reply_to: str | None = None
     contact_name: str | None = None
     error: dict[str, Any] | None = None
+    # The error code this accepted message will fail with (window closed, number unreachable).
+    doomed: int | None = None
 
     @property
     def content(self) -> Any:
@@ -161,6 +190,32 @@ class Message:
             "label": self.label,
             "reply_to": self.reply_to,
             "error": self.error,
+        }
+
+
+@dataclass
+class WebhookDelivery:
+    """One webhook event on its way to the callback URL: the exact bytes, and how the tries went.
+
+    :param index: the event's position in :attr:`SandboxState.webhook_events`.
+    :param body: the JSON body, serialised once so that every try (and the signature) has the same bytes.
+    """
+
+    index: int
+    body: bytes
+    message_id: str
+    attempts: int = 0
+    delivered: bool = False
+    next_attempt: float = 0.0
+    last_error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "message_id": self.message_id,
+            "state": "delivered" if self.delivered else "pending",
+            "attempts": self.attempts,
+            "last_error": self.last_error,
         }
 
 
@@ -317,8 +372,16 @@ class SandboxState:
     :param require_window: refuse free-form messages (code 131047) to a recipient who has not written
         in the last 24 hours, as WhatsApp does. Off by default so a first demo can send text.
     :param rate_limit: requests per second per key through the gateway (Maton's limit); 0 turns it off.
-    :param auto_deliver: mark every accepted outgoing message as sent and delivered straight away.
+    :param auto_deliver: move every accepted outgoing message on to sent and delivered by itself, on
+        timers (``sent_delay``, ``delivered_delay``, then ``read_delay`` if set).
     :param seed: whether to create the default connection, phone number and approved templates.
+    :param webhook_url: where to POST each webhook event (WhatsApp's callback URL); ``None``: nowhere.
+    :param app_secret: the key of the ``X-Hub-Signature-256`` signature; without it the events are
+        signed with a random secret nobody is told, as Maton's Meta app signs them.
+    :param sent_delay: seconds from acceptance to ``sent`` (or to ``failed`` for a message that fails).
+    :param delivered_delay: seconds from ``sent`` to ``delivered``.
+    :param read_delay: seconds from ``delivered`` to ``read``; ``None``: read only when the recipient answers.
+    :param unreachable: numbers (digits) whose messages are accepted, then fail by status with 131026.
     """
 
     def __init__(
@@ -331,8 +394,16 @@ class SandboxState:
         auto_deliver: bool = True,
         seed: bool = True,
         random_seed: int | None = None,
+        webhook_url: str | None = None,
+        app_secret: str | None = None,
+        sent_delay: float = DEFAULT_SENT_DELAY,
+        delivered_delay: float = DEFAULT_DELIVERED_DELAY,
+        read_delay: float | None = None,
+        unreachable: tuple[str, ...] | list[str] | frozenset[str] = (),
     ) -> None:
         self.lock = threading.RLock()
+        # Wakes the status timer and the webhook sender when there is something new for them.
+        self.wakeup = threading.Condition(self.lock)
         self.clock = Clock()
         self.rng = random.Random(random_seed)
         self.api_keys: set[str] = set(api_keys)
@@ -340,6 +411,19 @@ class SandboxState:
         self.require_window = require_window
         self.rate_limit = rate_limit
         self.auto_deliver = auto_deliver
+        self.webhook_url = webhook_url
+        self.app_secret = app_secret
+        self.sent_delay = sent_delay
+        self.delivered_delay = delivered_delay
+        self.read_delay = read_delay
+        self.unreachable: frozenset[str] = frozenset(unreachable)
+        # What signs the events when no app secret is configured (Maton's app secret, never shown).
+        self.hidden_app_secret = secrets.token_hex(16)
+        # The callback registered through POST /{waba_id}/subscribed_apps (None: not subscribed).
+        self.subscription: dict[str, Any] | None = None
+        self.deliveries: list[WebhookDelivery] = []
+        self._due: list[tuple[float, int, str, str]] = []
+        self._due_order = itertools.count()
         self.label: str | None = None
         self.version = 0
         self.connections: dict[str, MatonConnection] = {}
@@ -370,10 +454,18 @@ class SandboxState:
             raise ValueError(
                 f"unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(CONFIG_FIELDS)}"
             )
+        if "unreachable" in settings:
+            settings["unreachable"] = frozenset(re.sub(r"\D", "", n) for n in settings["unreachable"] or ())
         with self.lock:
             for key, value in settings.items():
                 setattr(self, key, value)
             self.version += 1
+            self.wakeup.notify_all()
+
+    def signing_secret(self) -> str:
+        """The key of the webhooks' signature: the configured app secret, else the hidden one."""
+        with self.lock:
+            return self.app_secret or self.hidden_app_secret
 
     def seed(self) -> None:
         with self.lock:
@@ -639,9 +731,15 @@ class SandboxState:
             )
             self._store(message)
             self._set_status(message, "accepted", event=False)
-            if self.auto_deliver:
-                self._set_status(message, "sent")
-                self._set_status(message, "delivered")
+            # WhatsApp accepts these and reports the failure later, by a failed status.
+            if wa_id in self.unreachable:
+                message.doomed = error_codes.UNDELIVERABLE
+            elif self.require_window and kind not in FREE_FORM_EXEMPT and not self.window_open(wa_id):
+                message.doomed = error_codes.RE_ENGAGEMENT
+            if message.doomed is not None:
+                self._schedule(message.id, vocabulary.MESSAGE_FAILED_STATUS, self.sent_delay)
+            elif self.auto_deliver:
+                self._schedule(message.id, "sent", self.sent_delay)
             return message
 
     def add_inbound(
@@ -668,8 +766,9 @@ class SandboxState:
                 self.contact_names[wa_id] = name
             if read_previous:
                 for earlier in self.messages:
-                    if earlier.wa_id == wa_id and earlier.direction == "out" and earlier.status != "failed":
-                        self._set_status(earlier, "read")
+                    answered = earlier.wa_id == wa_id and earlier.direction == "out"
+                    if answered and earlier.status != "failed" and earlier.doomed is None:
+                        self._advance_to(earlier, "read")
             inbound = Message(
                 id=new_wamid(wa_id),
                 direction="in",
@@ -692,15 +791,46 @@ class SandboxState:
                 **payload,
             }
             if inbound.reply_to:
-                event_message["context"] = {"from": DEFAULT_DISPLAY_NUMBER, "id": inbound.reply_to}
-            self._event(
-                phone_number_id,
-                {
-                    "contacts": [{"profile": {"name": inbound.contact_name or wa_id}, "wa_id": wa_id}],
-                    "messages": [event_message],
-                },
-            )
+                event_message["context"] = {
+                    "from": self._business_digits(phone_number_id),
+                    "id": inbound.reply_to,
+                }
+            contact = {
+                "profile": {"name": inbound.contact_name or wa_id},
+                "wa_id": wa_id,
+                "user_id": user_id(wa_id),
+            }
+            self._event(phone_number_id, {"contacts": [contact], "messages": [event_message]}, inbound.id)
             return inbound
+
+    def reply(
+        self,
+        message_id: str,
+        *,
+        button_id: str | None = None,
+        row_id: str | None = None,
+        button_index: int | None = None,
+        text: str | None = None,
+    ) -> Message:
+        """The recipient answers one of the business's messages: taps a reply button (``button_id``), a
+        template's quick-reply button (``button_index``), chooses a list row (``row_id``), or writes
+        ``text`` quoting it. Arrives as an inbound message (and webhook) whose context is ``message_id``.
+        """
+        with self.lock:
+            sent = self.by_id.get(message_id)
+            if sent is None or sent.direction != "out":
+                raise ValueError(f"message_id {message_id[:80]!r} is not a message the business sent")
+            if sum(x is not None for x in (button_id, row_id, button_index, text)) != 1:
+                raise ValueError("give exactly one of button_id, row_id, button_index, text")
+            if text is not None:
+                message: dict[str, Any] = {"type": "text", "text": {"body": text}}
+            elif button_index is not None:
+                message = _quick_reply(sent, button_index, self)
+            else:
+                message = _interactive_reply(sent, button_id, row_id)
+            return self.add_inbound(
+                sent.wa_id, message=message, reply_to=sent.id, phone_number_id=sent.phone_number_id
+            )
 
     def _store(self, message: Message) -> None:
         self.messages.append(message)
@@ -715,17 +845,51 @@ class SandboxState:
             message = self.by_id.get(message_id)
             if message is None:
                 return None
-            if status == "failed":
-                message.error = {
-                    "code": error_code or error_codes.UNDELIVERABLE,
-                    "title": "Message undeliverable",
-                }
-                self._set_status(message, "failed")
+            if status == vocabulary.MESSAGE_FAILED_STATUS:
+                self._fail(message, error_code or error_codes.UNDELIVERABLE)
             else:
-                # Reaching a later state passes through the earlier ones, as the webhooks would say.
-                for step in STATUS_ORDER[1 : STATUS_ORDER.index(status) + 1]:
-                    self._set_status(message, step)
+                self._advance_to(message, status)
             return message
+
+    def _advance_to(self, message: Message, status: str) -> None:
+        # Reaching a later state passes through the earlier ones, as the webhooks would say.
+        for step in STATUS_ORDER[1 : STATUS_ORDER.index(status) + 1]:
+            self._set_status(message, step)
+
+    def _fail(self, message: Message, code: int) -> None:
+        message.error = status_error(code)
+        self._set_status(message, vocabulary.MESSAGE_FAILED_STATUS)
+
+    # --- statuses on timers ---------------------------------------------------------------------
+
+    def _schedule(self, message_id: str, status: str, delay: float | None) -> None:
+        if delay is None:
+            return
+        heapq.heappush(self._due, (time.monotonic() + delay, next(self._due_order), message_id, status))
+        self.wakeup.notify_all()
+
+    def run_due(self) -> float | None:
+        """Apply the status steps whose time has come; seconds until the next one (``None``: none)."""
+        with self.lock:
+            now = time.monotonic()
+            while self._due and self._due[0][0] <= now:
+                _, _, message_id, status = heapq.heappop(self._due)
+                message = self.by_id.get(message_id)
+                if message is None or message.status == vocabulary.MESSAGE_FAILED_STATUS:
+                    continue
+                if status == vocabulary.MESSAGE_FAILED_STATUS:
+                    self._fail(message, message.doomed or error_codes.UNDELIVERABLE)
+                    continue
+                if _rank(message.status) >= _rank(status) or not self.auto_deliver:
+                    continue
+                self._set_status(message, status)
+                following = {
+                    "sent": ("delivered", self.delivered_delay),
+                    "delivered": ("read", self.read_delay),
+                }
+                if status in following:
+                    self._schedule(message_id, *following[status])
+            return self._due[0][0] - now if self._due else None
 
     def _set_status(self, message: Message, status: str, *, event: bool = True) -> None:
         if any(s["status"] == status for s in message.statuses):
@@ -742,9 +906,34 @@ class SandboxState:
                 "timestamp": str(int(now)),
                 "recipient_id": message.wa_id,
             }
-            if status == "failed" and message.error:
+            if status == vocabulary.MESSAGE_FAILED_STATUS and message.error:
                 body["errors"] = [message.error]
-            self._event(message.phone_number_id, {"statuses": [body]})
+            else:
+                body["pricing"] = self._pricing(message)
+            contact = {"wa_id": message.wa_id, "user_id": user_id(message.wa_id)}
+            self._event(message.phone_number_id, {"contacts": [contact], "statuses": [body]}, message.id)
+
+    def _pricing(self, message: Message) -> dict[str, Any]:
+        """A status's ``pricing`` (per-message pricing): templates by their category, replies free."""
+        if message.type == "template":
+            content = message.content if isinstance(message.content, dict) else {}
+            found = next((t for t in self.templates if t.name == content.get("name")), None)
+            category = found.category.lower() if found else vocabulary.PRICING_CATEGORY_SERVICE
+            return {
+                "billable": True,
+                "pricing_model": vocabulary.PRICING_MODEL_PER_MESSAGE,
+                "category": category,
+                "type": vocabulary.PRICING_TYPE_REGULAR,
+            }
+        return {
+            "billable": False,
+            "pricing_model": vocabulary.PRICING_MODEL_PER_MESSAGE,
+            "category": vocabulary.PRICING_CATEGORY_SERVICE,
+            "type": vocabulary.PRICING_TYPE_FREE_SERVICE,
+        }
+
+    def _business_digits(self, phone_number_id: str) -> str:
+        return re.sub(r"\D", "", self.phone_numbers.get(phone_number_id, {}).get("display_phone_number", ""))
 
     def mark_inbound_read(self, message_id: str) -> bool:
         with self.lock:
@@ -755,33 +944,61 @@ class SandboxState:
             self._touch()
             return True
 
-    def _event(self, phone_number_id: str, value: dict[str, Any]) -> None:
+    def _event(self, phone_number_id: str, value: dict[str, Any], message_id: str) -> None:
+        """Record a webhook event in Meta's shape; queue it for the callback URL when there is one."""
         number = self.phone_numbers.get(phone_number_id, {})
-        self.webhook_events.append(
-            {
-                "object": vocabulary.WEBHOOK_OBJECT,
-                "entry": [
-                    {
-                        "id": number.get("waba_id", DEFAULT_WABA_ID),
-                        "changes": [
-                            {
-                                "field": "messages",
-                                "value": {
-                                    "messaging_product": vocabulary.MESSAGING_PRODUCT,
-                                    "metadata": {
-                                        "display_phone_number": re.sub(
-                                            r"\D", "", number.get("display_phone_number", "")
-                                        ),
-                                        "phone_number_id": phone_number_id,
-                                    },
-                                    **value,
+        payload = {
+            "object": vocabulary.WEBHOOK_OBJECT,
+            "entry": [
+                {
+                    "id": number.get("waba_id", DEFAULT_WABA_ID),
+                    "changes": [
+                        {
+                            "field": vocabulary.WEBHOOK_FIELD_MESSAGES,
+                            "value": {
+                                "messaging_product": vocabulary.MESSAGING_PRODUCT,
+                                "metadata": {
+                                    "display_phone_number": self._business_digits(phone_number_id),
+                                    "phone_number_id": phone_number_id,
                                 },
-                            }
-                        ],
-                    }
-                ],
-            }
-        )
+                                **value,
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+        self.webhook_events.append(payload)
+        if self.webhook_url:
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            self.deliveries.append(WebhookDelivery(len(self.webhook_events) - 1, body, message_id))
+            self.wakeup.notify_all()
+
+    # --- webhook deliveries ---------------------------------------------------------------------
+
+    def next_delivery(self) -> tuple[WebhookDelivery | None, float | None]:
+        """The oldest event not yet delivered, if it is due, else the seconds to wait (``None``: idle).
+
+        Strictly oldest first: a later event waits while an earlier one is retried, so each message's
+        statuses (and the answers to it) arrive in the order they happened.
+        """
+        with self.lock:
+            pending = next((d for d in self.deliveries if not d.delivered), None)
+            if pending is None or not self.webhook_url:
+                return None, None
+            wait = pending.next_attempt - time.monotonic()
+            return (pending, None) if wait <= 0 else (None, wait)
+
+    def delivery_result(self, delivery: WebhookDelivery, error: str | None) -> None:
+        """Record one try: delivered (``error`` is ``None``), or retried after the backoff."""
+        with self.lock:
+            delivery.attempts += 1
+            delivery.last_error = error
+            if error is None:
+                delivery.delivered = True
+            else:
+                delivery.next_attempt = time.monotonic() + sandbox_webhook_backoff(delivery.attempts)
+            self._touch()
 
     def messages_to(self, wa_id: str | None = None, *, direction: str | None = "out") -> list[Message]:
         with self.lock:
@@ -837,6 +1054,8 @@ class SandboxState:
             for log in (self.templates, self.messages, self.requests, self.webhook_events, self.faults):
                 log.clear()
             self.by_id.clear()
+            self.deliveries.clear()
+            self._due.clear()
             self.contact_names.clear()
             self.last_inbound.clear()
             self._hits.clear()
@@ -846,3 +1065,73 @@ class SandboxState:
 
 def _rank(status: str) -> int:
     return STATUS_ORDER.index(status) if status in STATUS_ORDER else -1
+
+
+def user_id(wa_id: str) -> str:
+    """The recipient's business-scoped user id (``user_id`` in webhooks): stable for a number."""
+    digest = int.from_bytes(hashlib.sha256(wa_id.encode()).digest()[:8], "big")
+    return f"US.{digest}"
+
+
+def status_error(code: int) -> dict[str, Any]:
+    """A failed status's ``errors[]`` entry, titled and detailed from the spec's error table."""
+    row = error_codes.lookup(code)
+    title = row.title if row is not None else "Unknown error"
+    error: dict[str, Any] = {
+        "code": code,
+        "title": title,
+        "message": title,
+        "href": error_codes.ERROR_CODES_HREF,
+    }
+    details = error_codes.STATUS_ERROR_DETAILS.get(code)
+    if details:
+        error["error_data"] = {"details": details}
+    return error
+
+
+def _interactive_reply(sent: Message, button_id: str | None, row_id: str | None) -> dict[str, Any]:
+    """The inbound ``interactive`` message of a tap on ``sent``'s reply button or list row."""
+    content = sent.content if sent.type == "interactive" and isinstance(sent.content, dict) else {}
+    action = content.get("action") or {}
+    if button_id is not None:
+        for button in action.get("buttons") or []:
+            reply = button.get("reply") or {}
+            if reply.get("id") == button_id:
+                chosen = {"id": button_id, "title": reply.get("title", "")}
+                kind = vocabulary.INTERACTIVE_BUTTON_REPLY
+                return {"type": "interactive", "interactive": {"type": kind, kind: chosen}}
+        raise ValueError(f"button_id {button_id[:80]!r} is not a reply button of message {sent.id}")
+    for section in action.get("sections") or []:
+        for row in section.get("rows") or []:
+            if row.get("id") == row_id:
+                chosen = {"id": row["id"], "title": row.get("title", "")}
+                if row.get("description"):
+                    chosen["description"] = row["description"]
+                kind = vocabulary.INTERACTIVE_LIST_REPLY
+                return {"type": "interactive", "interactive": {"type": kind, kind: chosen}}
+    raise ValueError(f"row_id {str(row_id)[:80]!r} is not a list row of message {sent.id}")
+
+
+def _quick_reply(sent: Message, index: int, state: SandboxState) -> dict[str, Any]:
+    """The inbound ``button`` message of a tap on a template's quick-reply button (by its index)."""
+    content = sent.content if sent.type == "template" and isinstance(sent.content, dict) else {}
+    template = state.find_template(str(content.get("name")), str((content.get("language") or {}).get("code")))
+    buttons = [
+        b
+        for c in (template.components if template else [])
+        if str(c.get("type", "")).upper() == "BUTTONS"
+        for b in c.get("buttons") or []
+    ]
+    if (
+        not 0 <= index < len(buttons)
+        or str(buttons[index].get("type", "")).upper() != vocabulary.TEMPLATE_BUTTON_QUICK_REPLY
+    ):
+        raise ValueError(f"button_index {index} is not a quick-reply button of message {sent.id}")
+    text = str(buttons[index].get("text", ""))
+    payload = text
+    for component in content.get("components") or []:
+        if component.get("type") == "button" and str(component.get("index")) == str(index):
+            for param in component.get("parameters") or []:
+                if param.get("type") == "payload":
+                    payload = str(param.get("payload", text))
+    return {"type": "button", "button": {"payload": payload, "text": text}}

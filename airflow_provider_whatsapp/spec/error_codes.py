@@ -30,6 +30,8 @@ TEMPLATE_NOT_FOUND = 132001
 TEMPLATE_TEXT_TOO_LONG = 132005
 TEMPLATE_PARAMETER_FORMAT = 132012
 TEMPLATE_PAUSED = 132015
+# Graph's answer to a webhook subscription whose callback did not echo the verification challenge
+CALLBACK_VERIFICATION_FAILED = 2200
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,16 @@ TEMPLATE_CODES = range(TEMPLATE_PARAMETER_COUNT, 133000)
 OTHER_TEMPLATE_ERROR = ErrorCode(
     0, "WhatsAppTemplateError", _FAIL, 400, "Template error", "The template send was refused."
 )
+#: What a ``failed`` status webhook says in ``errors[].error_data.details``, for the codes that arrive
+#: that way (the message was accepted, then not delivered).
+STATUS_ERROR_DETAILS: dict[int, str] = {
+    RE_ENGAGEMENT: "Message failed to send because more than 24 hours have passed since the customer last "
+    "replied to this number.",
+    UNDELIVERABLE: "Message Undeliverable.",
+}
+#: ``errors[].href`` of a status webhook: Meta's page of error codes.
+ERROR_CODES_HREF = "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"
+
 #: ``error.type`` of Graph's error bodies.
 GRAPH_ERROR_TYPE = "OAuthException"
 

@@ -156,6 +156,24 @@ EVENTS_FEED_OVERLAP_SECONDS = 60
 # The receiver removes expired events at most this often
 EVENTS_EXPIRE_INTERVAL_SECONDS = 1800
 
+# The sandbox's emulation of Meta's webhook re-delivery: a delivery the receiver does not answer with
+# 2xx (or at all) is tried again after SANDBOX_WEBHOOK_RETRY_FIRST_SECONDS, the wait doubling up to
+# SANDBOX_WEBHOOK_RETRY_MAX_SECONDS (Meta retries for days with waits of minutes to hours; the sandbox
+# keeps the same shape, short, so tests and demos see the re-delivery at once).
+SANDBOX_WEBHOOK_RETRY_FIRST_SECONDS = 0.05
+SANDBOX_WEBHOOK_RETRY_MAX_SECONDS = 2.0
+# Seconds the sandbox waits for a receiver's answer to one delivery (or to the verification request)
+SANDBOX_WEBHOOK_TIMEOUT_SECONDS = 10.0
+
+
+def sandbox_webhook_backoff(attempts: int) -> float:
+    """Seconds before the sandbox re-delivers a webhook that failed ``attempts`` times (1 or more)."""
+    return min(
+        SANDBOX_WEBHOOK_RETRY_MAX_SECONDS,
+        SANDBOX_WEBHOOK_RETRY_FIRST_SECONDS * 2.0 ** min(max(0, attempts - 1), 60),
+    )
+
+
 # Failed (and unknown) recipients a bulk send lists in its XCom result by default: XCom lives in the
 # metadata database, so it stays small; the journal keeps every one
 MAX_FAILURES_IN_XCOM = 100

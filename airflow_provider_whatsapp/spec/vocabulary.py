@@ -250,6 +250,30 @@ REPLY_BUTTON = "button_reply"
 REPLY_LIST = "list_reply"
 REPLY_KINDS = (REPLY_BUTTON, REPLY_LIST)
 
+# --- webhooks: the sandbox's names for the same facts, and what only the sandbox sends --------------
+
+#: The ``field`` of the changes that carry messages and statuses.
+WEBHOOK_FIELD_MESSAGES = WEBHOOK_MESSAGES_FIELD
+#: The query parameters of Meta's verification request (a GET to the callback URL), and the mode it sends.
+WEBHOOK_MODE_PARAM = HUB_MODE
+WEBHOOK_VERIFY_TOKEN_PARAM = HUB_VERIFY_TOKEN
+WEBHOOK_CHALLENGE_PARAM = HUB_CHALLENGE
+WEBHOOK_SUBSCRIBE_MODE = HUB_MODE_SUBSCRIBE
+#: The header carrying ``sha256=<hex HMAC-SHA256 of the raw body, keyed with the app secret>``.
+WEBHOOK_SIGNATURE_HEADER = SIGNATURE_HEADER
+WEBHOOK_SIGNATURE_PREFIX = SIGNATURE_PREFIX
+#: The body fields of ``POST /{waba_id}/subscribed_apps`` (Meta's ``SubscriptionRequest``).
+SUBSCRIPTION_CALLBACK_FIELD = "override_callback_uri"
+SUBSCRIPTION_VERIFY_TOKEN_FIELD = "verify_token"
+#: A status webhook's ``pricing``: per-message pricing, and the free category of replies in the window.
+PRICING_MODEL_PER_MESSAGE = "PMP"
+PRICING_CATEGORY_SERVICE = "service"
+PRICING_TYPE_REGULAR = "regular"
+PRICING_TYPE_FREE_SERVICE = "free_customer_service"
+#: Inbound interactive replies: a reply button tapped, a list row chosen.
+INTERACTIVE_BUTTON_REPLY = REPLY_BUTTON
+INTERACTIVE_LIST_REPLY = REPLY_LIST
+
 # --- business profile ----------------------------------------------------------------------------
 
 #: What a business profile update may set (besides ``messaging_product``); text limits are in

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from airflow_provider_whatsapp.sandbox import WhatsAppSandbox
 
 RECIPIENT = "14155550100"
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -82,3 +85,25 @@ def assert_graph_error(response: httpx.Response, status: int, code: int) -> dict
         assert error["error_data"]["messaging_product"] == "whatsapp"
         assert error["error_data"]["details"]
     return error
+
+
+def eventually(probe: Callable[[], T | None], *, within: float = 10.0) -> T:
+    """``probe()``'s first truthy value, polled every 50 ms; fails after ``within`` seconds (a bound for
+    "does not hang" only: the sandbox's timers fire within a fraction of a second)."""
+    deadline = time.monotonic() + within
+    while True:
+        found = probe()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"nothing came within {within} s"
+        time.sleep(0.05)
+
+
+def final_status(sandbox: WhatsAppSandbox, wamid: str, wanted: str) -> dict:
+    """The message once its status is ``wanted`` (waiting for the sandbox's timers), as JSON."""
+
+    def reached() -> dict | None:
+        message = sandbox.state.by_id[wamid].as_json()
+        return message if message["status"] == wanted else None
+
+    return eventually(reached)

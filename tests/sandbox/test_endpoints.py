@@ -12,16 +12,24 @@ import pytest
 from airflow_provider_whatsapp.errors import (
     WhatsAppError,
     WhatsAppInvalidParameterError,
-    WhatsAppReEngagementError,
     WhatsAppTemplateNotFoundError,
     WhatsAppValidationError,
 )
 from airflow_provider_whatsapp.hooks.maton import MatonHook
 from airflow_provider_whatsapp.sandbox import WhatsAppSandbox
 from airflow_provider_whatsapp.sandbox.state import _seed_templates
+from airflow_provider_whatsapp.spec import error_codes
 from airflow_provider_whatsapp.spec.limits import ANIMATED_STICKER_MAX_BYTES, MEDIA_RULES, is_animated_webp
 from airflow_provider_whatsapp.template_definitions import validate_template
-from tests.sandbox.conftest import RECIPIENT, assert_graph_error, messages_path, template, text
+from tests.sandbox.conftest import (
+    RECIPIENT,
+    assert_graph_error,
+    eventually,
+    final_status,
+    messages_path,
+    template,
+    text,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -318,25 +326,46 @@ def test_oauth_page_changes_nothing_until_its_json_post(whatsapp_sandbox: WhatsA
 
 
 @pytest.mark.whatsapp_sandbox(require_window=True)
-def test_free_form_needs_an_inbound_message_in_the_last_24_hours(whatsapp_sandbox: WhatsAppSandbox) -> None:
+def test_free_form_outside_the_window_is_accepted_then_fails_by_status(
+    whatsapp_sandbox: WhatsAppSandbox,
+) -> None:
+    # As WhatsApp does: the send is answered 200 with a wamid, the failure comes later as a status.
     hook = MatonHook()
-    with pytest.raises(WhatsAppReEngagementError):
-        hook.send_message(text("hi"))
-    hook.send_message(template("hello_world"))  # templates may always be sent
+    late = hook.message_id(hook.send_message(text("hi")))
+    failed = final_status(whatsapp_sandbox, late, "failed")
+    assert failed["error"]["code"] == error_codes.RE_ENGAGEMENT
+    assert failed["error"]["title"] == error_codes.lookup(error_codes.RE_ENGAGEMENT).title
+    assert [s["status"] for s in failed["statuses"]] == ["accepted", "failed"]  # never sent
+    final_status(whatsapp_sandbox, hook.message_id(hook.send_message(template("hello_world"))), "delivered")
 
     whatsapp_sandbox.add_inbound(RECIPIENT, "hello?")
-    hook.send_message(text("hi"))
+    final_status(whatsapp_sandbox, hook.message_id(hook.send_message(text("hi"))), "delivered")
 
     whatsapp_sandbox.advance_clock(24 * 3600 + 1)
-    with pytest.raises(WhatsAppReEngagementError):
-        hook.send_message(text("still there?"))
+    again = final_status(whatsapp_sandbox, hook.message_id(hook.send_message(text("still there?"))), "failed")
+    assert again["error"]["code"] == error_codes.RE_ENGAGEMENT
 
 
 def test_the_24_hour_rule_can_be_switched_on_over_http(
     whatsapp_sandbox: WhatsAppSandbox, client: httpx.Client
 ) -> None:
     assert client.post("/_sandbox/config", json={"require_window": True}).json()["require_window"] is True
-    assert_graph_error(client.post(messages_path(whatsapp_sandbox), json=text("hi")), 400, 131047)
+    answer = client.post(messages_path(whatsapp_sandbox), json=text("hi"))
+    assert answer.status_code == 200
+    wamid = answer.json()["messages"][0]["id"]
+
+    def failed() -> dict | None:
+        (message,) = client.get("/_sandbox/messages", params={"wa_id": RECIPIENT}).json()["data"]
+        return message if message["status"] == "failed" else None
+
+    assert eventually(failed)["error"]["code"] == error_codes.RE_ENGAGEMENT
+    statuses = [
+        e["entry"][0]["changes"][0]["value"]["statuses"][0]
+        for e in client.get("/_sandbox/webhooks").json()["data"]
+    ]
+    assert [(s["id"], s["status"], s["errors"][0]["code"]) for s in statuses] == [
+        (wamid, "failed", error_codes.RE_ENGAGEMENT)
+    ]
     assert client.post("/_sandbox/inbound", json={"from": RECIPIENT, "text": "hi"}).status_code == 200
     assert client.post(messages_path(whatsapp_sandbox), json=text("hi")).status_code == 200
 
@@ -387,11 +416,12 @@ def test_an_inbound_reply_reads_earlier_messages_and_is_a_webhook(
 
 def test_failed_status_carries_an_error(whatsapp_sandbox: WhatsAppSandbox) -> None:
     wamid = MatonHook.message_id(MatonHook().send_message(text("hi")))
-    whatsapp_sandbox.set_status(wamid, "failed", error_code=131026)
-    assert whatsapp_sandbox.messages_to(RECIPIENT)[0].error == {
-        "code": 131026,
-        "title": "Message undeliverable",
-    }
+    whatsapp_sandbox.set_status(wamid, "failed", error_code=error_codes.UNDELIVERABLE)
+    error = whatsapp_sandbox.messages_to(RECIPIENT)[0].error
+    assert error is not None
+    assert error["code"] == error_codes.UNDELIVERABLE
+    assert error["title"] == error["message"] == error_codes.lookup(error_codes.UNDELIVERABLE).title
+    assert error["error_data"]["details"] == error_codes.STATUS_ERROR_DETAILS[error_codes.UNDELIVERABLE]
     with pytest.raises(WhatsAppError):
         MatonHook(max_attempts=1).send_message({"to": RECIPIENT, "type": "nonsense", "nonsense": {}})
 
