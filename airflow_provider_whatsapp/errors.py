@@ -126,6 +126,13 @@ class WhatsAppDeliveryUnknownError(WhatsAppError, AirflowFailException):
     """
 
 
+class WhatsAppNotConfirmedError(WhatsAppError, AirflowFailException):
+    """WhatsApp accepted a message, but its status did not reach what the task asked to ``confirm`` in time.
+
+    The message may still arrive; it is not sent again, by the task or by Airflow.
+    """
+
+
 # --- permanent: fail the task, say why -----------------------------------------------------------
 
 

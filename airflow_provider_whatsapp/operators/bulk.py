@@ -108,9 +108,20 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         resend_changed: bool = False,
         journal_wait: float = 0.0,
         max_failures_in_xcom: int = MAX_FAILURES_IN_XCOM,
+        confirm: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if confirm is not None:
+            from airflow_provider_whatsapp.errors import WhatsAppValidationError
+
+            # Waiting for thousands of statuses would hold the task (and its journal) for hours; the
+            # result counts what WhatsApp accepted, the event store has each recipient's status.
+            raise WhatsAppValidationError(
+                "confirm: WhatsAppSendBulkOperator does not wait for delivery statuses; its result counts "
+                "the messages WhatsApp accepted. Wait for one message with WhatsAppMessageStatusSensor, or "
+                "send to a few recipients with a send operator and confirm=..."
+            )
         if message is not None and template_name is not None:
             raise ValueError("Give either message or template_name to WhatsAppSendBulkOperator, not both.")
         if message is None and template_name is None:

@@ -16,15 +16,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_provider_whatsapp._compat import default_deferrable
 from airflow_provider_whatsapp.operators._base import WhatsAppBaseOperator, is_concrete
+from airflow_provider_whatsapp.operators._confirm import (
+    DEFAULT_CONFIRM_POKE_INTERVAL,
+    DEFAULT_CONFIRM_TIMEOUT,
+    check_seconds,
+    check_target,
+)
 from airflow_provider_whatsapp.redact import mask_phone_number
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from datetime import timedelta
 
     from airflow.sdk import Context
 
     from airflow_provider_whatsapp.messages import OutgoingMessage
+    from airflow_provider_whatsapp.webhooks.store import EventStore
 
 
 def _with_article(noun: str) -> str:
@@ -42,6 +51,18 @@ class WhatsAppSendMessageOperator(WhatsAppBaseOperator):
     :param message: e.g. ``{"type": "text", "text": {"body": "hi"}}`` or a model from
         :mod:`airflow_provider_whatsapp.messages`; ``type`` must be one WhatsApp knows.
     :param reply_to: the wamid of a received message to reply to (``context.message_id``).
+    :param confirm: ``None`` (default): the task succeeds once WhatsApp ACCEPTED the message, which
+        does not prove it arrived (a message outside the 24-hour window, or to a number without
+        WhatsApp, is accepted and fails later). ``"sent"``, ``"delivered"`` or ``"read"``: the task
+        succeeds only once the message reached that status (or a later one), as WhatsApp's status
+        webhooks report it in the event store; a ``failed`` status fails it with the error of its code
+        (131047: :class:`~airflow_provider_whatsapp.errors.WhatsAppReEngagementError`).
+    :param confirm_timeout: seconds (or a ``timedelta``) to wait for ``confirm``; then the task fails
+        with :class:`~airflow_provider_whatsapp.errors.WhatsAppNotConfirmedError`. The message is never
+        sent again, by the task or by Airflow's retries.
+    :param confirm_poke_interval: seconds between two looks at the event store.
+    :param deferrable: wait for ``confirm`` in the triggerer (the sent wamid travels in the trigger, so
+        resuming never sends again); default from ``[operators] default_deferrable``.
     :return: the new message's id (``wamid...``).
     """
 
@@ -71,13 +92,27 @@ class WhatsAppSendMessageOperator(WhatsAppBaseOperator):
             templated = [name for name in cls.message_fields if name not in cls.untemplated_fields]
             cls.template_fields = (*cls.envelope_fields, *templated)
 
-    def __init__(self, *, to: str, reply_to: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        to: str,
+        reply_to: str | None = None,
+        confirm: str | None = None,
+        confirm_timeout: float | timedelta = DEFAULT_CONFIRM_TIMEOUT,
+        confirm_poke_interval: float = DEFAULT_CONFIRM_POKE_INTERVAL,
+        deferrable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
         if self.model is None and "message" not in kwargs:
             raise TypeError(f"{type(self).__name__}() missing required keyword argument: 'message'")
         declared = {name: kwargs.pop(name, None) for name in (*self.message_fields, *self.upload_options)}
         super().__init__(**kwargs)
         self.to = to
         self.reply_to = reply_to
+        self.confirm = check_target("confirm", confirm, optional=True)
+        self.confirm_timeout = check_seconds("confirm_timeout", confirm_timeout)
+        self.confirm_poke_interval = check_seconds("confirm_poke_interval", confirm_poke_interval)
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         for name, value in declared.items():
             setattr(self, name, value)
         # Here, not in the subclasses: every argument is stored by now, whatever the depth of the class.
@@ -113,9 +148,11 @@ class WhatsAppSendMessageOperator(WhatsAppBaseOperator):
     def execute(self, context: Context) -> str:
         from airflow_provider_whatsapp.messages import normalize_recipient
 
-        # Everything the DAG gave is checked before the first request, the upload included.
+        # Everything the DAG gave is checked before the first request, the upload included; so is the
+        # event store a confirmation reads, so that a broken one cannot fail the task after the send.
         message = self.build_message()
         recipient = normalize_recipient(self.to)
+        store = self.event_store() if self.confirm is not None else None
         target = message.upload_target()
         if target is not None:
             media_type, file_path = target
@@ -131,6 +168,59 @@ class WhatsAppSendMessageOperator(WhatsAppBaseOperator):
             mask_phone_number(recipient),
             wamid,
         )
+        if store is None or self.confirm is None:
+            return wamid
+        return self._confirm(store, wamid)
+
+    def event_store(self) -> EventStore:
+        """The event store of the connection, where the receiver writes WhatsApp's status webhooks."""
+        from airflow_provider_whatsapp.webhooks.store import EventStore
+
+        return EventStore.for_connection(self.maton_conn_id)
+
+    def _confirm(self, store: EventStore, wamid: str) -> str:
+        """Wait until ``wamid`` reached :attr:`confirm`: in the triggerer when deferrable, else here."""
+        from airflow_provider_whatsapp.triggers._events import end_time_after, tolerant
+        from airflow_provider_whatsapp.triggers.status import look
+
+        target = str(self.confirm)
+        end_time = end_time_after(self.confirm_timeout)
+        self.log.info("Waiting up to %.0f s for message %s to be %s", self.confirm_timeout, wamid, target)
+        if self.deferrable and tolerant(lambda: look(store, wamid, target), self.log)() is None:
+            from airflow_provider_whatsapp.triggers.status import WhatsAppMessageStatusTrigger
+
+            self.defer(
+                trigger=WhatsAppMessageStatusTrigger(
+                    message_id=wamid,
+                    target=target,
+                    store=store.describe(),
+                    poke_interval=self.confirm_poke_interval,
+                    end_time=end_time,
+                ),
+                method_name="execute_complete",
+            )
+        from airflow_provider_whatsapp.operators._confirm import confirm_in_process
+
+        event = confirm_in_process(
+            store,
+            wamid,
+            target,
+            poke_interval=self.confirm_poke_interval,
+            end_time=end_time,
+            log=self.log,
+        )
+        self.log.info("Message %s is %s", wamid, event.get("status"))
+        return wamid
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+        """Resume after the status trigger: the wamid sent before deferring, or the confirmation's error.
+        Nothing is sent here."""
+        from airflow_provider_whatsapp.errors import WhatsAppNotConfirmedError
+        from airflow_provider_whatsapp.triggers.status import settle
+
+        status = settle(event, on_timeout=WhatsAppNotConfirmedError)
+        wamid = str((event or {}).get("message_id"))
+        self.log.info("Message %s is %s", wamid, status.get("status"))
         return wamid
 
 

@@ -15,6 +15,7 @@ from airflow_provider_whatsapp.spec.limits import (
     RECIPIENT_MAX_DIGITS,
     RECIPIENT_MIN_DIGITS,
     TEMPLATE_NAME_MAX,
+    WAMID_MAX_CHARS,
 )
 
 # --- placeholders: {{1}}, {{2}}... or {{first_name}} ---------------------------------------------
@@ -94,6 +95,21 @@ def is_wa_id(value: object) -> bool:
         and value.isascii()
         and value.isdigit()
         and RECIPIENT_MIN_DIGITS <= len(value) <= RECIPIENT_MAX_DIGITS
+    )
+
+
+# --- message ids ---------------------------------------------------------------------------------
+
+
+def is_message_id(value: object) -> bool:
+    """A message id as WhatsApp gives them (``wamid.HBgL...``): printable ASCII without spaces, at most
+    :data:`.limits.WAMID_MAX_CHARS` characters."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= WAMID_MAX_CHARS
+        and value.isascii()
+        and value.isprintable()
+        and not any(c.isspace() for c in value)
     )
 
 

@@ -303,7 +303,7 @@ def test_notifier_template_and_validation(gateway: LoopbackServer) -> None:
     from airflow_provider_whatsapp.notifications.whatsapp import WhatsAppNotifier, send_whatsapp_notification
 
     assert send_whatsapp_notification is WhatsAppNotifier
-    with pytest.raises(WhatsAppValidationError, match="exactly one of body or template_name"):
+    with pytest.raises(WhatsAppValidationError, match="needs body, template_name, or both"):
         WhatsAppNotifier(to=RECIPIENT)
     with pytest.raises(WhatsAppValidationError, match="body: 4097 characters"):
         WhatsAppNotifier(to=RECIPIENT, body="x" * 4097)

@@ -1,0 +1,97 @@
+"""``confirm=``: the checks of its arguments at DAG parse time, and the wait after a send in a worker.
+
+Cheap to import (operators import it on every DAG parse): the event store and the triggers are
+imported when a task first waits.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_whatsapp.webhooks.store import EventStore
+
+#: How long a task waits for the status it asked to ``confirm`` before it fails (without resending).
+DEFAULT_CONFIRM_TIMEOUT = 600.0
+#: Seconds between two looks at the event store while confirming.
+DEFAULT_CONFIRM_POKE_INTERVAL = 5.0
+
+
+def check_target(field: str, value: Any, *, optional: bool = False) -> str | None:
+    """``value`` if it is a status a message can be waited for (``None`` too when ``optional``); else an
+    error naming the argument and the allowed values."""
+    from airflow_provider_whatsapp.spec.vocabulary import MESSAGE_STATUSES
+
+    if (optional and value is None) or (isinstance(value, str) and value in MESSAGE_STATUSES):
+        return value
+    from airflow_provider_whatsapp.errors import WhatsAppValidationError
+
+    allowed = ", ".join(repr(status) for status in MESSAGE_STATUSES)
+    raise WhatsAppValidationError(
+        f"{field}: must be {'None or ' if optional else ''}one of {allowed}, not {_shown(value)}"
+    )
+
+
+def check_message_id(field: str, value: Any) -> str:
+    """``value`` if it is a message id (``wamid...``); else an error naming the argument and the rule."""
+    from airflow_provider_whatsapp.spec.grammar import is_message_id
+
+    if is_message_id(value):
+        return str(value)
+    from airflow_provider_whatsapp.errors import WhatsAppValidationError
+    from airflow_provider_whatsapp.spec.limits import WAMID_MAX_CHARS
+
+    raise WhatsAppValidationError(
+        f"{field}: must be a message id (wamid...): 1 to {WAMID_MAX_CHARS} printable ASCII "
+        f"characters without spaces, not {_shown(value)}"
+    )
+
+
+def check_seconds(field: str, value: Any) -> float:
+    """``value`` (seconds or a ``timedelta``) as a positive, finite number of seconds."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    is_number = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+    if is_number and math.isfinite(seconds) and seconds > 0:
+        return float(seconds)
+    from airflow_provider_whatsapp.errors import WhatsAppValidationError
+
+    raise WhatsAppValidationError(
+        f"{field}: must be a positive number of seconds or a timedelta, not {_shown(value)}"
+    )
+
+
+def _shown(value: Any) -> str:
+    # A hostile value may be megabytes long: its start and its length, not all of it.
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:60]}... ({len(str(value))} characters)"
+
+
+def confirm_in_process(
+    store: EventStore,
+    message_id: str,
+    target: str,
+    *,
+    poke_interval: float,
+    end_time: float | None,
+    log: Any,
+) -> dict[str, Any]:
+    """Wait in this process until ``message_id`` reaches ``target``; returns its status event.
+
+    Raises the typed error of a ``failed`` status, and
+    :class:`~airflow_provider_whatsapp.errors.WhatsAppNotConfirmedError` when ``end_time`` passes first.
+    """
+    from airflow_provider_whatsapp.errors import WhatsAppNotConfirmedError
+    from airflow_provider_whatsapp.triggers._events import TIMEOUT, tolerant, wait_blocking
+    from airflow_provider_whatsapp.triggers.status import look, not_confirmed_text, settle
+
+    outcome = wait_blocking(
+        tolerant(lambda: look(store, message_id, target), log), poke_interval=poke_interval, end_time=end_time
+    )
+    if outcome is None:
+        seen = tolerant(lambda: {"event": store.status(message_id)}, log)()
+        event = seen["event"] if seen else None
+        text = not_confirmed_text(message_id, target, event.status if event is not None else None)
+        outcome = {"status": TIMEOUT, "message_id": message_id, "target": target, "message": text}
+    return settle(outcome, on_timeout=WhatsAppNotConfirmedError)
