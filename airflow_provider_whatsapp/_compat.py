@@ -12,6 +12,8 @@ from airflow import __version__ as AIRFLOW_VERSION
 from packaging.version import Version
 
 AIRFLOW_V_3_PLUS = Version(Version(AIRFLOW_VERSION).base_version) >= Version("3.0.0")
+#: Whether this Airflow schedules DAGs on asset events fired by triggers (``AssetWatcher``).
+EVENT_TRIGGERS = AIRFLOW_V_3_PLUS
 
 if TYPE_CHECKING or AIRFLOW_V_3_PLUS:
     from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator, ObjectStoragePath
@@ -44,7 +46,7 @@ else:  # Airflow 2.11
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Connection
-    from airflow.triggers.base import BaseTrigger, TriggerEvent
+    from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 
 def __getattr__(name: str) -> Any:
@@ -54,6 +56,12 @@ def __getattr__(name: str) -> Any:
         from airflow.triggers import base
 
         return getattr(base, name)
+    if name == "BaseEventTrigger":
+        # Event-driven scheduling (AssetWatcher) is Airflow 3's. On 2.11 a subclass still defines, so a
+        # module declaring one imports; EVENT_TRIGGERS tells its constructor to refuse with a clear error.
+        from airflow.triggers import base
+
+        return getattr(base, "BaseEventTrigger", base.BaseTrigger)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -163,11 +171,13 @@ def connection_extra(conn: Any) -> dict[str, Any]:
 
 __all__ = [
     "AIRFLOW_V_3_PLUS",
+    "EVENT_TRIGGERS",
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
+    "BaseEventTrigger",
     "BaseHook",
     "BaseNotifier",
     "BaseOperator",
