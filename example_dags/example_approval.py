@@ -4,14 +4,15 @@
 (no worker slot is held) until the first approver taps one. Approve: ``publish`` runs. Reject: the
 downstream tasks are skipped. Nobody answers within ``timeout``: the operator takes ``timeout_default``
 (here a reject, so nothing is published unseen). An answer from a number that is not an approver is
-ignored. The operator returns who answered what and when, as its XCom value.
+ignored. The operator returns who answered what and when (``decision``, ``by``, ``at``...) as XCom.
 
 The taps reach Airflow as webhooks: the receiver (the Airflow 3 API server's ``/whatsapp`` plugin, or
 ``whatsapp-webhooks``) must be set up as the README's "Conversations" section says. Reply buttons are
 free-form, so WhatsApp delivers them within 24 hours of the approver's last message; the operator
 reports a 131047 failure instead of waiting for an answer that cannot come.
 
-Approvers come from the Airflow Variable ``whatsapp_approvers`` (a JSON list), else ``params.approvers``.
+Approvers come from the Airflow Variable ``whatsapp_approvers`` (comma-separated numbers), else from
+``params.approvers``.
 """
 
 from __future__ import annotations
@@ -34,9 +35,8 @@ with DAG(
     schedule="@daily",
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    params={"approvers": ["+1 415 555 0100", "+1 415 555 0101"]},
+    params={"approvers": "+1 415 555 0100, +1 415 555 0101"},
     default_args={"retries": 0},
-    render_template_as_native_obj=True,
     tags=["example", "whatsapp"],
 ) as dag:
 
@@ -48,7 +48,7 @@ with DAG(
 
     ask = WhatsAppApprovalOperator(
         task_id="ask_to_publish",
-        to="{{ var.json.get('whatsapp_approvers', params.approvers) }}",
+        to="{{ var.value.get('whatsapp_approvers', params.approvers) }}",
         body=(
             f"Nightly load {RUN_DAY}: "
             "{{ ti.xcom_pull(task_ids='load')['rows'] }} rows loaded, "
@@ -61,8 +61,8 @@ with DAG(
     )
 
     @task
-    def publish(decision: dict[str, str]) -> str:
-        return f"published, approved by {decision['from']} at {decision['timestamp']}"
+    def publish(answer: dict[str, str]) -> str:
+        return f"published, approved by {answer['by']} at {answer['at']}"
 
     loaded >> ask
     publish(ask.output)

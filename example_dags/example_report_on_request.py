@@ -2,9 +2,10 @@
 
 On Airflow 3 the DAG is scheduled on an asset watched by ``WhatsAppInboundMessageTrigger``: the
 triggerer reads the event store the webhook receiver fills, and each inbound text matching
-``text_pattern`` becomes an asset event whose ``extra`` is the message (``from``, ``type``, ``text``,
-``wamid``, ``timestamp``, ...), so one DAG run per message. No message is lost across a triggerer
-restart (at least once; the wamid is the de-duplication key). The person has just written, so their
+``text_pattern`` becomes an asset event whose ``extra["payload"]`` is the message (``from``, ``type``,
+``text``, ``wamid``, ``timestamp``, ...), so one DAG run per message. No message is lost across a triggerer
+restart (at least once; the wamid is the de-duplication key). The watcher starts at the end of the
+feed: messages stored before it first ran start no run. The person has just written, so their
 24-hour window is open and the answer can be free-form text.
 
 Airflow 2.11 has no event-driven scheduling: there the DAG parses with ``schedule=None`` and can be
@@ -54,9 +55,13 @@ with DAG(
     def requested_by(**context: Any) -> dict[str, Any]:
         """The message that asked: the latest asset event's extra, else (a manual run) ``params``."""
         events = context.get("triggering_asset_events") or {}
-        extras = [dict(event.extra or {}) for asset_events in events.values() for event in asset_events]
-        if extras:
-            return extras[-1]
+        messages = [
+            dict((event.extra or {}).get("payload") or {})
+            for asset_events in events.values()
+            for event in asset_events
+        ]
+        if messages and messages[-1].get("from"):
+            return messages[-1]
         return {"from": context["params"]["sender"], "wamid": None}
 
     @task

@@ -5,7 +5,6 @@ receiver, served by uvicorn on 127.0.0.1, which stores them in an event store un
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 from collections.abc import Iterator
@@ -71,10 +70,14 @@ class Conversation:
 
     def stored_files(self) -> list[str]:
         """Every file of the event store, relative: what a refused delivery must leave unchanged."""
-        return sorted(str(p.relative_to(self.events_path)) for p in self.events_path.rglob("*") if p.is_file())
+        return sorted(
+            str(p.relative_to(self.events_path)) for p in self.events_path.rglob("*") if p.is_file()
+        )
 
 
-def connection_extras(events_path: Path, path_token: str, app_secret: str, verify_token: str) -> dict[str, str]:
+def connection_extras(
+    events_path: Path, path_token: str, app_secret: str, verify_token: str
+) -> dict[str, str]:
     return {
         "events_path": str(events_path),
         "webhook_path_token": path_token,
@@ -105,6 +108,3 @@ def conversation(
             talk = Conversation(sandbox, receiver, events_path, path_token, app_secret, verify_token)
             sandbox.configure(webhook_url=talk.callback_url, webhook_app_secret=app_secret)
             yield talk
-
-
-__all__ = ["POLL", "Conversation", "UvicornThread", "connection_extras", "json", "wait_until"]
