@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow_provider_whatsapp.webhooks.events import InboundMessage, StatusEvent
+from airflow_provider_whatsapp.webhooks.store import EventStore
 
 from airflow_provider_whatsapp.errors import WhatsAppValidationError
 from airflow_provider_whatsapp.operators.approval import WhatsAppApprovalOperator, button_ids_for
 from airflow_provider_whatsapp.sandbox.pytest_plugin import CONN_ENV
 from airflow_provider_whatsapp.spec.limits import REPLY_BUTTON_TITLE_MAX
-from airflow_provider_whatsapp.webhooks.events import InboundMessage, StatusEvent
-from airflow_provider_whatsapp.webhooks.store import EventStore
 from tests.dagrun import load_dag, task_states
 
 APPROVER = "14155550100"

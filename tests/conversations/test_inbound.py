@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow_provider_whatsapp.webhooks.events import InboundMessage
+from airflow_provider_whatsapp.webhooks.store import EventStore
 
 from airflow_provider_whatsapp._compat import AIRFLOW_V_3_PLUS
 from airflow_provider_whatsapp.errors import WhatsAppValidationError
 from airflow_provider_whatsapp.triggers.inbound import CURSORS_FOLDER, WhatsAppInboundMessageTrigger
-from airflow_provider_whatsapp.webhooks.events import InboundMessage
-from airflow_provider_whatsapp.webhooks.store import EventStore
 from tests.conftest import PHONE_NUMBER_ID, connection_json
 
 ANA = "14155550100"

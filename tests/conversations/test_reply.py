@@ -8,6 +8,8 @@ import time
 from datetime import timedelta
 
 import pytest
+from airflow_provider_whatsapp.webhooks.events import InboundMessage, StatusEvent, WebhookError
+from airflow_provider_whatsapp.webhooks.store import EventStore
 
 from airflow_provider_whatsapp._compat import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 from airflow_provider_whatsapp.errors import (
@@ -18,8 +20,6 @@ from airflow_provider_whatsapp.errors import (
 from airflow_provider_whatsapp.sensors.reply import WhatsAppReplySensor
 from airflow_provider_whatsapp.spec.error_codes import RE_ENGAGEMENT, UNDELIVERABLE
 from airflow_provider_whatsapp.triggers.reply import FAILED, REPLIED, WAITING, WhatsAppReplyTrigger, assess
-from airflow_provider_whatsapp.webhooks.events import InboundMessage, StatusEvent, WebhookError
-from airflow_provider_whatsapp.webhooks.store import EventStore
 from tests.conftest import PHONE_NUMBER_ID, TEST_KEY, connection_json
 
 SENT = "wamid.QUESTION"
