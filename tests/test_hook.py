@@ -20,6 +20,7 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppReEngagementError,
     WhatsAppTemplateNotFoundError,
     WhatsAppTransientError,
+    WhatsAppValidationError,
 )
 from airflow_provider_whatsapp.hooks.maton import MatonHook
 from tests.conftest import PHONE_NUMBER_ID, TEST_KEY, WABA_ID, connection_json
@@ -758,3 +759,63 @@ def test_a_media_url_that_cannot_be_requested_is_a_provider_error(
 
     assert caught.value.__cause__ is None and caught.value.__context__ is None
     assert len(maton_conn.requests) == 1
+
+
+# --- webhook subscription ------------------------------------------------------------------------
+
+SUBSCRIBED_APPS = rf"^/whatsapp-business/v21\.0/{WABA_ID}/subscribed_apps$"
+CALLBACK = "https://airflow.example.com/whatsapp/webhooks/Zx9"
+VERIFY_TOKEN = "verify-token-7c1d0e9a"
+
+
+def test_subscribe_webhooks_posts_the_callback_override(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("POST", SUBSCRIBED_APPS, Reply(json={"success": True}))
+
+    assert MatonHook().subscribe_webhooks(CALLBACK, VERIFY_TOKEN) == {"success": True}
+
+    (request,) = maton_conn.requests
+    assert request.json == {"override_callback_uri": CALLBACK, "verify_token": VERIFY_TOKEN}
+
+
+def test_get_webhook_subscription_reads_the_override(maton_conn: LoopbackServer) -> None:
+    app = {"whatsapp_business_api_data": {"id": "1", "name": "Maton"}, "override_callback_uri": CALLBACK}
+    maton_conn.route("GET", SUBSCRIBED_APPS, Reply(json={"data": [app]}))
+
+    assert MatonHook().get_webhook_subscription() == {
+        "subscribed": True,
+        "callback_url": CALLBACK,
+        "apps": [app],
+    }
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://airflow.example.com/hook",  # plain http off this machine
+        "ftp://127.0.0.1/hook",
+        "https://user:secret@airflow.example.com/hook",
+        "https://airflow.example.com/hook#part",
+        "https:///no-host",
+        "https://airflow.example.com/" + "a" * 3000,
+        12345,
+    ],
+)
+def test_a_bad_callback_url_is_refused_before_any_request(maton_conn: LoopbackServer, url: object) -> None:
+    with pytest.raises(WhatsAppValidationError, match=r"^callback_url: .*https URL"):
+        MatonHook().subscribe_webhooks(url, VERIFY_TOKEN)  # type: ignore[arg-type]
+    assert maton_conn.requests == []
+
+
+def test_a_bad_verify_token_is_refused_without_showing_it(maton_conn: LoopbackServer) -> None:
+    with pytest.raises(WhatsAppValidationError, match=r"^verify_token: ") as caught:
+        MatonHook().subscribe_webhooks("http://127.0.0.1:8080/hook", "secret with spaces")
+    assert "secret" not in str(caught.value)
+    assert maton_conn.requests == []
+
+
+def test_the_verify_token_echoed_in_an_error_is_scrubbed(maton_conn: LoopbackServer) -> None:
+    maton_conn.route("POST", SUBSCRIBED_APPS, Reply(400, graph_error(100, f"token {VERIFY_TOKEN} refused")))
+
+    with pytest.raises(WhatsAppPermanentError) as caught:
+        MatonHook(max_attempts=1).subscribe_webhooks(CALLBACK, VERIFY_TOKEN)
+    assert VERIFY_TOKEN not in str(caught.value)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from airflow_provider_whatsapp.errors import WhatsAppConfigurationError, WhatsAppValidationError
+from airflow_provider_whatsapp.spec.limits import LOOPBACK_HOSTS
 
 # Graph object ids (phone numbers, WABAs, media, templates) are decimal numbers; 32 digits leaves room
 # beyond the 15-20 digits they have today.
@@ -49,7 +50,20 @@ MEDIA = "media"
 MESSAGE_TEMPLATES = "message_templates"
 PHONE_NUMBERS = "phone_numbers"
 BUSINESS_PROFILE = "whatsapp_business_profile"
+SUBSCRIBED_APPS = "subscribed_apps"
 CONNECTIONS = "connections"
+
+# A webhook callback URL: Meta calls it over https; plain http only reaches a receiver on this machine
+# (the sandbox). The length bound keeps a templated megabyte out of a request, far above any real URL.
+CALLBACK_URL_MAX = 2048
+CALLBACK_URL_RULE = (
+    f"an https URL (http only on this machine: {', '.join(sorted(LOOPBACK_HOSTS))}) with a host, no "
+    f"user:password@ and no #fragment, at most {CALLBACK_URL_MAX} characters"
+)
+# The verify token travels in the verification request's query: printable, no spaces, bounded.
+VERIFY_TOKEN_MAX = 256
+VERIFY_TOKEN_RULE = f"1 to {VERIFY_TOKEN_MAX} printable ASCII characters without spaces"
+_VERIFY_TOKEN = re.compile(rf"[!-~]{{1,{VERIFY_TOKEN_MAX}}}")
 
 _SHOWN_MAX = 40
 # Python refuses to turn an int of thousands of digits into text; no id comes near this bound.
@@ -212,6 +226,42 @@ def message_templates(waba_id: Any) -> tuple[str, ...]:
 
 def phone_numbers(waba_id: Any) -> tuple[str, ...]:
     return (check_graph_id("waba_id", waba_id), PHONE_NUMBERS)
+
+
+def subscribed_apps(waba_id: Any) -> tuple[str, ...]:
+    return (check_graph_id("waba_id", waba_id), SUBSCRIBED_APPS)
+
+
+def check_callback_url(value: Any) -> str:
+    """``value`` as a webhook callback URL WhatsApp can call, else an error naming ``callback_url``."""
+    if not isinstance(value, str) or len(value) > CALLBACK_URL_MAX:
+        raise WhatsAppValidationError(
+            f"callback_url: {_shown(value)} is not valid; it must be {CALLBACK_URL_RULE}."
+        )
+    try:
+        parts = urlsplit(value)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 -- a port that is not a number raises here
+    except ValueError:
+        host, parts = "", urlsplit("")
+    loopback = host in LOOPBACK_HOSTS or f"[{host}]" in LOOPBACK_HOSTS
+    scheme_ok = parts.scheme == "https" or (parts.scheme == "http" and loopback)
+    clean = value.isascii() and value.isprintable() and " " not in value
+    if not (host and scheme_ok and clean) or parts.username is not None or "#" in value:
+        raise WhatsAppValidationError(
+            f"callback_url: {_shown(value)} is not valid; it must be {CALLBACK_URL_RULE}."
+        )
+    return value
+
+
+def check_verify_token(value: Any) -> str:
+    """``value`` as a webhook verify token, else an error naming ``verify_token`` (never showing it)."""
+    if not isinstance(value, str) or not _VERIFY_TOKEN.fullmatch(value):
+        length = f"{len(value)} characters" if isinstance(value, str) else type(value).__name__
+        raise WhatsAppValidationError(
+            f"verify_token: the value given ({length}) is not valid; use {VERIFY_TOKEN_RULE}."
+        )
+    return value
 
 
 def maton_connection(connection_id: Any) -> tuple[str, ...]:

@@ -63,7 +63,11 @@ from airflow_provider_whatsapp.hooks._transport import (
 )
 from airflow_provider_whatsapp.redact import keep_secret
 from airflow_provider_whatsapp.spec.limits import MAX_TEMPLATE_PAGES, MB, MEDIA_MAX_BYTES
-from airflow_provider_whatsapp.spec.vocabulary import MESSAGING_PRODUCT
+from airflow_provider_whatsapp.spec.vocabulary import (
+    MESSAGING_PRODUCT,
+    SUBSCRIPTION_CALLBACK_FIELD,
+    SUBSCRIPTION_VERIFY_TOKEN_FIELD,
+)
 from airflow_provider_whatsapp.template_definitions import validate_template
 
 if TYPE_CHECKING:
@@ -669,6 +673,45 @@ class MatonHook(BaseHook):
             params["hsm_id"] = _paths.check_graph_id("template_id", template_id)
         path = _paths.message_templates(s.require_waba_id(waba_id))
         return bool(self._call(self._graph(s, "DELETE", path, params=params)).get("success", False))
+
+    # --- webhook subscription -------------------------------------------------------------------
+
+    def subscribe_webhooks(
+        self, callback_url: str, verify_token: str, *, waba_id: str | None = None
+    ) -> dict[str, Any]:
+        """Send the account's webhooks to ``callback_url`` (Meta's per-account callback override, which
+        also works through Maton). Meta first calls the URL with ``verify_token`` and a challenge the
+        receiver must echo; the subscription is refused otherwise. Returns Graph's answer.
+
+        :param callback_url: https (http only on this machine, for the sandbox); checked before any request.
+        :param verify_token: the token the receiver expects; masked in logs, never shown in an error.
+        :param waba_id: the WhatsApp Business Account; default the connection's ``waba_id``.
+        """
+        url = _paths.check_callback_url(callback_url)
+        token = _paths.check_verify_token(verify_token)
+        mask_key(token)
+        keep_secret(token)
+        s = self.settings
+        body = {SUBSCRIPTION_CALLBACK_FIELD: url, SUBSCRIPTION_VERIFY_TOKEN_FIELD: token}
+        path = _paths.subscribed_apps(s.require_waba_id(waba_id))
+        # Subscribing the same URL again changes nothing: safe to repeat after an ambiguous failure.
+        return self._call(self._graph(s, "POST", path, json=body, idempotent=True))
+
+    def get_webhook_subscription(self, *, waba_id: str | None = None) -> dict[str, Any]:
+        """The account's webhook subscription: ``subscribed`` (whether any app is), ``callback_url``
+        (the override in force, or ``None``) and ``apps`` (Graph's list, as it answered)."""
+        s = self.settings
+        answer = self._call(self._graph(s, "GET", _paths.subscribed_apps(s.require_waba_id(waba_id))))
+        apps = answer_part(answer, "data", list, "the subscribed apps", default=[], items=dict)
+        callback = next(
+            (
+                a[SUBSCRIPTION_CALLBACK_FIELD]
+                for a in apps
+                if isinstance(a.get(SUBSCRIPTION_CALLBACK_FIELD), str)
+            ),
+            None,
+        )
+        return {"subscribed": bool(apps), "callback_url": callback, "apps": apps}
 
     # --- Maton control plane (see :mod:`._control_plane`) -----------------------------------------
 

@@ -88,8 +88,8 @@ def _template_view(content: dict[str, Any], template: Template | None, state: Sa
             view["footer"] = component.get("text")
         elif kind == "BUTTONS":
             view["buttons"] = [
-                {"type": str(b.get("type", "")).upper(), "text": b.get("text", "")}
-                for b in component.get("buttons") or []
+                {"type": str(b.get("type", "")).upper(), "text": b.get("text", ""), "index": index}
+                for index, b in enumerate(component.get("buttons") or [])
             ]
     return view
 
@@ -112,7 +112,11 @@ def _interactive_view(content: dict[str, Any], state: SandboxState) -> dict[str,
     }
     if content.get("type") == "button":
         view["buttons"] = [
-            {"type": vocabulary.TEMPLATE_BUTTON_QUICK_REPLY, "text": (b.get("reply") or {}).get("title", "")}
+            {
+                "type": vocabulary.TEMPLATE_BUTTON_QUICK_REPLY,
+                "text": (b.get("reply") or {}).get("title", ""),
+                "id": (b.get("reply") or {}).get("id"),
+            }
             for b in action.get("buttons") or []
         ]
     elif content.get("type") == "list":
@@ -122,7 +126,7 @@ def _interactive_view(content: dict[str, Any], state: SandboxState) -> dict[str,
                 {
                     "title": s.get("title"),
                     "rows": [
-                        {"title": r.get("title", ""), "description": r.get("description")}
+                        {"id": r.get("id"), "title": r.get("title", ""), "description": r.get("description")}
                         for r in s.get("rows") or []
                     ],
                 }

@@ -416,7 +416,7 @@ class SandboxState:
         self.sent_delay = sent_delay
         self.delivered_delay = delivered_delay
         self.read_delay = read_delay
-        self.unreachable: frozenset[str] = frozenset(unreachable)
+        self.unreachable: frozenset[str] = _digits_of(unreachable)
         # What signs the events when no app secret is configured (Maton's app secret, never shown).
         self.hidden_app_secret = secrets.token_hex(16)
         # The callback registered through POST /{waba_id}/subscribed_apps (None: not subscribed).
@@ -455,7 +455,7 @@ class SandboxState:
                 f"unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(CONFIG_FIELDS)}"
             )
         if "unreachable" in settings:
-            settings["unreachable"] = frozenset(re.sub(r"\D", "", n) for n in settings["unreachable"] or ())
+            settings["unreachable"] = _digits_of(settings["unreachable"] or ())
         with self.lock:
             for key, value in settings.items():
                 setattr(self, key, value)
@@ -1065,6 +1065,10 @@ class SandboxState:
 
 def _rank(status: str) -> int:
     return STATUS_ORDER.index(status) if status in STATUS_ORDER else -1
+
+
+def _digits_of(numbers: Any) -> frozenset[str]:
+    return frozenset(re.sub(r"\D", "", str(n)) for n in numbers)
 
 
 def user_id(wa_id: str) -> str:

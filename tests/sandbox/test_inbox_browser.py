@@ -165,3 +165,28 @@ def test_the_inbox_draws_each_conversation_like_a_phone(
         keep = os.environ.get("SANDBOX_SCREENSHOT")
         if keep:
             page.screenshot(path=keep)
+
+
+def test_a_person_taps_a_button_and_types_a_reply_in_the_inbox(
+    whatsapp_sandbox: WhatsAppSandbox, chromium: str
+) -> None:
+    with httpx.Client(
+        base_url=whatsapp_sandbox.url, headers={"Authorization": f"Bearer {whatsapp_sandbox.api_key}"}
+    ) as client:
+        question = client.post(messages_path(whatsapp_sandbox), json=buttons(2)).json()["messages"][0]["id"]
+
+    with chromium_page() as page:
+        page.goto(f"{whatsapp_sandbox.url}/#{RECIPIENT}")
+        page.click("button.choice[data-button-id='b1']")
+        page.wait_for_selector(".msg.in")
+        page.click(f".msg[data-id='{question}'] .quote-this")
+        page.fill("#composer-text", "and tomorrow?")
+        page.click("#composer button[type=submit]")
+        page.wait_for_selector("text=and tomorrow?")
+
+    tap, typed = whatsapp_sandbox.state.messages_to(RECIPIENT, direction="in")
+    assert tap.payload["interactive"]["button_reply"] == {"id": "b1", "title": "Option 1"}
+    assert tap.reply_to == typed.reply_to == question
+    assert typed.payload["text"]["body"] == "and tomorrow?"
+    replies = [e["entry"][0]["changes"][0]["value"] for e in whatsapp_sandbox.state.webhook_events]
+    assert [v["messages"][0]["context"]["id"] for v in replies if "messages" in v] == [question, question]

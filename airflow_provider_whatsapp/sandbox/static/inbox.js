@@ -127,11 +127,31 @@ function headerNode(header) {
   return mediaNode(header);
 }
 
-function choicesNode(buttons) {
+// The person at the phone answers: a tap on a reply button or a list row, or a typed reply. Each goes
+// to the sandbox, which turns it into an inbound message and its webhook.
+async function answer(body) {
+  const response = await fetch("/_sandbox/reply", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) document.getElementById("sidebar-note").textContent = "The sandbox refused the reply.";
+  state.version = -1; // redraw with the answer at the next poll
+}
+
+function choicesNode(buttons, m) {
   const box = el("div", "choices");
   for (const b of buttons) {
     const icon = b.type === "URL" ? "↗ " : b.type === "PHONE_NUMBER" ? "✆ " : "↩ ";
-    box.appendChild(el("div", "choice", icon + b.text));
+    const tappable = b.type === "QUICK_REPLY" && m.direction === "out";
+    const choice = el(tappable ? "button" : "div", "choice", icon + b.text);
+    if (tappable) {
+      choice.type = "button";
+      choice.dataset.buttonId = b.id || "";
+      const body = b.id ? { message_id: m.id, button_id: b.id } : { message_id: m.id, button_index: b.index };
+      choice.addEventListener("click", () => answer(body));
+    }
+    box.appendChild(choice);
   }
   return box;
 }
@@ -147,7 +167,7 @@ function bubbleContent(m, bubble) {
     if (header) bubble.appendChild(header);
     bubble.appendChild(formatted(t.body));
     if (t.footer) bubble.appendChild(el("div", "footer", t.footer));
-    if (t.buttons && t.buttons.length) after = choicesNode(t.buttons);
+    if (t.buttons && t.buttons.length) after = choicesNode(t.buttons, m);
   } else if (m.interactive) {
     const i = m.interactive;
     const header = headerNode(i.header);
@@ -160,7 +180,12 @@ function bubbleContent(m, bubble) {
       for (const section of i.list.sections) {
         if (section.title) sheet.appendChild(el("div", "list-section-title", section.title));
         for (const row of section.rows) {
-          const r = el("div", "list-row");
+          const r = el(m.direction === "out" ? "button" : "div", "list-row");
+          if (m.direction === "out") {
+            r.type = "button";
+            r.dataset.rowId = row.id || "";
+            r.addEventListener("click", () => answer({ message_id: m.id, row_id: row.id }));
+          }
           r.appendChild(el("div", "row-title", row.title));
           if (row.description) r.appendChild(el("div", "desc", row.description));
           sheet.appendChild(r);
@@ -168,7 +193,7 @@ function bubbleContent(m, bubble) {
       }
       bubble.appendChild(sheet);
     }
-    if (i.buttons && i.buttons.length) after = choicesNode(i.buttons);
+    if (i.buttons && i.buttons.length) after = choicesNode(i.buttons, m);
   } else if (m.media) {
     bubble.appendChild(mediaNode(m.media));
     if (m.media.caption) bubble.appendChild(formatted(m.media.caption));
@@ -208,6 +233,16 @@ function messageNode(m) {
   row.appendChild(bubble);
   if (m.reactions && m.reactions.length) row.appendChild(el("div", "reactions", m.reactions.map((r) => r.emoji).join(" ")));
   if (after) row.appendChild(after);
+  if (m.direction === "out") {
+    const quote = el("button", "quote-this", "↩ Reply");
+    quote.type = "button";
+    quote.addEventListener("click", () => {
+      state.quoting = m.id;
+      document.getElementById("composer-quote").textContent = "Replying to: " + m.summary;
+      document.getElementById("composer-text").focus();
+    });
+    row.appendChild(quote);
+  }
   return row;
 }
 
@@ -301,6 +336,26 @@ async function poll() {
     setTimeout(poll, POLL_MS);
   }
 }
+
+document.getElementById("composer").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = document.getElementById("composer-text");
+  const text = input.value.trim();
+  if (!text || !state.selected) return;
+  if (state.quoting) {
+    await answer({ message_id: state.quoting, text });
+  } else {
+    await fetch("/_sandbox/inbound", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ from: state.selected, text }),
+    });
+    state.version = -1;
+  }
+  input.value = "";
+  state.quoting = null;
+  document.getElementById("composer-quote").textContent = "";
+});
 
 window.addEventListener("hashchange", () => state.data && draw(state.data));
 state.firstDraw = true;
