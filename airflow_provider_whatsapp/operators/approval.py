@@ -203,7 +203,9 @@ class WhatsAppApprovalOperator(WhatsAppBaseOperator):
         self, context: Any, event: dict[str, Any] | None = None, button_ids: list[str] | None = None
     ) -> Any:
         """Turn the trigger's one event into the decision; nothing is sent again."""
-        approve_id, reject_id = button_ids or ("", "")
+        # Airflow 3's dag.test() resumes with the trigger's event only, dropping the defer kwargs: the ids
+        # are a function of the task instance and try, so they are derived again when missing.
+        approve_id, reject_id = button_ids or button_ids_for(context)
         return self._settle(context, event, (approve_id, reject_id))
 
     def _settle(self, context: Any, payload: dict[str, Any] | None, button_ids: tuple[str, str]) -> Any:

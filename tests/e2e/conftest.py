@@ -106,5 +106,5 @@ def conversation(
         monkeypatch.setenv("AIRFLOW_CONN_MATON_DEFAULT", sandbox.connection_json(**extras))
         with UvicornThread(create_app()) as receiver:
             talk = Conversation(sandbox, receiver, events_path, path_token, app_secret, verify_token)
-            sandbox.configure(webhook_url=talk.callback_url, webhook_app_secret=app_secret)
+            sandbox.set_webhook(talk.callback_url, app_secret=app_secret)
             yield talk
