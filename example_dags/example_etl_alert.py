@@ -43,7 +43,7 @@ alert_on_failure = WhatsAppNotifier(
     template_name="etl_failure",
     body_parameters=[
         "{{ dag.dag_id }}.{{ ti.task_id }}",
-        "{{ (dag_run.run_after | string)[:16] }}",
+        "{{ (dag_run.logical_date or dag_run.run_after).strftime('%Y-%m-%d %H:%M') }} UTC",
         "{{ exception | string | truncate(200) }}",
     ],
     # The callback ends only once WhatsApp reports the alert sent, so a lost alert is seen, not assumed.
