@@ -169,6 +169,15 @@ def connection_extra(conn: Any) -> dict[str, Any]:
     return extra if isinstance(extra, dict) else {}
 
 
+def object_storage_conn_id(path: Any) -> str | None:
+    """The connection an ``ObjectStoragePath`` was made with: an attribute on Airflow 3, a storage option
+    on 2.11."""
+    conn_id = getattr(path, "conn_id", None)
+    if conn_id is None:
+        conn_id = (getattr(path, "storage_options", None) or {}).get("conn_id")
+    return conn_id
+
+
 __all__ = [
     "AIRFLOW_V_3_PLUS",
     "EVENT_TRIGGERS",
@@ -194,5 +203,6 @@ __all__ = [
     "get_connection",
     "mask_key",
     "mask_secret",
+    "object_storage_conn_id",
     "quiet_httpx_request_logs",
 ]

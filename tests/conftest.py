@@ -38,6 +38,7 @@ AIRFLOW_INDEPENDENT = (
     "tests/sandbox/test_hardening.py",
     "tests/spec/test_single_source.py",
     "tests/spec/test_readme_tables.py",
+    "tests/webhooks/test_events.py",
 )
 
 

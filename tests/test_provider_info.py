@@ -45,7 +45,10 @@ def test_every_listed_module_and_class_imports() -> None:
     assert not missing
 
 
-FORM_FIELDS = {"connection_id", "phone_number_id", "waba_id", "api_version", "ctrl_url", "app", "rate_limit"}
+FORM_FIELDS = {
+    "connection_id", "phone_number_id", "waba_id", "api_version", "ctrl_url", "app", "rate_limit",
+    "events_path", "events_retention_days", "webhook_verify_token", "webhook_app_secret", "webhook_path_token",
+}  # fmt: skip
 
 
 def test_connection_form_is_declared_for_airflow_3() -> None:

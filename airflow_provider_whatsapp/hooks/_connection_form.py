@@ -16,7 +16,11 @@ from airflow_provider_whatsapp.hooks._defaults import (
     DEFAULT_HOST,
     GRAPH_DIRECT_APP,
 )
-from airflow_provider_whatsapp.spec.limits import GRAPH_MESSAGES_PER_SECOND, MATON_REQUESTS_PER_SECOND
+from airflow_provider_whatsapp.spec.limits import (
+    EVENTS_RETENTION_DAYS_DEFAULT,
+    GRAPH_MESSAGES_PER_SECOND,
+    MATON_REQUESTS_PER_SECOND,
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,40 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         f"{GRAPH_MESSAGES_PER_SECOND} for Graph direct; 0 turns the limit off.",
         kind="number",
         minimum=0,
+    ),
+    ExtraField(
+        name="events_path",
+        label="Webhook events location",
+        placeholder="empty: $AIRFLOW_HOME/whatsapp-events",
+        help="Where received webhook events are stored: a directory, or a URL such as s3://bucket/events "
+        "when the receiver, workers and triggerer run on different machines.",
+    ),
+    ExtraField(
+        name="events_retention_days",
+        label="Webhook events retention (days)",
+        placeholder=f"empty: {EVENTS_RETENTION_DAYS_DEFAULT}",
+        help="How long received webhook events are kept.",
+        kind="number",
+        minimum=0,
+    ),
+    ExtraField(
+        name="webhook_verify_token",
+        label="Webhook verify token",
+        placeholder="a random string you also give Meta (or subscribe_webhooks)",
+        help="Meta's verification request must carry this token.",
+    ),
+    ExtraField(
+        name="webhook_app_secret",
+        label="Webhook app secret (Graph direct)",
+        placeholder="the Meta app's secret",
+        help="Deliveries must carry X-Hub-Signature-256 made with this secret. For Graph direct.",
+    ),
+    ExtraField(
+        name="webhook_path_token",
+        label="Webhook path token (through Maton)",
+        placeholder="a long random token, e.g. 32 random bytes in hex",
+        help="Deliveries must come to /whatsapp/webhook/<this token>. Through Maton, whose app signs "
+        "deliveries with a secret you never see.",
     ),
 )
 

@@ -139,6 +139,8 @@ WEBHOOK_TEXT_MAX_CHARS = 100_000
 # A sender's profile name, and an error's title, message and details in a failed status
 WEBHOOK_NAME_MAX_CHARS = 256
 WEBHOOK_ERROR_TEXT_MAX_CHARS = 2048
+# Meta's verification challenge (a number today), echoed back only this long
+HUB_CHALLENGE_MAX_CHARS = 256
 # A webhook timestamp is unix seconds as digits (ten of them until the year 2286)
 WEBHOOK_TIMESTAMP_MAX_DIGITS = 10
 # An event dated further ahead than this (clock skew allowed) is not stored: it would hold a

@@ -191,16 +191,22 @@ class EventStore:
             from airflow_provider_whatsapp._compat import ObjectStoragePath
 
             root = ObjectStoragePath(root)
-        if isinstance(root, (str, os.PathLike)):
+        # An ObjectStoragePath is an os.PathLike on Airflow 2.11 too: its protocol tells it apart.
+        if isinstance(root, str) or (isinstance(root, os.PathLike) and not hasattr(root, "protocol")):
             self.root: Any = Path(root)
+            self._url = str(self.root)
             self._folder: _LocalFolder | _ObjectFolder = _LocalFolder(self.root)
         else:
+            from airflow_provider_whatsapp._compat import object_storage_conn_id
+
             self.root = root
-            self.conn_id = getattr(root, "conn_id", None)
+            self.conn_id = object_storage_conn_id(root)
+            # str() of a path made with a connection holds it as user info (``s3://conn@bucket``)
+            self._url = f"{self.root.protocol}://{self.root.path}"
             self._folder = _ObjectFolder(root)
 
     def __repr__(self) -> str:
-        return f"EventStore({str(self.root)!r}, retention={self.retention!r})"
+        return f"EventStore({self._url!r}, retention={self.retention!r})"
 
     # --- building --------------------------------------------------------------------------------
 
@@ -215,7 +221,7 @@ class EventStore:
     def describe(self) -> dict[str, Any]:
         """Where the store is and how long it keeps events: JSON-safe, no secret (for a trigger)."""
         return {
-            "root": str(self.root),
+            "root": self._url,
             "conn_id": self.conn_id,
             "retention_seconds": int(self.retention.total_seconds()),
         }
