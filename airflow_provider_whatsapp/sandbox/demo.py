@@ -165,7 +165,7 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/whatsapp/webhook/{self.path_token}"
 
     def start(self) -> Receiver:
-        command = [sys.executable, "-m", "airflow_provider_whatsapp.webhooks"]
+        command = [sys.executable, "-m", "airflow_provider_whatsapp.webhooks.cli"]
         command += ["--host", "127.0.0.1", "--port", str(self.port)]
         with self._log.open("wb") as out:
             self._process = subprocess.Popen(command, env=self._env, stdout=out, stderr=subprocess.STDOUT)

@@ -94,7 +94,7 @@ def conversation(
 
     Mark a test ``@pytest.mark.whatsapp_sandbox(require_window=True, ...)`` to change the sandbox.
     """
-    from airflow_provider_whatsapp.webhooks.app import create_app
+    from airflow_provider_whatsapp.webhooks.app import standalone_app
 
     settings: dict[str, Any] = {}
     for marker in reversed(list(request.node.iter_markers("whatsapp_sandbox"))):
@@ -104,7 +104,7 @@ def conversation(
     extras = connection_extras(events_path, path_token, app_secret, verify_token)
     with WhatsAppSandbox(port=0, **settings) as sandbox:
         monkeypatch.setenv("AIRFLOW_CONN_MATON_DEFAULT", sandbox.connection_json(**extras))
-        with UvicornThread(create_app()) as receiver:
+        with UvicornThread(standalone_app()) as receiver:
             talk = Conversation(sandbox, receiver, events_path, path_token, app_secret, verify_token)
             sandbox.set_webhook(talk.callback_url, app_secret=app_secret)
             yield talk
