@@ -108,3 +108,20 @@ def conversation(
             talk = Conversation(sandbox, receiver, events_path, path_token, app_secret, verify_token)
             sandbox.set_webhook(talk.callback_url, app_secret=app_secret)
             yield talk
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Headless Chromium for the browser tests (skipped where it is missing, but never on CI)."""
+    import os
+
+    from airflow_provider_whatsapp.sandbox.browser import find_chromium
+
+    path = find_chromium()
+    if path is None:
+        reason = "Chromium is not installed: run `make browser-deps` (Debian's chromium package)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI must run the browser test, not skip it")
+        pytest.skip(reason)
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
+    return path
