@@ -45,6 +45,7 @@ else:  # Airflow 2.11
 
 if TYPE_CHECKING:
     import jinja2
+    from airflow.plugins_manager import AirflowPlugin
     from airflow.sdk import Connection
     from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
@@ -62,6 +63,10 @@ def __getattr__(name: str) -> Any:
         from airflow.triggers import base
 
         return getattr(base, "BaseEventTrigger", base.BaseTrigger)
+    if name == "AirflowPlugin":  # only the plugins manager imports the plugin module
+        from airflow.plugins_manager import AirflowPlugin
+
+        return AirflowPlugin
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -169,6 +174,11 @@ def connection_extra(conn: Any) -> dict[str, Any]:
     return extra if isinstance(extra, dict) else {}
 
 
+def api_server_apps(build: Any) -> list[Any]:
+    """A plugin's ``fastapi_apps``: ``build()`` on Airflow 3, whose API server serves them; none on 2.11."""
+    return build() if AIRFLOW_V_3_PLUS else []
+
+
 def object_storage_conn_id(path: Any) -> str | None:
     """The connection an ``ObjectStoragePath`` was made with: an attribute on Airflow 3, a storage option
     on 2.11."""
@@ -184,6 +194,7 @@ __all__ = [
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
+    "AirflowPlugin",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "BaseEventTrigger",
@@ -198,6 +209,7 @@ __all__ = [
     "TriggerEvent",
     "aget_connection",
     "amask_key",
+    "api_server_apps",
     "connection_extra",
     "default_deferrable",
     "get_connection",

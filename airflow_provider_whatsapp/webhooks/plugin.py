@@ -9,14 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.plugins_manager import AirflowPlugin
-
-from airflow_provider_whatsapp._compat import AIRFLOW_V_3_PLUS
+from airflow_provider_whatsapp._compat import AirflowPlugin, api_server_apps
 
 
 def _fastapi_apps() -> list[dict[str, Any]]:
-    if not AIRFLOW_V_3_PLUS:
-        return []
     try:
         from airflow_provider_whatsapp.webhooks.app import URL_PREFIX, create_app
     except ImportError:  # FastAPI missing: nothing to serve
@@ -28,4 +24,4 @@ class WhatsAppWebhooksPlugin(AirflowPlugin):
     """Serves the WhatsApp webhook receiver at ``/whatsapp/webhook`` on the Airflow 3 API server."""
 
     name = "whatsapp_webhooks"
-    fastapi_apps = _fastapi_apps()
+    fastapi_apps = api_server_apps(_fastapi_apps)
