@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_whatsapp.sandbox.controller import WhatsAppSandbox, wait_until_stopped
-from airflow_provider_whatsapp.spec import vocabulary
 
 DEFAULT_PORT = 8765
 DAG_TIMEOUT = 600
@@ -408,12 +407,7 @@ def _simulate_replies(sandbox: WhatsAppSandbox) -> None:
     if liked is not None:
         reaction = {"type": "reaction", "reaction": {"message_id": liked.id, "emoji": "👍"}}
         sandbox.add_inbound(wa_id, message=reaction, name="Ada")
-    button = question.content["action"]["buttons"][0]["reply"]
-    tapped = {
-        "type": vocabulary.REPLY_BUTTON,
-        vocabulary.REPLY_BUTTON: {"id": button["id"], "title": button["title"]},
-    }
-    sandbox.add_inbound(wa_id, message={"type": "interactive", "interactive": tapped}, reply_to=question.id)
+    sandbox.reply(question.id, button_id=question.content["action"]["buttons"][0]["reply"]["id"])
 
 
 def _report(results: list[DagResult], sandbox: WhatsAppSandbox | None) -> None:

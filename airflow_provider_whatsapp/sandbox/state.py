@@ -68,6 +68,8 @@ DEFAULT_DELIVERED_DELAY = 0.1
 
 # Messages that need no open 24-hour window: templates, and reactions to a message in the chat.
 FREE_FORM_EXEMPT = frozenset({"template", "reaction"})
+# The pricing category of a free-form reply in the customer service window.
+_SERVICE = "service"
 
 
 class Clock:
@@ -819,7 +821,7 @@ class SandboxState:
         with self.lock:
             sent = self.by_id.get(message_id)
             if sent is None or sent.direction != "out":
-                raise ValueError(f"message_id {message_id[:80]!r} is not a message the business sent")
+                raise ValueError(f"message_id {message_id[:60]!r} is not a message the business sent")
             if sum(x is not None for x in (button_id, row_id, button_index, text)) != 1:
                 raise ValueError("give exactly one of button_id, row_id, button_index, text")
             if text is not None:
@@ -918,7 +920,7 @@ class SandboxState:
         if message.type == "template":
             content = message.content if isinstance(message.content, dict) else {}
             found = next((t for t in self.templates if t.name == content.get("name")), None)
-            category = found.category.lower() if found else vocabulary.PRICING_CATEGORY_SERVICE
+            category = found.category.lower() if found else _SERVICE
             return {
                 "billable": True,
                 "pricing_model": vocabulary.PRICING_MODEL_PER_MESSAGE,
@@ -928,7 +930,7 @@ class SandboxState:
         return {
             "billable": False,
             "pricing_model": vocabulary.PRICING_MODEL_PER_MESSAGE,
-            "category": vocabulary.PRICING_CATEGORY_SERVICE,
+            "category": _SERVICE,
             "type": vocabulary.PRICING_TYPE_FREE_SERVICE,
         }
 
@@ -954,7 +956,7 @@ class SandboxState:
                     "id": number.get("waba_id", DEFAULT_WABA_ID),
                     "changes": [
                         {
-                            "field": vocabulary.WEBHOOK_FIELD_MESSAGES,
+                            "field": "messages",
                             "value": {
                                 "messaging_product": vocabulary.MESSAGING_PRODUCT,
                                 "metadata": {
@@ -1104,7 +1106,7 @@ def _interactive_reply(sent: Message, button_id: str | None, row_id: str | None)
                 chosen = {"id": button_id, "title": reply.get("title", "")}
                 kind = vocabulary.INTERACTIVE_BUTTON_REPLY
                 return {"type": "interactive", "interactive": {"type": kind, kind: chosen}}
-        raise ValueError(f"button_id {button_id[:80]!r} is not a reply button of message {sent.id}")
+        raise ValueError(f"button_id {button_id[:60]!r} is not a reply button of message {sent.id}")
     for section in action.get("sections") or []:
         for row in section.get("rows") or []:
             if row.get("id") == row_id:
@@ -1113,7 +1115,7 @@ def _interactive_reply(sent: Message, button_id: str | None, row_id: str | None)
                     chosen["description"] = row["description"]
                 kind = vocabulary.INTERACTIVE_LIST_REPLY
                 return {"type": "interactive", "interactive": {"type": kind, kind: chosen}}
-    raise ValueError(f"row_id {str(row_id)[:80]!r} is not a list row of message {sent.id}")
+    raise ValueError(f"row_id {str(row_id)[:60]!r} is not a list row of message {sent.id}")
 
 
 def _quick_reply(sent: Message, index: int, state: SandboxState) -> dict[str, Any]:

@@ -162,7 +162,7 @@ EVENTS_EXPIRE_INTERVAL_SECONDS = 1800
 # 2xx (or at all) is tried again after SANDBOX_WEBHOOK_RETRY_FIRST_SECONDS, the wait doubling up to
 # SANDBOX_WEBHOOK_RETRY_MAX_SECONDS (Meta retries for days with waits of minutes to hours; the sandbox
 # keeps the same shape, short, so tests and demos see the re-delivery at once).
-SANDBOX_WEBHOOK_RETRY_FIRST_SECONDS = 0.05
+SANDBOX_WEBHOOK_RETRY_FIRST_SECONDS = 0.03
 SANDBOX_WEBHOOK_RETRY_MAX_SECONDS = 2.0
 # Seconds the sandbox waits for a receiver's answer to one delivery (or to the verification request)
 SANDBOX_WEBHOOK_TIMEOUT_SECONDS = 10.0

@@ -252,8 +252,6 @@ REPLY_KINDS = (REPLY_BUTTON, REPLY_LIST)
 
 # --- webhooks: the sandbox's names for the same facts, and what only the sandbox sends --------------
 
-#: The ``field`` of the changes that carry messages and statuses.
-WEBHOOK_FIELD_MESSAGES = WEBHOOK_MESSAGES_FIELD
 #: The query parameters of Meta's verification request (a GET to the callback URL), and the mode it sends.
 WEBHOOK_MODE_PARAM = HUB_MODE
 WEBHOOK_VERIFY_TOKEN_PARAM = HUB_VERIFY_TOKEN
@@ -265,9 +263,8 @@ WEBHOOK_SIGNATURE_PREFIX = SIGNATURE_PREFIX
 #: The body fields of ``POST /{waba_id}/subscribed_apps`` (Meta's ``SubscriptionRequest``).
 SUBSCRIPTION_CALLBACK_FIELD = "override_callback_uri"
 SUBSCRIPTION_VERIFY_TOKEN_FIELD = "verify_token"
-#: A status webhook's ``pricing``: per-message pricing, and the free category of replies in the window.
+#: A status webhook's ``pricing``: per-message pricing; what a template costs, and a free reply in the window.
 PRICING_MODEL_PER_MESSAGE = "PMP"
-PRICING_CATEGORY_SERVICE = "service"
 PRICING_TYPE_REGULAR = "regular"
 PRICING_TYPE_FREE_SERVICE = "free_customer_service"
 #: Inbound interactive replies: a reply button tapped, a list row chosen.

@@ -532,6 +532,8 @@ def test_every_limit_of_a_message_has_a_boundary_row() -> None:
         "REACTION_EMOJI_MAX_CHARS",  # "one emoji": the rule is the emoji, its length only a bound
         "TEMPLATES_PER_ACCOUNT_MAX", "AUTH_CODE_EXPIRATION_MINUTES_MIN",
         "AUTH_CODE_EXPIRATION_MINUTES_MAX",  # template definitions and accounts, not a message
+        "SANDBOX_WEBHOOK_RETRY_FIRST_SECONDS", "SANDBOX_WEBHOOK_RETRY_MAX_SECONDS",
+        "SANDBOX_WEBHOOK_TIMEOUT_SECONDS",  # the sandbox's webhook re-delivery, not a message
     }  # fmt: skip
     numbers = {
         name for name, value in vars(limits).items()
