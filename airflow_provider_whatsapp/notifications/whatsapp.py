@@ -242,10 +242,9 @@ class WhatsAppNotifier(BaseNotifier):
     def _first_message(self, alert: _Alert, store: EventStore | None, recipient: str) -> OutgoingMessage:
         """The text when the recipient's window is known to be open (or there is no template), else the
         template. The store is read here; call from a thread in async code."""
-        if alert.text is None or (
-            alert.template is not None and not _window_open(store, recipient, self.log)
-        ):
-            assert alert.template is not None
+        if alert.text is None:
+            return alert.fallback
+        if alert.template is not None and not _window_open(store, recipient, self.log):
             return alert.template
         return alert.text
 
@@ -397,7 +396,7 @@ class _Alert:
 
 @dataclass
 class _Sent:
-    wamid: str
+    recipient: str
     free_form: bool
 
 
@@ -424,10 +423,11 @@ class _Confirmation:
         self.failures = failures
         self.can_fall_back = can_fall_back
         self.log = log
+        #: wamid -> whom it went to (a number listed twice gets two messages, each confirmed).
         self.pending: dict[str, _Sent] = {}
 
     def add(self, recipient: str, wamid: str, *, free_form: bool) -> None:
-        self.pending[recipient] = _Sent(wamid, free_form)
+        self.pending[wamid] = _Sent(recipient, free_form)
 
     def check(self) -> list[str]:
         """One look at each pending alert (blocking); returns the recipients to send the template to."""
@@ -440,24 +440,24 @@ class _Confirmation:
             self.expire()
             return []
         fall_back = []
-        for recipient, sent in list(self.pending.items()):
-            outcome = tolerant(lambda: look(store, sent.wamid, self.target), self.log)()  # noqa: B023
+        for wamid, sent in list(self.pending.items()):
+            outcome = tolerant(lambda: look(store, wamid, self.target), self.log)()  # noqa: B023
             if outcome is None:
                 continue
-            del self.pending[recipient]
+            del self.pending[wamid]
             if outcome["status"] == REACHED:
-                self.log.info("WhatsApp notification %s is %s", sent.wamid, outcome["event"].get("status"))
+                self.log.info("WhatsApp notification %s is %s", wamid, outcome["event"].get("status"))
                 continue
             error = failure_error(outcome)
             if sent.free_form and self.can_fall_back and error.code == RE_ENGAGEMENT:
                 self.log.warning(
                     "WhatsApp notification %s to %s failed outside the 24-hour window; sending the template",
-                    sent.wamid,
-                    mask_phone_number(recipient),
+                    wamid,
+                    mask_phone_number(sent.recipient),
                 )
-                fall_back.append(recipient)
+                fall_back.append(sent.recipient)
             else:
-                self.failures.append((recipient, error))
+                self.failures.append((sent.recipient, error))
         return fall_back
 
     def expire(self) -> None:
@@ -465,16 +465,15 @@ class _Confirmation:
         from airflow_provider_whatsapp.errors import WhatsAppNotConfirmedError
         from airflow_provider_whatsapp.triggers.status import not_confirmed_text
 
-        for recipient, sent in self.pending.items():
+        for wamid, sent in self.pending.items():
             if self.store is None:
                 text = (
-                    f"WhatsApp accepted message {sent.wamid}, but the event store could not be opened to "
+                    f"WhatsApp accepted message {wamid}, but the event store could not be opened to "
                     f"confirm it {self.target} (see the log). It was not sent again."
                 )
             else:
-                event = _status(self.store, sent.wamid, self.log)
-                text = not_confirmed_text(sent.wamid, self.target, event)
-            self.failures.append((recipient, WhatsAppNotConfirmedError(text)))
+                text = not_confirmed_text(wamid, self.target, _status(self.store, wamid, self.log))
+            self.failures.append((sent.recipient, WhatsAppNotConfirmedError(text)))
         self.pending.clear()
 
 

@@ -74,6 +74,8 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
     :param journal_wait: seconds to wait for another run of this task instance that holds the journal
         (default 0: fail at once, retryable, naming that run's host, pid and try).
     :param max_failures_in_xcom: most failed (and most unknown) recipients listed in the XCom result.
+    :param confirm: refused: a bulk send does not wait for delivery statuses (its result counts what
+        WhatsApp accepted); wait for one message with ``WhatsAppMessageStatusSensor``.
     """
 
     template_fields: Sequence[str] = (

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_whatsapp.redact import mask_phone_number
-from airflow_provider_whatsapp.spec.vocabulary import MESSAGE_FAILED_STATUS, MESSAGE_STATUSES
 from airflow_provider_whatsapp.triggers._events import TIMEOUT, EventStoreTrigger
 
 if TYPE_CHECKING:
@@ -26,13 +25,9 @@ def assess(event: StatusEvent | None, target: str) -> str | None:
     failed, ``None`` while there is still something to wait for."""
     if event is None:
         return None
-    if event.status == MESSAGE_FAILED_STATUS:
+    if event.failed:
         return FAILED
-    if event.status in MESSAGE_STATUSES and MESSAGE_STATUSES.index(event.status) >= MESSAGE_STATUSES.index(
-        target
-    ):
-        return REACHED
-    return None
+    return REACHED if event.reached(target) else None
 
 
 def look(store: EventStore, message_id: str, target: str) -> dict[str, Any] | None:
