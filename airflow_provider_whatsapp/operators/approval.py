@@ -180,7 +180,6 @@ class WhatsAppApprovalOperator(WhatsAppBaseOperator):
                 end_time=ends_at,
             ),
             method_name="execute_complete",
-            kwargs={"button_ids": list(button_ids)},
         )
 
     def _wait_here(
@@ -199,22 +198,20 @@ class WhatsAppApprovalOperator(WhatsAppBaseOperator):
         payload = wait_blocking(tolerant(look, self.log), poke_interval=self.poke_interval, end_time=ends_at)
         return self._settle(context, payload, button_ids)
 
-    def execute_complete(
-        self, context: Any, event: dict[str, Any] | None = None, button_ids: list[str] | None = None
-    ) -> Any:
-        """Turn the trigger's one event into the decision; nothing is sent again."""
-        # Airflow 3's dag.test() resumes with the trigger's event only, dropping the defer kwargs: the ids
-        # are a function of the task instance and try, so they are derived again when missing.
-        approve_id, reject_id = button_ids or button_ids_for(context)
-        return self._settle(context, event, (approve_id, reject_id))
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+        """Turn the trigger's one event into the decision; nothing is sent again. The button ids are
+        derived again from the context: the same task instance and try give the same ids."""
+        return self._settle(context, event, button_ids_for(context))
 
     def _settle(self, context: Any, payload: dict[str, Any] | None, button_ids: tuple[str, str]) -> Any:
+        from airflow_provider_whatsapp._compat import AirflowFailException
         from airflow_provider_whatsapp.triggers._events import TIMEOUT as WAIT_TIMEOUT
         from airflow_provider_whatsapp.triggers.reply import reply_from
 
         if payload is None or payload.get("status") == WAIT_TIMEOUT:
             return self._decide(context, timeout_result())
-        reply, message_id = reply_from(payload, on_timeout=AssertionError)
+        # A timeout was handled above; a failed question or an unreadable store raises here.
+        reply, message_id = reply_from(payload, on_timeout=AirflowFailException)
         return self._decide(context, answer_result(reply, message_id, button_ids))
 
     def _decide(self, context: Any, result: dict[str, Any]) -> dict[str, Any]:
@@ -257,7 +254,11 @@ def button_ids_for(context: Any) -> tuple[str, str]:
 
 
 def answer_result(reply: Any, message_id: str | None, button_ids: tuple[str, str]) -> dict[str, Any]:
-    """The operator's result for an approver's tap."""
+    """The operator's result for an approver's tap on one of ``button_ids`` (approve, reject)."""
+    if reply.button_id not in button_ids:
+        from airflow_provider_whatsapp.errors import WhatsAppPermanentError
+
+        raise WhatsAppPermanentError(f"The answer {reply.wamid} is not a tap on this task's buttons.")
     approved = reply.button_id == button_ids[0]
     return {
         "approved": approved,

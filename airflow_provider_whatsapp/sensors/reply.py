@@ -76,7 +76,7 @@ class WhatsAppReplySensor(BaseSensorOperator):
         self.maton_conn_id = maton_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         if is_concrete(message_id):
-            from airflow_provider_whatsapp.triggers.status import check_message_id
+            from airflow_provider_whatsapp.operators._confirm import check_message_id
 
             check_message_id("message_id", message_id)
         if allowed_senders and is_concrete(allowed_senders):
@@ -91,7 +91,7 @@ class WhatsAppReplySensor(BaseSensorOperator):
         return EventStore.for_connection(self.maton_conn_id)
 
     def _question(self) -> tuple[str, list[str]]:
-        from airflow_provider_whatsapp.triggers.status import check_message_id
+        from airflow_provider_whatsapp.operators._confirm import check_message_id
 
         message_id = check_message_id("message_id", self.message_id)
         senders = normalize_senders("allowed_senders", self.allowed_senders) if self.allowed_senders else []

@@ -23,7 +23,8 @@ yielded them and only if it was not stopped meanwhile: a triggerer that restarts
 Airflow recorded the events) yields those messages again rather than losing them. A consumer that must
 act once per message de-duplicates on ``wamid`` (e.g. keeps the wamids it handled, or makes its effect
 idempotent by wamid). A new trigger starts at the end of the feed: messages stored before it first ran
-do not start DAG runs.
+do not start DAG runs. Cursor files live in the store's ``cursors/`` folder; removing one makes that
+trigger start afresh.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_whatsapp._compat import EVENT_TRIGGERS, BaseEventTrigger, TriggerEvent
@@ -150,18 +153,14 @@ class WhatsAppInboundMessageTrigger(BaseEventTrigger):
         return await asyncio.to_thread(EventStore.for_connection, self.maton_conn_id)
 
     def _start(self, store: EventStore) -> str | None:
-        """Where to read from: the saved cursor, else the end of the feed now (saved at once)."""
+        """Where to read from: the saved cursor, else the feed from now on (saved at once)."""
         saved = self._load_cursor(store)
         if saved is not None:
-            return saved["cursor"]
-        cursor: str | None = None
-        while True:
-            page, after = store.inbound_after(cursor, PAGE_SIZE)
-            if not page or after is None or after == cursor:
-                break
-            cursor = after
-        self._save_cursor(store, cursor)
-        return cursor
+            cursor: str | None = saved["cursor"]
+            return cursor
+        start = store.start_cursor()
+        self._save_cursor(store, start)
+        return start
 
     def _cursor_path(self, store: EventStore) -> Any:
         return store.root / CURSORS_FOLDER / self.cursor_name()
@@ -181,12 +180,14 @@ class WhatsAppInboundMessageTrigger(BaseEventTrigger):
     def _save_cursor(self, store: EventStore, cursor: str | None) -> None:
         path = self._cursor_path(store)
         path.parent.mkdir(parents=True, exist_ok=True)
-        # One small object written whole: on object storage a put replaces it atomically; on a local
-        # disk a rename does.
         body = json.dumps({"cursor": cursor, **self.serialize()[1]})
+        if not isinstance(path, Path):
+            path.write_text(body)  # an object is replaced whole: never half written
+            return
+        # A local file is replaced by a rename, so a crash leaves the old cursor or the new one.
         temporary = path.parent / f".{path.name}.tmp"
         temporary.write_text(body)
-        temporary.rename(path)
+        os.replace(temporary, path)
 
 
 def _check_pattern(value: str | None) -> str | None:

@@ -7,6 +7,8 @@ taps into the real event store the operator reads (what the webhook receiver doe
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -14,13 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_provider_whatsapp.webhooks.events import InboundMessage, StatusEvent
-from airflow_provider_whatsapp.webhooks.store import EventStore
 
+from airflow_provider_whatsapp._compat import AIRFLOW_V_3_PLUS
 from airflow_provider_whatsapp.errors import WhatsAppValidationError
 from airflow_provider_whatsapp.operators.approval import WhatsAppApprovalOperator, button_ids_for
 from airflow_provider_whatsapp.sandbox.pytest_plugin import CONN_ENV
+from airflow_provider_whatsapp.spec.error_codes import RE_ENGAGEMENT
 from airflow_provider_whatsapp.spec.limits import REPLY_BUTTON_TITLE_MAX
+from airflow_provider_whatsapp.webhooks.events import InboundMessage, StatusEvent, WebhookError
+from airflow_provider_whatsapp.webhooks.store import EventStore
+from tests.conftest import REPO_ROOT
 from tests.dagrun import load_dag, task_states
 
 APPROVER = "14155550100"
@@ -141,10 +146,12 @@ def store(whatsapp_sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     return EventStore(root, retention=timedelta(days=1))
 
 
-def play_approvers(sandbox: Any, store: EventStore, answers: list[tuple[str, str]]) -> threading.Thread:
+def play_approvers(
+    sandbox: Any, store: EventStore, answers: list[tuple[str, str]], *, failed_code: int | None = None
+) -> threading.Thread:
     """In the background: once the question reached both approvers, store its statuses (what the
     receiver does with Meta's webhooks) and then each ``(sender, "approve" | "reject")`` tap on the
-    first approver's question, in order."""
+    first approver's question, in order. With ``failed_code``, every question fails with that code."""
 
     def questions() -> list[Any]:
         sent = [m for number in (APPROVER, SECOND_APPROVER) for m in sandbox.messages_to(number)]
@@ -156,7 +163,7 @@ def play_approvers(sandbox: Any, store: EventStore, answers: list[tuple[str, str
             time.sleep(0.05)
         sent = questions()
         for message in sent:
-            store.add(_status(message.id, message.wa_id))
+            store.add(_status(message.id, message.wa_id, failed_code))
         asked = next(m for m in sent if m.wa_id == APPROVER)
         buttons = {b["reply"]["title"]: b["reply"]["id"] for b in asked.content["action"]["buttons"]}
         button = {"approve": buttons["Publish"], "reject": buttons["Hold"]}
@@ -169,10 +176,13 @@ def play_approvers(sandbox: Any, store: EventStore, answers: list[tuple[str, str
     return thread
 
 
-def _status(wamid: str, recipient: str) -> StatusEvent:
+def _status(wamid: str, recipient: str, failed_code: int | None = None) -> StatusEvent:
+    errors = (
+        (WebhookError(code=failed_code, title="failed", message=None, details=None),) if failed_code else ()
+    )
     return StatusEvent(
-        wamid=wamid, status="delivered", timestamp=int(time.time()), recipient_id=recipient,
-        phone_number_id="106540352242922", errors=(),
+        wamid=wamid, status="failed" if failed_code else "delivered", timestamp=int(time.time()),
+        recipient_id=recipient, phone_number_id="106540352242922", errors=errors,
     )  # fmt: skip
 
 
@@ -223,3 +233,36 @@ def test_no_answer_takes_the_timeout_default_waiting_in_the_worker(
     assert states == {"ask": "success", "publish": "success", "audit": "success"}
     decision = json.loads((out / "publish.json").read_text())
     assert (decision["decision"], decision["approved"], decision["by"]) == ("timeout", True, None)
+
+
+@pytest.mark.integration
+def test_when_every_question_failed_the_task_fails_instead_of_waiting(
+    whatsapp_sandbox, store, tmp_path, dags_folder
+) -> None:  # type: ignore[no-untyped-def]
+    # 131047: the approvers had not written within 24 hours, so the free-form question never arrived.
+    player = play_approvers(whatsapp_sandbox, store, [], failed_code=RE_ENGAGEMENT)
+    states, _ = run_approval_dag(tmp_path, dags_folder, timeout=600, timeout_default="approve")
+    player.join(timeout=10)
+
+    assert states == {"ask": "failed", "publish": "upstream_failed", "audit": "success"}
+    assert [len(whatsapp_sandbox.messages_to(n)) for n in (APPROVER, SECOND_APPROVER)] == [1, 1]
+
+
+def test_importing_the_approval_operator_and_the_reply_sensor_stays_cheap() -> None:
+    # DAG files import them on every parse: no hook, models, store or trigger machinery until a task runs
+    # (Airflow 2's own sensor base imports its trigger base, so that one is checked on Airflow 3 only).
+    heavy = [
+        "airflow_provider_whatsapp.webhooks.store",
+        "airflow_provider_whatsapp.messages",
+        "airflow_provider_whatsapp.hooks.maton",
+        *(["airflow.triggers.base"] if AIRFLOW_V_3_PLUS else []),
+    ]
+    code = (
+        "import sys\n"
+        "import airflow_provider_whatsapp.operators.approval, airflow_provider_whatsapp.sensors.reply\n"
+        f"print([name for name in {heavy!r} if name in sys.modules])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True, cwd=REPO_ROOT
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"

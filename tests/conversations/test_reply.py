@@ -8,8 +8,6 @@ import time
 from datetime import timedelta
 
 import pytest
-from airflow_provider_whatsapp.webhooks.events import InboundMessage, StatusEvent, WebhookError
-from airflow_provider_whatsapp.webhooks.store import EventStore
 
 from airflow_provider_whatsapp._compat import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 from airflow_provider_whatsapp.errors import (
@@ -20,12 +18,14 @@ from airflow_provider_whatsapp.errors import (
 from airflow_provider_whatsapp.sensors.reply import WhatsAppReplySensor
 from airflow_provider_whatsapp.spec.error_codes import RE_ENGAGEMENT, UNDELIVERABLE
 from airflow_provider_whatsapp.triggers.reply import FAILED, REPLIED, WAITING, WhatsAppReplyTrigger, assess
+from airflow_provider_whatsapp.webhooks.events import InboundMessage, StatusEvent, WebhookError
+from airflow_provider_whatsapp.webhooks.store import EventStore
 from tests.conftest import PHONE_NUMBER_ID, TEST_KEY, connection_json
 
 SENT = "wamid.QUESTION"
 RECIPIENT = "14155550100"
 STRANGER = "14155550199"
-NOW = 1_790_000_000
+NOW = int(time.time()) - 3600  # the store keeps only events within its retention
 REPLY_KEYS = {"from", "type", "text", "button_id", "button_title", "row_id", "wamid", "timestamp"}
 
 
