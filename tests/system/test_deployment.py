@@ -395,6 +395,18 @@ def _watch(airflow: AirflowDeployment, dag_id: str, run_id: str, task_id: str, s
     return state in ("deferred", "success", "failed", "upstream_failed", "skipped")
 
 
+def _wait_for_a_wait(airflow: AirflowDeployment, run: Run, task_id: str, seen: list[str]) -> None:
+    """Until ``task_id`` is deferred (or ended); the run's description when it never gets there."""
+    try:
+        wait_until(
+            lambda: _watch(airflow, run.dag_id, run.run_id, task_id, seen),
+            timeout=RUN_TIMEOUT,
+            what=f"{run.dag_id}.{task_id} to be deferred (seen: {seen})",
+        )
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{airflow.describe_run(run.dag_id, run.run_id)}") from None
+
+
 def _questions(sandbox: SandboxProcess) -> list[dict]:
     return [
         m
@@ -421,11 +433,7 @@ def conversations(
 
     # The approval: once the operator is deferred, a stranger taps Publish (ignored), then an approver.
     approval_states: list[str] = []
-    wait_until(
-        lambda: _watch(deployment, APPROVAL, approval.run_id, "ask_to_publish", approval_states),
-        timeout=RUN_TIMEOUT,
-        what="the approval to be deferred",
-    )
+    _wait_for_a_wait(deployment, approval, "ask_to_publish", approval_states)
     questions = wait_until(
         lambda: len(_questions(sandbox)) == 2 and _questions(sandbox), timeout=30, what="2 questions"
     )
@@ -448,11 +456,7 @@ def conversations(
 
     # The status probe: deferred on "read", which comes only when the recipient answers.
     status_states: list[str] = []
-    wait_until(
-        lambda: _watch(deployment, STATUS_PROBE, status.run_id, "read", status_states),
-        timeout=RUN_TIMEOUT,
-        what="the status sensor to be deferred",
-    )
+    _wait_for_a_wait(deployment, status, "read", status_states)
     sandbox.control("POST", "inbound", json={"from": STATUS_RECIPIENT, "text": "Seen, thanks"})
 
     for run in (approval, status):
