@@ -58,6 +58,7 @@ with DAG(
         reject_label="Hold",
         timeout=timedelta(hours=6),
         timeout_default="reject",
+        deferrable=True,  # hours of waiting belong in the triggerer, not in a worker slot
     )
 
     @task
