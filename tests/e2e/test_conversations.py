@@ -193,3 +193,45 @@ def test_a_reject_skips_the_downstream_task(
 
     assert task_states(dag_run) == {"ask_to_publish": "skipped", "publish": "skipped"}
     assert not (tmp_path / "published.json").exists()
+
+
+# --- refused, then re-delivered: stored once -----------------------------------------------------------
+
+
+def test_a_badly_signed_delivery_is_refused_then_redelivered_and_stored_once(
+    conversation: Conversation,
+) -> None:
+    talk = conversation
+    talk.sandbox.set_webhook(talk.callback_url, app_secret="not-the-app-secret")
+    inbound = talk.sandbox.add_inbound(ONCALL, "Are the numbers in?")
+
+    # Refused with nothing stored, and WhatsApp (the sandbox) keeps trying with backoff.
+    eventually(lambda: any(d["attempts"] >= 2 for d in talk.sandbox.webhook_deliveries()), "a second attempt")
+    assert talk.stored_files() == []
+    assert talk.store().message(inbound.id) is None
+
+    talk.sandbox.set_webhook(talk.callback_url, app_secret=talk.app_secret)
+    eventually(lambda: all_delivered(talk), "the re-delivery to be accepted")
+    stored = talk.store().message(inbound.id)
+    assert stored is not None and stored.text == "Are the numbers in?"
+    files = talk.stored_files()
+
+    # Meta re-delivers what it thinks was lost: the same signed body again is acknowledged, not re-stored.
+    import hashlib
+    import hmac
+
+    import httpx
+
+    from airflow_provider_whatsapp.spec.vocabulary import SIGNATURE_HEADER, SIGNATURE_PREFIX
+
+    with talk.sandbox.state.lock:
+        body = talk.sandbox.state.deliveries[-1].body
+    signature = SIGNATURE_PREFIX + hmac.new(talk.app_secret.encode(), body, hashlib.sha256).hexdigest()
+    again = httpx.post(
+        talk.callback_url,
+        content=body,
+        headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature},
+        timeout=30,
+    )
+    assert again.status_code == 200
+    assert talk.stored_files() == files
