@@ -170,6 +170,9 @@ class BulkResult:
     elapsed_seconds: float = 0.0
     aborted: WhatsAppError | None = None
     progress_path: str = ""
+    #: Recipient -> wamid of every message WhatsApp accepted, in this try or (skipped) an earlier one;
+    #: ``None`` where a damaged journal lost the id. Not in :meth:`as_dict`: what ``confirm`` waits on.
+    accepted: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def problem_ratio(self) -> float:
@@ -336,6 +339,7 @@ class BulkSender:
                 self._ready.append(_Job(item))
             elif state == ACCEPTED:
                 self.result.skipped += 1
+                self.result.accepted[item.to] = outcome.wamid
             elif state in (ATTEMPT, UNKNOWN):
                 if self.config.resends(item.to):
                     log.warning(
@@ -490,6 +494,7 @@ class BulkSender:
         else:
             await self._journal(record(to, ACCEPTED, wamid=wamid))
             self.result.sent += 1
+            self.result.accepted[to] = wamid
             self._consecutive_unknown = 0
             self.pacer.succeeded()
 

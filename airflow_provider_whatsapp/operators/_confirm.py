@@ -7,10 +7,13 @@ imported when a task first waits.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from airflow_provider_whatsapp.webhooks.store import EventStore
 
 #: How long a task waits for the status it asked to ``confirm`` before it fails (without resending).
@@ -95,3 +98,77 @@ def confirm_in_process(
         text = not_confirmed_text(message_id, target, event.status if event is not None else None)
         outcome = {"status": TIMEOUT, "message_id": message_id, "target": target, "message": text}
     return settle(outcome, on_timeout=WhatsAppNotConfirmedError)
+
+
+@dataclass
+class Confirmation:
+    """How many sent messages reached the status a task waited for (see :func:`confirm_all`).
+
+    :param confirmed: messages at the target status or beyond.
+    :param failed: one ``{"to", "wamid", "code", "title"}`` per message that failed by status, in the
+        order the failures were seen.
+    :param unconfirmed: ``{"to", "wamid", "seen"}`` per message still undecided at the end time
+        (``seen``: its last status, or ``None``).
+    """
+
+    confirmed: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    unconfirmed: list[dict[str, Any]] = field(default_factory=list)
+
+
+def confirm_all(
+    store: EventStore,
+    messages: Mapping[str, str],
+    target: str,
+    *,
+    poke_interval: float,
+    end_time: float | None,
+    log: Any,
+) -> Confirmation:
+    """Wait in this process until every message of ``messages`` (wamid -> recipient) reached ``target``
+    or failed, or ``end_time`` passed. Each look reads the status of each undecided message once; a
+    message is not read again once decided. Raises nothing for a failure: the caller weighs them."""
+    from airflow_provider_whatsapp.triggers._events import tolerant, wait_blocking
+    from airflow_provider_whatsapp.triggers.status import FAILED, assess
+
+    pending = dict(messages)
+    seen: dict[str, str] = {}
+    confirmation = Confirmation()
+
+    def look_at_all() -> dict[str, Any] | None:
+        before = len(pending)
+        for wamid in list(pending):
+            event = store.status(wamid)
+            outcome = assess(event, target)
+            if outcome is None or event is None:
+                if event is not None:
+                    seen[wamid] = event.status
+                continue
+            to = pending.pop(wamid)
+            if outcome == FAILED:
+                error = event.errors[0] if event.errors else None
+                confirmation.failed.append(
+                    {
+                        "to": to,
+                        "wamid": wamid,
+                        "code": error.code if error is not None else None,
+                        "title": error.title if error is not None else None,
+                    }
+                )
+            else:
+                confirmation.confirmed += 1
+        if len(pending) != before:
+            log.info(
+                "Confirming: %d %s, %d failed, %d still waiting.",
+                confirmation.confirmed,
+                target,
+                len(confirmation.failed),
+                len(pending),
+            )
+        return None if pending else {}  # anything but None ends the wait
+
+    wait_blocking(tolerant(look_at_all, log), poke_interval=poke_interval, end_time=end_time)
+    confirmation.unconfirmed = [
+        {"to": to, "wamid": wamid, "seen": seen.get(wamid)} for wamid, to in pending.items()
+    ]
+    return confirmation

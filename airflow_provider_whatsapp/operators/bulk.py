@@ -6,14 +6,24 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_whatsapp._compat import AirflowException, AirflowFailException
 from airflow_provider_whatsapp.operators._base import WhatsAppBaseOperator
+from airflow_provider_whatsapp.operators._confirm import (
+    DEFAULT_CONFIRM_POKE_INTERVAL,
+    DEFAULT_CONFIRM_TIMEOUT,
+    check_seconds,
+    check_target,
+)
 from airflow_provider_whatsapp.redact import mask_phone_number
 from airflow_provider_whatsapp.spec.limits import MAX_FAILURES_IN_XCOM
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
+    from datetime import timedelta
 
     from airflow_provider_whatsapp.bulk.engine import BulkResult
+    from airflow_provider_whatsapp.errors import WhatsAppError
     from airflow_provider_whatsapp.hooks.maton import MatonHook
+    from airflow_provider_whatsapp.operators._confirm import Confirmation
+    from airflow_provider_whatsapp.webhooks.store import EventStore
 
 # Upper bounds on arguments that are plain numbers (checked at DAG parse, no import needed).
 MAX_JOURNAL_WAIT_SECONDS = 3600
@@ -50,6 +60,25 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
     "progress_path"}``; ``skipped`` counts recipients accepted by an earlier try. The two lists hold
     at most ``max_failures_in_xcom`` entries each; the journal at ``progress_path`` has them all.
 
+    Without ``confirm``, a green task proves that WhatsApp ACCEPTED the messages, not that they arrived:
+    a free-form message outside a recipient's 24-hour window (131047), or to a number that cannot get it
+    (131026), is accepted and fails later, by a status webhook. With ``confirm`` (``"sent"``,
+    ``"delivered"`` or ``"read"``), once the send above is done (its journal, checks and counts as
+    without), the task waits until every message WhatsApp accepted for this task, in this try or in an
+    earlier one (their wamids are in the journal), reached that status or failed, reading the event
+    store the webhook receiver writes: each ``confirm_poke_interval`` it reads the status of each
+    undecided message once, up to ``confirm_timeout``. It waits in the worker, not in the triggerer:
+    the bulk task already holds a worker while it sends, and it has released its journal by then.
+    Nothing is ever sent again, by this wait, by a new try or by Airflow's retries. The result gains
+    ``"confirmed"``, ``"failed_after_send"``, ``"failed_after_send_recipients": [{"to", "code", "title",
+    "wamid"}]`` (at most ``max_failures_in_xcom``, ``"failed_after_send_omitted"`` more) and
+    ``"unconfirmed"`` (no final status by the timeout). Recipients that failed after the send and those
+    unconfirmed count toward ``max_failure_ratio`` together with the failed and unknown sends; over it,
+    the task fails without Airflow retries (the messages were sent), naming the counts and the most
+    common error code: with :class:`~airflow_provider_whatsapp.errors.WhatsAppNotConfirmedError` when
+    some are unconfirmed, else with the error class of that code (131047:
+    :class:`~airflow_provider_whatsapp.errors.WhatsAppReEngagementError`, send a template instead).
+
     :param recipients: phone numbers, or dicts with ``to`` and per-recipient template fields
         (``body_parameters``, ``components``, ``header``); also a JSON/Python list as a string, or
         numbers separated by commas or new lines (templated, so it can come from XCom).
@@ -74,8 +103,10 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
     :param journal_wait: seconds to wait for another run of this task instance that holds the journal
         (default 0: fail at once, retryable, naming that run's host, pid and try).
     :param max_failures_in_xcom: most failed (and most unknown) recipients listed in the XCom result.
-    :param confirm: refused: a bulk send does not wait for delivery statuses (its result counts what
-        WhatsApp accepted); wait for one message with ``WhatsAppMessageStatusSensor``.
+    :param confirm: ``None`` (default): succeed once the messages were accepted; ``"sent"``,
+        ``"delivered"`` or ``"read"``: also wait until each reached that status (see above).
+    :param confirm_timeout: seconds (or a ``timedelta``) the whole confirmation waits at most.
+    :param confirm_poke_interval: seconds between two looks at the event store.
     """
 
     template_fields: Sequence[str] = (
@@ -111,19 +142,14 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         journal_wait: float = 0.0,
         max_failures_in_xcom: int = MAX_FAILURES_IN_XCOM,
         confirm: str | None = None,
+        confirm_timeout: float | timedelta = DEFAULT_CONFIRM_TIMEOUT,
+        confirm_poke_interval: float = DEFAULT_CONFIRM_POKE_INTERVAL,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if confirm is not None:
-            from airflow_provider_whatsapp.errors import WhatsAppValidationError
-
-            # Waiting for thousands of statuses would hold the task (and its journal) for hours; the
-            # result counts what WhatsApp accepted, the event store has each recipient's status.
-            raise WhatsAppValidationError(
-                "confirm: WhatsAppSendBulkOperator does not wait for delivery statuses; its result counts "
-                "the messages WhatsApp accepted. Wait for one message with WhatsAppMessageStatusSensor, or "
-                "send to a few recipients with a send operator and confirm=..."
-            )
+        self.confirm = check_target("confirm", confirm, optional=True)
+        self.confirm_timeout = check_seconds("confirm_timeout", confirm_timeout)
+        self.confirm_poke_interval = check_seconds("confirm_poke_interval", confirm_poke_interval)
         if message is not None and template_name is not None:
             raise ValueError("Give either message or template_name to WhatsAppSendBulkOperator, not both.")
         if message is None and template_name is None:
@@ -206,6 +232,8 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         )
         hook = self._bulk_hook()
         settings = hook.settings  # connection problems surface here, before any record or send
+        # So is a broken event store, which would otherwise fail the task only after everything was sent.
+        store = self._event_store() if self.confirm is not None else None
         settings.require_phone_number_id()
         # The bulk hook's rate_limit is 0 (its limiter off): the connection's own rate, as a plain hook
         # reads it, is the pace the engine keeps. 0 there ("no limit") falls back to the default.
@@ -261,7 +289,16 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         finally:
             journal.close()
             hook.close()
-        return self._finish(result)
+        summary = self._finish(result)
+        if store is None:
+            return summary
+        return self._confirm_accepted(store, result, summary)
+
+    def _event_store(self) -> EventStore:
+        """The event store of the connection, where the receiver writes WhatsApp's status webhooks."""
+        from airflow_provider_whatsapp.webhooks.store import EventStore
+
+        return EventStore.for_connection(self.maton_conn_id)
 
     def _finish(self, result: BulkResult) -> dict[str, Any]:
         summary = result.as_dict(max_failures=self.max_failures_in_xcom)
@@ -307,6 +344,112 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
                 f"{self.max_failure_ratio:.1%}.{unknown_hint} Progress: {summary['progress_path']}"
             )
         return summary
+
+    def _confirm_accepted(
+        self, store: EventStore, result: BulkResult, summary: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Wait until every accepted message reached :attr:`confirm` or failed; ``summary`` with the
+        counts, or a fail-type error when too many did not make it. Nothing is sent here."""
+        from airflow_provider_whatsapp.operators._confirm import confirm_all
+        from airflow_provider_whatsapp.triggers._events import end_time_after
+
+        target = str(self.confirm)
+        messages = {wamid: to for to, wamid in result.accepted.items() if wamid}
+        self.log.info(
+            "Waiting up to %g s for %d accepted message(s) to be %s.",
+            self.confirm_timeout,
+            len(messages),
+            target,
+        )
+        confirmation = confirm_all(
+            store,
+            messages,
+            target,
+            poke_interval=self.confirm_poke_interval,
+            end_time=end_time_after(self.confirm_timeout),
+            log=self.log,
+        )
+        # A journal that lost a message's id (damaged by hand) leaves nothing to wait on: unconfirmed.
+        confirmation.unconfirmed += [
+            {"to": to, "wamid": None, "seen": None} for to, wamid in result.accepted.items() if not wamid
+        ]
+        failed = confirmation.failed
+        cap = self.max_failures_in_xcom
+        summary = {
+            **summary,
+            "confirmed": confirmation.confirmed,
+            "failed_after_send": len(failed),
+            "failed_after_send_recipients": [
+                {"to": entry["to"], "code": entry["code"], "title": entry["title"], "wamid": entry["wamid"]}
+                for entry in failed[:cap]
+            ],
+            "failed_after_send_omitted": max(0, len(failed) - cap),
+            "unconfirmed": len(confirmation.unconfirmed),
+        }
+        self.log.info(
+            "Confirmation done: %d %s, %d failed after the send, %d unconfirmed.",
+            confirmation.confirmed,
+            target,
+            len(failed),
+            len(confirmation.unconfirmed),
+        )
+        for entry in failed[:20]:
+            self.log.warning(
+                "Failed after the send: %s (code %s): %s",
+                mask_phone_number(entry["to"]),
+                entry["code"],
+                entry["title"],
+            )
+        for entry in confirmation.unconfirmed[:20]:
+            self.log.warning(
+                "Not confirmed %s: %s (last status: %s)",
+                target,
+                mask_phone_number(entry["to"]),
+                entry["seen"] or "none seen",
+            )
+        problems = summary["failed"] + summary["unknown"] + len(failed) + len(confirmation.unconfirmed)
+        ratio = problems / summary["total"] if summary["total"] else 0.0
+        if ratio > self.max_failure_ratio:
+            raise self._not_confirmed(target, summary, confirmation, ratio)
+        return summary
+
+    def _not_confirmed(
+        self, target: str, summary: dict[str, Any], confirmation: Confirmation, ratio: float
+    ) -> WhatsAppError:
+        """The fail-type error for too many recipients not confirmed ``target``: never retried by
+        Airflow, since every accepted message was sent."""
+        from collections import Counter
+
+        from airflow_provider_whatsapp.errors import WhatsAppNotConfirmedError
+        from airflow_provider_whatsapp.triggers.status import failure_class
+
+        codes = Counter(entry["code"] for entry in confirmation.failed)
+        common_code: int | None = None
+        common = ""
+        cls: type[WhatsAppError] = WhatsAppNotConfirmedError
+        if codes:
+            common_code, count = codes.most_common(1)[0]
+            title = next(e["title"] for e in confirmation.failed if e["code"] == common_code)
+            failure_cls, advice = failure_class(common_code)
+            common = (
+                f" Most common failure: code {common_code} ({title or 'no title'}), {count} time(s): {advice}"
+            )
+            if not confirmation.unconfirmed:
+                cls = failure_cls
+        unconfirmed = len(confirmation.unconfirmed)
+        waited = (
+            f" {unconfirmed} had no final status after {self.confirm_timeout:g} s: they may still arrive."
+            if unconfirmed
+            else ""
+        )
+        message = (
+            f"Of {summary['total']} recipients, {summary['failed']} failed and {summary['unknown']} were "
+            f"unknown at the send, {summary['failed_after_send']} failed after WhatsApp accepted them and "
+            f"{unconfirmed} were not confirmed {target} ({ratio:.1%}): more than max_failure_ratio="
+            f"{self.max_failure_ratio:.1%}.{common}{waited} No accepted message was sent again, and a new "
+            f"try will not send them again. Progress: {summary['progress_path']}"
+        )
+        return cls(message, code=common_code)
 
 
 def _try_number(ti: Any) -> int | None:

@@ -43,9 +43,8 @@ def decide(event: StatusEvent | None, message_id: str, target: str) -> dict[str,
     return {"status": outcome, "message_id": message_id, "target": target, "event": event.as_dict()}
 
 
-def failure_error(payload: dict[str, Any]) -> WhatsAppError:
-    """The typed error for a ``failed`` outcome: the class and advice of its Graph code, Graph's title,
-    message and details, the wamid and the (masked) recipient.
+def failure_class(code: int | None) -> tuple[type[WhatsAppError], str]:
+    """The error class and advice for a message that failed by status with Graph error ``code``.
 
     A code whose class would be retried by Airflow still fails for good: the failure is final for this
     message, and the task that waited for it should say so rather than wait again.
@@ -56,18 +55,22 @@ def failure_error(payload: dict[str, Any]) -> WhatsAppError:
         error_class_for_code,
     )
 
+    known = error_class_for_code(code)
+    if known is None:
+        return WhatsAppPermanentError, "WhatsApp reported that the message could not be delivered."
+    cls, advice = known
+    return (WhatsAppPermanentError if issubclass(cls, WhatsAppRetryableError) else cls), advice
+
+
+def failure_error(payload: dict[str, Any]) -> WhatsAppError:
+    """The typed error for a ``failed`` outcome: the class and advice of its Graph code (see
+    :func:`failure_class`), Graph's title, message and details, the wamid and the (masked) recipient."""
     event = payload.get("event") or {}
     errors = event.get("errors") or [{}]
     first = errors[0] if isinstance(errors[0], dict) else {}
     code = first.get("code") if isinstance(first.get("code"), int) else None
     details = first.get("details")
-    known = error_class_for_code(code)
-    cls: type[WhatsAppError] = WhatsAppPermanentError
-    advice = "WhatsApp reported that the message could not be delivered."
-    if known is not None:
-        advice = known[1]
-        if not issubclass(known[0], WhatsAppRetryableError):
-            cls = known[0]
+    cls, advice = failure_class(code)
     said = "; ".join(str(part) for part in (first.get("title"), first.get("message"), details) if part)
     graph = f" (Graph error {code}: {said})" if code is not None else (f" ({said})" if said else "")
     recipient = event.get("recipient_id")

@@ -105,9 +105,18 @@ def test_every_send_operator_takes_confirm() -> None:
     assert "confirm" not in template.template_fields  # a flag, fixed when the DAG is parsed
 
 
-def test_bulk_refuses_confirm_with_a_clear_error() -> None:
-    with pytest.raises(WhatsAppValidationError, match="confirm: WhatsAppSendBulkOperator does not wait"):
-        WhatsAppSendBulkOperator(task_id="b", recipients=[RECIPIENT], template_name="x", confirm="delivered")
+def test_the_bulk_operator_takes_confirm_too() -> None:
+    task = WhatsAppSendBulkOperator(
+        task_id="b",
+        recipients=[RECIPIENT],
+        template_name="x",
+        confirm="delivered",
+        confirm_timeout=timedelta(1),
+    )
+
+    assert (task.confirm, task.confirm_timeout) == ("delivered", 86400.0)
+    with pytest.raises(WhatsAppValidationError, match="confirm: must be None or one of"):
+        WhatsAppSendBulkOperator(task_id="b", recipients=[RECIPIENT], template_name="x", confirm="failed")
 
 
 # --- waiting in the worker -----------------------------------------------------------------------
