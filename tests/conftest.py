@@ -36,6 +36,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW_INDEPENDENT = (
     "tests/fidelity/",
     "tests/sandbox/test_hardening.py",
+    "tests/sandbox/test_endpoints.py",
+    "tests/sandbox/test_spec_rules.py",
+    "tests/sandbox/test_webhooks.py",
+    "tests/sandbox/test_inbox_browser.py",
     "tests/spec/test_single_source.py",
     "tests/spec/test_readme_tables.py",
     "tests/webhooks/test_events.py",
