@@ -24,8 +24,10 @@ if TYPE_CHECKING or AIRFLOW_V_3_PLUS:
         AirflowNotFoundException,
         AirflowSensorTimeout,
         AirflowSkipException,
+        AirflowTaskTimeout,
         TaskDeferred,
     )
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR as TRIGGER_FAILED_METHOD
     from airflow.sdk.log import mask_secret
 else:  # Airflow 2.11
     from airflow.exceptions import (
@@ -34,6 +36,7 @@ else:  # Airflow 2.11
         AirflowNotFoundException,
         AirflowSensorTimeout,
         AirflowSkipException,
+        AirflowTaskTimeout,
         TaskDeferred,
     )
     from airflow.hooks.base import BaseHook
@@ -42,6 +45,9 @@ else:  # Airflow 2.11
     from airflow.notifications.basenotifier import BaseNotifier
     from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
     from airflow.utils.log.secrets_masker import mask_secret
+
+    #: The ``next_method`` a task resumes with when its trigger failed (Airflow 2.11 spells it inline).
+    TRIGGER_FAILED_METHOD = "__fail__"
 
 if TYPE_CHECKING:
     import jinja2
@@ -197,6 +203,7 @@ __all__ = [
     "AirflowPlugin",
     "AirflowSensorTimeout",
     "AirflowSkipException",
+    "AirflowTaskTimeout",
     "BaseEventTrigger",
     "BaseHook",
     "BaseNotifier",
@@ -205,6 +212,7 @@ __all__ = [
     "BaseTrigger",
     "ObjectStoragePath",
     "PokeReturnValue",
+    "TRIGGER_FAILED_METHOD",
     "TaskDeferred",
     "TriggerEvent",
     "aget_connection",
