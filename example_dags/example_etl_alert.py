@@ -1,13 +1,18 @@
-"""An ETL pipeline that alerts on WhatsApp when a task fails, and confirms when the load is done.
+"""An ETL pipeline whose WhatsApp alert arrives, and says so, when a task fails.
 
 The notifier is a task-level callback given through ``default_args``, so every task alerts with its own
 context: ``{{ dag.dag_id }}``, ``{{ ti.task_id }}``, ``{{ exception }}``. The load fails on purpose while
 ``params.fail_load`` is true (the default, so a first run shows the alert); trigger with
 ``{"fail_load": false}`` to see the success message instead.
 
-A free-form alert is delivered only within 24 hours of the on-call person's last message; for alerts
-that must always arrive, use an approved template (the commented notifier below). The recipient comes
-from the Airflow Variable ``whatsapp_oncall``, else from ``params.oncall``.
+Why the alert has both a ``body`` and a ``template_name``: WhatsApp delivers a free-form text only within
+24 hours of the on-call person's last message. It *accepts* one sent outside that window (HTTP 200, a
+message id) and reports the failure minutes later, in a ``failed`` status with error 131047. So the
+notifier sends the text when the event store shows the window open, and the approved ``etl_failure``
+template otherwise; with ``confirm="sent"`` it also waits for the text's status, and when that status is
+131047 it sends the template (safe: the text was not delivered). Without ``confirm``, a sent alert only
+proves WhatsApp accepted it. The recipient comes from the Airflow Variable ``whatsapp_oncall``, else from
+``params.oncall``.
 """
 
 from __future__ import annotations
@@ -29,21 +34,25 @@ RUN_DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
 
 alert_on_failure = WhatsAppNotifier(
     to=ONCALL,
+    # Inside the 24-hour window: the full story as text.
     body=(
         "*{{ dag.dag_id }}* failed at task `{{ ti.task_id }}` (run {{ run_id }}, try {{ ti.try_number }}):\n"
         "{{ exception }}"
     ),
+    # Outside it (or when the text fails with 131047): the approved "Task {{1}} failed at {{2}}: {{3}}."
+    template_name="etl_failure",
+    body_parameters=[
+        "{{ dag.dag_id }}.{{ ti.task_id }}",
+        "{{ (dag_run.logical_date or dag_run.run_after).strftime('%Y-%m-%d %H:%M') }} UTC",
+        "{{ exception | string | truncate(200) }}",
+    ],
+    # The callback ends only once WhatsApp reports the alert sent, so a lost alert is seen, not assumed.
+    confirm="sent",
 )
-# Outside the 24-hour window, send an approved template instead, e.g. "Task {{1}} failed at {{2}}: {{3}}.":
-# alert_on_failure = WhatsAppNotifier(
-#     to=ONCALL,
-#     template_name="etl_failure",
-#     body_parameters=["{{ dag.dag_id }}", "{{ ti.task_id }}", "{{ exception | string | truncate(200) }}"],
-# )
 
 with DAG(
     dag_id="example_whatsapp_etl_alert",
-    description="ETL with a WhatsApp alert on any task failure and a message when the load succeeds",
+    description="ETL with a WhatsApp alert that arrives on any task failure, and a message on success",
     schedule="@hourly",
     start_date=datetime(2026, 1, 1),
     catchup=False,

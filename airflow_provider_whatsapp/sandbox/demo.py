@@ -1,9 +1,12 @@
 """``make demo``: run every example DAG with ``airflow dags test`` against the sandbox, show what arrived.
 
 Steps: a private ``AIRFLOW_HOME`` under ``.demo/``, ``airflow db migrate``, the sandbox on 127.0.0.1,
-``maton_default`` pointing at it, each DAG of ``example_dags/`` run in turn (its messages tagged with
-its dag id), then a transcript per recipient and the inbox URL. ``--serve`` keeps the sandbox (and
-the inbox) up afterwards; ``--screenshot PATH`` saves a picture of the inbox.
+the webhook receiver (``whatsapp-webhooks``) beside it with the sandbox POSTing its webhooks there,
+``maton_default`` pointing at both, each DAG of ``example_dags/`` run in turn (its messages tagged with
+its dag id), then a transcript per recipient and the inbox URL. The approval example waits for a tap on
+its reply buttons: the demo taps *Publish* itself, through the inbox's own endpoint, as a person would;
+with ``--serve`` it leaves the tap to you in the inbox page, then keeps the sandbox (and the inbox) up
+afterwards. ``--screenshot PATH`` saves a picture of the inbox.
 
 With ``SANDBOX=0`` and ``MATON_API_KEY`` set, the same DAGs go to the real gateway instead (phone
 number and WABA ids from ``WHATSAPP_PHONE_NUMBER_ID`` / ``WHATSAPP_WABA_ID``).
@@ -14,8 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
+import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +37,13 @@ DAG_TIMEOUT = 600
 # counts as a success when it failed *and* its alert arrived. Each is then run again with ``conf``
 # that lets it succeed.
 FAILS_ON_PURPOSE: dict[str, dict[str, Any]] = {"example_whatsapp_etl_alert": {"fail_load": False}}
+
+# Examples that wait for a person's answer on WhatsApp, and the reply button the demo taps for them.
+WAITS_FOR_A_TAP: dict[str, str] = {"example_whatsapp_approval": "Publish"}
+# The event-driven example, and the message (from the number its params name) that runs it on Airflow 3.
+REPORT_ON_REQUEST = "example_whatsapp_report_on_request"
+REPORT_REQUEST = ("14155550100", "report please")
+RECEIVER_STARTUP_TIMEOUT = 60.0
 
 # Lists the DAGs of a folder, in a subprocess (so the demo itself never imports Airflow).
 _LIST_DAGS = """
@@ -128,6 +142,54 @@ def _real_gateway_connection() -> str | None:
     )
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Receiver:
+    """The standalone webhook receiver (``whatsapp-webhooks``) as a child process on 127.0.0.1, reading the
+    same ``maton_default`` as the DAGs, so what it stores is what their tasks wait on."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = _free_port()
+        self.path_token = secrets.token_urlsafe(32)
+        self._env = env
+        self._log = log
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def callback_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/whatsapp/webhook/{self.path_token}"
+
+    def start(self) -> Receiver:
+        command = [sys.executable, "-m", "airflow_provider_whatsapp.webhooks.cli"]
+        command += ["--host", "127.0.0.1", "--port", str(self.port)]
+        with self._log.open("wb") as out:
+            self._process = subprocess.Popen(command, env=self._env, stdout=out, stderr=subprocess.STDOUT)
+        ends = time.monotonic() + RECEIVER_STARTUP_TIMEOUT
+        while time.monotonic() < ends:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"the webhook receiver exited; see {self._log}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the webhook receiver did not listen within {RECEIVER_STARTUP_TIMEOUT:.0f}s")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        self._process = None
+
+
 def _start_sandbox(port: int) -> WhatsAppSandbox:
     for candidate in (port, 0):
         try:
@@ -170,10 +232,14 @@ def run(args: argparse.Namespace) -> int:
 
     use_sandbox = _truthy(os.environ.get("SANDBOX"), True)
     sandbox: WhatsAppSandbox | None = None
+    receiver: Receiver | None = None
     if use_sandbox:
         sandbox = _start_sandbox(args.port)
-        env["AIRFLOW_CONN_MATON_DEFAULT"] = sandbox.connection_json()
         env.pop("MATON_API_KEY", None)
+        receiver = Receiver(env, logs / "whatsapp-webhooks.log")
+        shutil.rmtree(work / "events", ignore_errors=True)  # each demo starts a new conversation
+        extras = {"events_path": str(work / "events"), "webhook_path_token": receiver.path_token}
+        env["AIRFLOW_CONN_MATON_DEFAULT"] = sandbox.connection_json(**extras)
         _say(f"WhatsApp sandbox on {sandbox.url} (nothing leaves this machine)")
     else:
         conn = _real_gateway_connection()
@@ -185,6 +251,12 @@ def run(args: argparse.Namespace) -> int:
         _say("Sending through the real Maton gateway: recipients get real WhatsApp messages.")
 
     try:
+        if sandbox is not None and receiver is not None:
+            receiver.start()
+            # Through Maton the events are signed with a secret the user never sees: the token in the
+            # callback path is what authenticates them, so the sandbox signs with one nobody is told.
+            sandbox.set_webhook(receiver.callback_url)
+            _say(f"Webhook receiver on 127.0.0.1:{receiver.port}; the sandbox POSTs its events there")
         _say(f"Airflow home {home}; migrating its database...")
         migrated = _airflow(["db", "migrate"], env, logs / "db-migrate.log", 600)
         if migrated.returncode != 0:
@@ -196,7 +268,16 @@ def run(args: argparse.Namespace) -> int:
             return 1
         results = []
         for file, dag_id in dags:
-            if dag_id in FAILS_ON_PURPOSE:
+            if dag_id in WAITS_FOR_A_TAP:
+                if sandbox is None:
+                    _say(f"- {dag_id} waits for an answer on WhatsApp: run it in Airflow, not in the demo")
+                    continue
+                results.append(_run_answered(file, dag_id, env, logs, sandbox, by_hand=args.serve))
+            elif dag_id == REPORT_ON_REQUEST and sandbox is not None:
+                # On Airflow 3 this message starts the run (AssetWatcher); `dags test` runs it directly.
+                sandbox.add_inbound(REPORT_REQUEST[0], REPORT_REQUEST[1], name="Ada")
+                results.append(_run_one(file, dag_id, env, logs, sandbox))
+            elif dag_id in FAILS_ON_PURPOSE:
                 results.append(_run_one(file, dag_id, env, logs, sandbox, expect_failure=True))
                 results.append(_run_one(file, dag_id, env, logs, sandbox, conf=FAILS_ON_PURPOSE[dag_id]))
             else:
@@ -213,6 +294,50 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if sandbox is not None:
             sandbox.stop()
+        if receiver is not None:
+            receiver.stop()
+
+
+def _run_answered(
+    file: str, dag_id: str, env: dict[str, str], logs: Path, sandbox: WhatsAppSandbox, *, by_hand: bool
+) -> DagResult:
+    """Run a DAG that waits for a tap on its question; the demo taps (or, ``by_hand``, a person does)."""
+    label = WAITS_FOR_A_TAP[dag_id]
+    stop = threading.Event()
+
+    def tap_when_asked() -> None:
+        while not stop.wait(0.2):
+            asked = [m for m in sandbox.messages if m.label == dag_id and m.type == "interactive"]
+            if not asked:
+                continue
+            if by_hand:
+                _say(f"  → tap “{label}” (or not) in the inbox: {sandbox.url}/#{asked[0].wa_id}")
+                return
+            question = asked[0]
+            button = next(
+                b["reply"] for b in question.content["action"]["buttons"] if b["reply"]["title"] == label
+            )
+            # The inbox page's own endpoint: the tap arrives as WhatsApp would send it, as a webhook.
+            _tap(sandbox, question.id, button["id"])
+            _say(f"  → the demo tapped “{label}” on the question to +{question.wa_id}")
+            return
+
+    tapper = threading.Thread(target=tap_when_asked, name="demo-tap", daemon=True)
+    tapper.start()
+    try:
+        return _run_one(file, dag_id, env, logs, sandbox)
+    finally:
+        stop.set()
+        tapper.join(timeout=5)
+
+
+def _tap(sandbox: WhatsAppSandbox, message_id: str, button_id: str) -> None:
+    import httpx
+
+    answer = httpx.post(
+        f"{sandbox.url}/_sandbox/reply", json={"message_id": message_id, "button_id": button_id}, timeout=30
+    )
+    answer.raise_for_status()
 
 
 def _run_one(
@@ -266,7 +391,10 @@ def _simulate_replies(sandbox: WhatsAppSandbox) -> None:
         (
             m
             for m in sandbox.messages
-            if m.type == "interactive" and isinstance(m.content, dict) and m.content.get("type") == "button"
+            if m.type == "interactive"
+            and isinstance(m.content, dict)
+            and m.content.get("type") == "button"
+            and m.label not in WAITS_FOR_A_TAP  # those were answered while their DAG waited
         ),
         None,
     )

@@ -127,6 +127,9 @@ def is_single_emoji(value: str) -> bool:
 # --- contacts ------------------------------------------------------------------------------------
 
 #: A contact's ``birthday``: ``YYYY-MM-DD``.
+#: A message or reply type's name as webhooks give it (``text``, ``interactive``, ``button_reply``...).
+TYPE_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+
 BIRTHDAY_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

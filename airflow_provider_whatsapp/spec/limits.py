@@ -142,6 +142,9 @@ WEBHOOK_ERROR_TEXT_MAX_CHARS = 2048
 # A webhook callback URL given to subscribe_webhooks: far above any real URL, it keeps a templated
 # megabyte out of a request
 WEBHOOK_CALLBACK_URL_MAX_CHARS = 2048
+# Through Maton the path token is the receiver's only credential: shorter ones are refused (32 random
+# URL-safe characters carry about 190 bits)
+WEBHOOK_PATH_TOKEN_MIN_CHARS = 32
 # The verify token travels in the verification request's query string
 WEBHOOK_VERIFY_TOKEN_MAX_CHARS = 256
 # Meta's verification challenge (a number today), echoed back only this long

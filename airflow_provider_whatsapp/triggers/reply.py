@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_whatsapp.spec.vocabulary import MESSAGE_FAILED_STATUS
+from airflow_provider_whatsapp.spec.vocabulary import INBOUND_REACTION, MESSAGE_FAILED_STATUS
 from airflow_provider_whatsapp.triggers._events import TIMEOUT, EventStoreTrigger
 
 if TYPE_CHECKING:
@@ -73,6 +73,8 @@ def assess(
         if status is not None and status.status == MESSAGE_FAILED_STATUS:
             failures.append(status)
         for reply in store.replies(message_id):
+            if reply.type == INBOUND_REACTION:
+                continue  # an emoji on the message (or one taken back) is not an answer to it
             may_answer = reply.sender == recipient or reply.sender in allowed
             if may_answer and (not buttons or reply.button_id in buttons):
                 answers.append((reply.timestamp, message_id, reply))

@@ -20,7 +20,7 @@ import hmac
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -77,6 +77,40 @@ def _refuse(status: int, reason: str) -> JSONResponse:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+#: Where :class:`_HidePathToken` keeps the path token it took out of the request's path.
+_PATH_TOKEN_SCOPE_KEY = "whatsapp.path_token"
+_HIDDEN = "***"
+
+
+class _HidePathToken:
+    """Takes the path token out of the request's path before anything logs it.
+
+    Access logs (the Airflow API server's, uvicorn's) write the request path, and the path token is the
+    receiver's only credential through Maton. The ASGI scope is one dict from the server down to this
+    app, so the path every access log reads says ``/webhook/***``; the routes read the token from here.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope.get("type") == "http":
+            head, marker, token = str(scope.get("path", "")).rpartition(WEBHOOK_PATH + "/")
+            if marker and token:
+                scope[_PATH_TOKEN_SCOPE_KEY] = token
+                scope["path"] = head + marker + _HIDDEN
+                raw = scope.get("raw_path")
+                if isinstance(raw, bytes):
+                    raw_head, raw_marker, _ = raw.rpartition((WEBHOOK_PATH + "/").encode())
+                    scope["raw_path"] = raw_head + raw_marker + _HIDDEN.encode()
+        await self.app(scope, receive, send)
+
+
+def _path_token(request: Request) -> str | None:
+    token = request.scope.get(_PATH_TOKEN_SCOPE_KEY)
+    return token if isinstance(token, str) else None
 
 
 async def _read_capped(request: Request) -> bytes:
@@ -212,18 +246,19 @@ def create_app(
     async def verify_signed(request: Request) -> Response:
         return await verify(request, None)
 
-    @app.get(WEBHOOK_PATH + "/{path_token}")
-    async def verify_with_token(request: Request, path_token: str) -> Response:
-        return await verify(request, path_token)
+    @app.get(WEBHOOK_PATH + "/{hidden}")
+    async def verify_with_token(request: Request, hidden: str) -> Response:
+        return await verify(request, _path_token(request))
 
     @app.post(WEBHOOK_PATH)
     async def receive_signed(request: Request) -> Response:
         return await receive(request, None)
 
-    @app.post(WEBHOOK_PATH + "/{path_token}")
-    async def receive_with_token(request: Request, path_token: str) -> Response:
-        return await receive(request, path_token)
+    @app.post(WEBHOOK_PATH + "/{hidden}")
+    async def receive_with_token(request: Request, hidden: str) -> Response:
+        return await receive(request, _path_token(request))
 
+    app.add_middleware(_HidePathToken)
     return app
 
 

@@ -38,7 +38,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    uvicorn.run(standalone_app(conn_id=args.conn_id), host=args.host, port=args.port, log_level="info")
+    # No access log: Meta's verification request carries the verify token in its query string.
+    uvicorn.run(
+        standalone_app(conn_id=args.conn_id),
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        access_log=False,
+    )
     return 0
 
 

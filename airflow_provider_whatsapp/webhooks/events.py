@@ -9,20 +9,18 @@ provider does not model (other subscribed fields, unknown keys) is ignored. No A
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_whatsapp.spec import limits, vocabulary
-from airflow_provider_whatsapp.spec.grammar import is_message_id, is_wa_id
+from airflow_provider_whatsapp.spec.grammar import TYPE_NAME_PATTERN, is_message_id, is_wa_id
 
 #: Statuses in the order a message goes through them; ``failed`` outranks them all.
 _STATUS_RANK = {status: rank for rank, status in enumerate(vocabulary.MESSAGE_STATUSES)}
 _STATUS_RANK[vocabulary.MESSAGE_FAILED_STATUS] = len(vocabulary.MESSAGE_STATUSES)
 
 # A wamid is printable ASCII without spaces (``wamid.`` and base64 today); a type is a lowercase name.
-_TYPE = re.compile(r"[a-z][a-z0-9_]*")
 _TIMESTAMP_END = 10**limits.WEBHOOK_TIMESTAMP_MAX_DIGITS
 
 
@@ -402,7 +400,11 @@ def _graph_id(value: Any, where: str) -> str:
 
 
 def _type(value: Any, where: str) -> str:
-    if not isinstance(value, str) or len(value) > limits.WEBHOOK_TYPE_MAX_CHARS or not _TYPE.fullmatch(value):
+    if (
+        not isinstance(value, str)
+        or len(value) > limits.WEBHOOK_TYPE_MAX_CHARS
+        or not TYPE_NAME_PATTERN.fullmatch(value)
+    ):
         raise WebhookPayloadError(
             f"{where} must be a lowercase name of at most {limits.WEBHOOK_TYPE_MAX_CHARS} characters"
         )

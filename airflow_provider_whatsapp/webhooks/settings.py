@@ -22,12 +22,20 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from airflow_provider_whatsapp.spec.limits import EVENTS_RETENTION_DAYS_DEFAULT, EVENTS_RETENTION_DAYS_MAX
+from airflow_provider_whatsapp.spec.limits import (
+    EVENTS_RETENTION_DAYS_DEFAULT,
+    EVENTS_RETENTION_DAYS_MAX,
+    WEBHOOK_CALLBACK_URL_MAX_CHARS,
+    WEBHOOK_PATH_TOKEN_MIN_CHARS,
+)
 
 DEFAULT_CONN_ID = "maton_default"
 #: The environment variable naming the connection the receiver reads.
 CONN_ID_ENV = "WHATSAPP_WEBHOOKS_CONN_ID"
 EVENTS_FOLDER = "whatsapp-events"
+# A path token is one URL path segment; the whole callback URL stays within its bound.
+_URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_TOKEN_MAX = WEBHOOK_CALLBACK_URL_MAX_CHARS // 4
 SECRET_EXTRAS = ("webhook_verify_token", "webhook_app_secret", "webhook_path_token")
 
 
@@ -139,5 +147,18 @@ def webhook_settings(conn_id: str | None = None) -> WebhookSettings:
         store_description={"root": root, "conn_id": store_conn, "retention_seconds": retention},
         verify_token=_secret(extra, "webhook_verify_token"),
         app_secret=_secret(extra, "webhook_app_secret"),
-        path_token=_secret(extra, "webhook_path_token"),
+        path_token=_path_token(extra),
     )
+
+
+def _path_token(extra: dict[str, Any]) -> str | None:
+    token = _secret(extra, "webhook_path_token")
+    if token is not None and (
+        len(token) < WEBHOOK_PATH_TOKEN_MIN_CHARS or not set(token) <= _URL_SAFE or len(token) > _TOKEN_MAX
+    ):
+        raise ValueError(
+            f"webhook_path_token in the connection's extra must be {WEBHOOK_PATH_TOKEN_MIN_CHARS} to "
+            f"{_TOKEN_MAX} URL-safe characters (letters, digits, - and _), e.g. the output of "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return token

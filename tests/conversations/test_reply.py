@@ -227,3 +227,21 @@ def test_the_trigger_reports_a_failed_message(store: EventStore) -> None:
     payload = asyncio.run(first())
     with pytest.raises(WhatsAppReEngagementError, match="template"):
         sensor().execute_complete({}, payload)
+
+
+@pytest.mark.parametrize("emoji", ["\N{THUMBS UP SIGN}", ""])  # "": the recipient took the reaction back
+def test_a_reaction_to_the_message_is_not_its_answer(store: EventStore, emoji: str) -> None:
+    from airflow_provider_whatsapp.webhooks.events import parse_delivery
+
+    store.add(status("read"))
+    reaction = {"from": RECIPIENT, "id": "wamid.REACTION", "timestamp": str(NOW + 5), "type": "reaction",
+                "reaction": {"message_id": SENT, "emoji": emoji}}  # fmt: skip
+    body = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages",
+            "value": {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881",
+                      "phone_number_id": PHONE_NUMBER_ID}, "messages": [reaction]}}]}]}  # fmt: skip
+    (event,) = parse_delivery(json.dumps(body).encode())
+    assert store.add(event)
+
+    assert assess(store, [SENT]).outcome == WAITING
+    store.add(reply("wamid.ANSWER", at=NOW + 30))
+    assert assess(store, [SENT]).reply.wamid == "wamid.ANSWER"  # type: ignore[union-attr]

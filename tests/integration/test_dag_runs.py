@@ -76,7 +76,8 @@ def test_example_report_uploads_the_pdf_and_sends_the_template(
     assert int(orders) > 0
 
 
-@pytest.mark.parametrize("fail_load", [True, False])
+# fail_load=True confirms its alert's status, which needs the webhook receiver: tests/e2e runs it.
+@pytest.mark.parametrize("fail_load", [False])
 def test_example_etl_alert(maton_conn: LoopbackServer, dags_folder: Path, fail_load: bool) -> None:
     maton_conn.route("POST", MESSAGES, Reply(json=sent("wamid.ALERT")))
 

@@ -40,6 +40,7 @@ COMMON_NUMBERS: dict[float, str] = {
     24: "twenty-four: list titles, hours in a day",
     25: "a button label, also a percentage",
     30: "a flow's call-to-action text, also seconds (timeouts)",
+    32: "a path token's least length, also bits, bytes of a digest and a hex excerpt's length",
     60: "sixty: header texts, seconds in a minute",
     72: "row descriptions, also a line width",
     90: "latitude and code expiry, also degrees and seconds",

@@ -28,6 +28,11 @@ PROBE_DAGS = Path(__file__).parent / "dags"
 SANDBOX_KEY = f"sbx-system-{secrets.token_hex(12)}"
 ENV_KEY = f"mtn-env-probe-{secrets.token_hex(12)}"
 CONNECTION_KEY = f"mtn-conn-probe-{secrets.token_hex(12)}"
+# The webhook receiver's secrets: the token in the callback path (as through Maton) and the verify token.
+PATH_TOKEN = secrets.token_urlsafe(32)
+VERIFY_TOKEN = secrets.token_urlsafe(24)
+# The connection the receiver in the API server reads: the store and its secrets, no API key.
+RECEIVER_CONNECTION = "whatsapp_webhooks"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -104,16 +109,81 @@ def deployment(
         "MATON_BASE_URL": echo_server.url,
         f"AIRFLOW_CONN_{PROBE_CONNECTION.upper()}": json.dumps(probe_connection),
     }
+    events = events_path(system_home)
     # maton_default (the sandbox) only where tasks and triggers run, not in the API server: a task
-    # that drops it from its own environment then finds no such connection at all.
-    examples_connection = {"AIRFLOW_CONN_MATON_DEFAULT": sandbox.connection_json()}
+    # that drops it from its own environment then finds no such connection at all. Tasks and triggers
+    # read the event store; only the receiver (in the API server) needs the webhook secrets.
+    examples_connection = {"AIRFLOW_CONN_MATON_DEFAULT": sandbox.connection_json(events_path=str(events))}
+    receiver_connection = {
+        "conn_type": "maton",
+        "extra": {
+            "phone_number_id": sandbox_phone_number_id(),
+            "events_path": str(events),
+            "webhook_path_token": PATH_TOKEN,
+            "webhook_verify_token": VERIFY_TOKEN,
+        },
+    }
+    api_server = {
+        "WHATSAPP_WEBHOOKS_CONN_ID": RECEIVER_CONNECTION,
+        f"AIRFLOW_CONN_{RECEIVER_CONNECTION.upper()}": json.dumps(receiver_connection),
+    }
+    home = system_home / "airflow"
+    install_plugin_if_not_registered(home)
     with AirflowDeployment(
-        home=system_home / "airflow",
+        home=home,
         dags_folder=dags,
         env=env,
-        component_env={"scheduler": examples_connection, "triggerer": examples_connection},
+        component_env={
+            "scheduler": examples_connection,
+            "triggerer": examples_connection,
+            "api-server": api_server,
+        },
     ) as airflow:
+        subscribe_sandbox(sandbox, callback_url(airflow))
         yield airflow
+
+
+def events_path(system_home: Path) -> Path:
+    return system_home / "whatsapp-events"
+
+
+def callback_url(airflow: AirflowDeployment) -> str:
+    """The receiver mounted in the API server, as WhatsApp calls it through Maton."""
+    return f"{airflow.base_url}/whatsapp/webhook/{PATH_TOKEN}"
+
+
+def sandbox_phone_number_id() -> str:
+    from airflow_provider_whatsapp.sandbox.state import DEFAULT_PHONE_NUMBER_ID
+
+    return DEFAULT_PHONE_NUMBER_ID
+
+
+def subscribe_sandbox(sandbox: SandboxProcess, url: str) -> None:
+    """What a user does once (the README's step 2): ``MatonHook.subscribe_webhooks``, through the
+    gateway; the sandbox verifies the callback with Meta's GET handshake, answered by the API server."""
+    import os
+    from unittest import mock
+
+    from airflow_provider_whatsapp.hooks.maton import MatonHook
+
+    with mock.patch.dict(os.environ, {"AIRFLOW_CONN_SYSTEM_SANDBOX": sandbox.connection_json()}):
+        MatonHook(maton_conn_id="system_sandbox").subscribe_webhooks(
+            callback_url=url, verify_token=VERIFY_TOKEN
+        )
+
+
+def install_plugin_if_not_registered(home: Path) -> None:
+    """The receiver's plugin comes through the ``airflow.plugins`` entry point of the installed package;
+    a checkout run with ``PYTHONPATH`` over an older install lacks it, so a plugins-folder file names it."""
+    from importlib.metadata import entry_points
+
+    if any(ep.value.startswith("airflow_provider_whatsapp") for ep in entry_points(group="airflow.plugins")):
+        return
+    plugins = home / "plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    (plugins / "whatsapp_webhooks_plugin.py").write_text(
+        "from airflow_provider_whatsapp.webhooks.plugin import WhatsAppWebhooksPlugin  # noqa: F401\n"
+    )
 
 
 def digits(phone: str) -> str:

@@ -212,13 +212,7 @@ class AirflowDeployment:
             raise DeploymentError(
                 f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}"
             )
-        commands = {
-            "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
-            # --skip-serve-logs: no log server, which would bind every interface.
-            "scheduler": ["scheduler", "--skip-serve-logs"],
-            "dag-processor": ["dag-processor"],
-            "triggerer": ["triggerer", "--skip-serve-logs"],
-        }
+        commands = _commands(self.port)
         try:
             for name in COMPONENTS:
                 self.processes.append(
@@ -297,6 +291,30 @@ class AirflowDeployment:
 
     def unpause(self, dag_id: str) -> None:
         self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
+
+    def pause(self, dag_id: str) -> None:
+        self.api("PATCH", f"dags/{dag_id}", json={"is_paused": True})
+
+    def restart(self, component: str, env: Mapping[str, str]) -> None:
+        """Restart one component with more environment (a few seconds; a new deployment costs a minute).
+
+        Only when none of its work is under way: a scheduler's running tasks are its children.
+        """
+        (process,) = [p for p in self.processes if p.name == component]
+        stop_processes([process])
+        self.processes.remove(process)
+        self._component_env.setdefault(component, {}).update(env)
+        commands = _commands(self.port)
+        output = self.output_folder / f"{component}.restarted.log"
+        self.processes.append(
+            start_process(
+                component,
+                [sys.executable, "-m", "airflow", *commands[component]],
+                env=self.environment(component),
+                output=output,
+            )
+        )
+        wait_until(self._healthy, timeout=self.startup_timeout, what=f"the restarted {component} healthy")
 
     def trigger(
         self, dag_id: str, *, conf: dict[str, Any] | None = None, logical_date: str | None = None
@@ -444,6 +462,17 @@ class SandboxProcess:
     def messages(self) -> list[dict[str, Any]]:
         """Every message the business sent, oldest first."""
         return list(self.control("GET", "messages", params={"direction": "out"})["data"])
+
+
+def _commands(port: int) -> dict[str, list[str]]:
+    """The ``airflow`` command line of each component."""
+    return {
+        "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        # --skip-serve-logs: no log server, which would bind every interface.
+        "scheduler": ["scheduler", "--skip-serve-logs"],
+        "dag-processor": ["dag-processor"],
+        "triggerer": ["triggerer", "--skip-serve-logs"],
+    }
 
 
 def _readable(line: str, width: int = 400) -> str:

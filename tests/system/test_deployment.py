@@ -7,12 +7,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from airflow_provider_whatsapp.sandbox.demo import FAILS_ON_PURPOSE
 from tests.loopback import LoopbackServer
-from tests.system.conftest import CONNECTION_KEY, ENV_KEY, SANDBOX_KEY, digits
+from tests.system.conftest import (
+    CONNECTION_KEY,
+    ENV_KEY,
+    SANDBOX_KEY,
+    VERIFY_TOKEN,
+    callback_url,
+    digits,
+    events_path,
+)
 from tests.system.dags.whatsapp_leak_probes import ECHO_PHONE_NUMBER_IDS
 from tests.system.harness import AirflowDeployment, SandboxProcess, wait_until
 
@@ -155,10 +165,21 @@ def test_failing_example_fails_as_designed_and_alerts(
     failing, passing = runs[dag_id], runs[f"{dag_id}:conf"]
     assert failing.state == "failed", failing.description
     assert failing.task_states["load"] == "failed", failing.description
+    # The on-call person has not written: their window is closed, so the alert went as the template,
+    # and the failure callback returned only once its "sent" status came back through the receiver.
+    alerts = [
+        [
+            p["text"]
+            for c in m["payload"]["template"]["components"]
+            if c["type"] == "body"
+            for p in c["parameters"]
+        ]
+        for m in sandbox.messages()
+        if m["type"] == "template" and m["payload"]["template"]["name"] == "etl_failure"
+    ]
+    assert [a[0] for a in alerts] == [f"{dag_id}.load"], alerts
+    assert "disk quota exceeded" in alerts[0][2]
     texts = [m["payload"]["text"]["body"] for m in sandbox.messages() if m["type"] == "text"]
-    alert = [t for t in texts if f"*{dag_id}* failed at task `load`" in t and failing.run_id in t]
-    assert len(alert) == 1, texts
-    assert "disk quota exceeded" in alert[0]
     # The same DAG with conf that lets the load succeed: its confirmation arrives instead.
     assert passing.state == "success", passing.description
     assert any(t.startswith(f"{dag_id}: loaded 50 rows") for t in texts), texts
@@ -327,3 +348,226 @@ def test_leak_probe_finds_no_key(
     leaks = _probe_leaks(deployment, key)
     count = sum(len(sinks) for sinks in leaks.values())
     assert leaks == {}, f"{count} leak(s) from {len(leaks)} of {len(run.task_states)} probes: {leaks}"
+
+
+# --- conversations (issue 12): webhooks through the API server, waits resumed by the real triggerer ----
+# These run last: they add messages the example checks above do not expect, and they restart the
+# scheduler (with job scheduling on, which asset-triggered runs need) once the examples are paused.
+
+APPROVAL = "example_whatsapp_approval"
+REPORT_ON_REQUEST = "example_whatsapp_report_on_request"
+STATUS_PROBE = "whatsapp_status_probe"
+APPROVERS = ("14155550100", "14155550101")  # the approval example's default approvers
+STRANGER = "14155550199"
+STATUS_RECIPIENT = "447700900123"  # the status probe's
+REQUESTER = "4930901820"
+
+
+@dataclass
+class Conversations:
+    """Everything the conversation tests look at, from one pass."""
+
+    approval: Run
+    approval_states: list[str]
+    stranger_tap: str
+    approver_tap: str
+    status: Run
+    status_states: list[str]
+    request_wamid: str
+    report_runs: list[dict]
+    asset_events: list[dict]
+
+
+@pytest.fixture(scope="module")
+def store(system_home: Path) -> Any:
+    """The event store the receiver in the API server writes, read directly."""
+    from datetime import timedelta
+
+    from airflow_provider_whatsapp.webhooks.store import EventStore
+
+    return EventStore(events_path(system_home), retention=timedelta(days=1))
+
+
+def _watch(airflow: AirflowDeployment, dag_id: str, run_id: str, task_id: str, seen: list[str]) -> bool:
+    state = airflow.task_states(dag_id, run_id).get(task_id)
+    if state and (not seen or seen[-1] != state):
+        seen.append(state)
+    return state in ("deferred", "success", "failed", "upstream_failed", "skipped")
+
+
+def _wait_for_a_wait(airflow: AirflowDeployment, run: Run, task_id: str, seen: list[str]) -> None:
+    """Until ``task_id`` is deferred (or ended); the run's description when it never gets there."""
+    try:
+        wait_until(
+            lambda: _watch(airflow, run.dag_id, run.run_id, task_id, seen),
+            timeout=RUN_TIMEOUT,
+            what=f"{run.dag_id}.{task_id} to be deferred (seen: {seen})",
+        )
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{airflow.describe_run(run.dag_id, run.run_id)}") from None
+
+
+def _questions(sandbox: SandboxProcess) -> list[dict]:
+    return [
+        m
+        for m in sandbox.messages()
+        if m["type"] == "interactive"
+        and "Publish the numbers?" in m["payload"]["interactive"]["body"]["text"]
+    ]
+
+
+def _button(question: dict, title: str) -> str:
+    buttons = question["payload"]["interactive"]["action"]["buttons"]
+    return next(b["reply"]["id"] for b in buttons if b["reply"]["title"] == title)
+
+
+@pytest.fixture(scope="module")
+def conversations(
+    runs: Runs, deployment: AirflowDeployment, sandbox: SandboxProcess, system_home: Path, store: Any
+) -> Conversations:
+    deployment.wait_for_dags([APPROVAL, REPORT_ON_REQUEST, STATUS_PROBE])
+    for dag_id in (APPROVAL, STATUS_PROBE):
+        deployment.unpause(dag_id)
+    approval = Run(APPROVAL, deployment.trigger(APPROVAL))
+    status = Run(STATUS_PROBE, deployment.trigger(STATUS_PROBE))
+
+    # The approval: once the operator is deferred, a stranger taps Publish (ignored), then an approver.
+    approval_states: list[str] = []
+    _wait_for_a_wait(deployment, approval, "ask_to_publish", approval_states)
+    questions = wait_until(
+        lambda: len(_questions(sandbox)) == 2 and _questions(sandbox), timeout=30, what="2 questions"
+    )
+    first = next(q for q in questions if q["wa_id"] == APPROVERS[0])
+    tap = {"type": "button_reply", "button_reply": {"id": _button(first, "Publish"), "title": "Publish"}}
+    stranger_tap = sandbox.control(
+        "POST",
+        "inbound",
+        json={
+            "from": STRANGER,
+            "message": {"type": "interactive", "interactive": tap},
+            "reply_to": first["id"],
+        },
+    )["id"]
+    # Stored before the approver's: the trigger sees it first, and must pass over it.
+    wait_until(lambda: store.message(stranger_tap), timeout=30, what="the stranger's tap to be stored")
+    approver_tap = sandbox.control(
+        "POST", "reply", json={"message_id": first["id"], "button_id": _button(first, "Publish")}
+    )["id"]
+
+    # The status probe: deferred on "read", which comes only when the recipient answers.
+    status_states: list[str] = []
+    _wait_for_a_wait(deployment, status, "read", status_states)
+    sandbox.control("POST", "inbound", json={"from": STATUS_RECIPIENT, "text": "Seen, thanks"})
+
+    for run in (approval, status):
+        try:
+            run.state = deployment.wait_for_run(run.dag_id, run.run_id, timeout=RUN_TIMEOUT)
+        except AssertionError as error:
+            run.state = f"did not finish: {error}"
+        run.task_states = deployment.task_states(run.dag_id, run.run_id)
+        run.description = deployment.describe_run(run.dag_id, run.run_id)
+    approval_states.append(str(approval.task_states.get("ask_to_publish")))
+    status_states.append(str(status.task_states.get("read")))
+
+    # Event-driven: asset-triggered runs need the scheduler's job scheduling, off until now so that
+    # unpausing the examples started no scheduled run. Pause them, then restart the scheduler with it on.
+    for dag_id in (*EXAMPLE_DAGS, *PROBES, APPROVAL, STATUS_PROBE):
+        deployment.pause(dag_id)
+    deployment.restart("scheduler", {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True"})
+    deployment.unpause(REPORT_ON_REQUEST)
+    cursors = events_path(system_home) / "cursors"
+    wait_until(
+        lambda: cursors.exists() and any(cursors.iterdir()),
+        timeout=RUN_TIMEOUT,
+        what="the triggerer to start the AssetWatcher's trigger",
+    )
+    request_wamid = sandbox.control("POST", "inbound", json={"from": REQUESTER, "text": "Report please"})[
+        "id"
+    ]
+
+    def report_runs() -> list[dict]:
+        found = deployment.api("GET", f"dags/{REPORT_ON_REQUEST}/dagRuns")["dag_runs"]
+        return [r for r in found if r["state"] in ("success", "failed")]
+
+    try:
+        finished = wait_until(report_runs, timeout=RUN_TIMEOUT, what="an asset-triggered run to finish")
+    except AssertionError:
+        finished = deployment.api("GET", f"dags/{REPORT_ON_REQUEST}/dagRuns")["dag_runs"]
+    asset_events = deployment.api("GET", "assets/events", params={"limit": 100})["asset_events"]
+    return Conversations(
+        approval,
+        approval_states,
+        stranger_tap,
+        approver_tap,
+        status,
+        status_states,
+        request_wamid,
+        finished,
+        asset_events,
+    )
+
+
+def test_the_receiver_in_the_api_server_answers_metas_handshake(deployment: AirflowDeployment) -> None:
+    challenge = "1158201444"
+    query = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": challenge}
+    answer = httpx.get(callback_url(deployment), params=query, timeout=30)
+    refused = httpx.get(callback_url(deployment), params={**query, "hub.verify_token": "wrong"}, timeout=30)
+
+    assert (answer.status_code, answer.text) == (200, challenge)
+    assert refused.status_code == 403
+
+
+def test_approval_is_resumed_by_the_triggerer_on_an_approvers_tap_only(
+    conversations: Conversations, deployment: AirflowDeployment, sandbox: SandboxProcess, store: Any
+) -> None:
+    run = conversations.approval
+    assert "deferred" in conversations.approval_states, conversations.approval_states
+    assert run.state == "success", run.description
+    assert run.task_states == {"load": "success", "ask_to_publish": "success", "publish": "success"}
+    answer = [
+        json.loads(v)
+        for d, r, t, k, _m, v in deployment.xcom_rows()
+        if (d, r, t, k) == (APPROVAL, run.run_id, "ask_to_publish", "return_value")
+    ]
+    assert len(answer) == 1, answer
+    assert (answer[0]["decision"], answer[0]["by"], answer[0]["wamid"]) == (
+        "approve",
+        APPROVERS[0],
+        conversations.approver_tap,
+    )
+    # The stranger's tap reached the store through the API server, and decided nothing.
+    assert store.message(conversations.stranger_tap) is not None
+    logs = deployment.task_log_files(APPROVAL, run.run_id, "ask_to_publish")
+    assert [p for p in logs if ".trigger." in p.name], logs
+    assert len(_questions(sandbox)) == 2  # one per approver, not sent again on resuming
+
+
+def test_status_sensor_is_resumed_by_the_triggerer_when_the_status_arrives(
+    conversations: Conversations, deployment: AirflowDeployment, store: Any
+) -> None:
+    run = conversations.status
+    assert conversations.status_states[0] == "deferred", conversations.status_states
+    assert run.state == "success", run.description
+    (sent,) = [
+        v
+        for d, r, t, k, _m, v in deployment.xcom_rows()
+        if (d, r, t, k) == (STATUS_PROBE, run.run_id, "send", "return_value")
+    ]
+    stored = store.status(json.loads(sent))
+    assert stored is not None and stored.status == "read"
+
+
+def test_an_inbound_report_message_runs_the_asset_watcher_dag(
+    conversations: Conversations, deployment: AirflowDeployment, sandbox: SandboxProcess
+) -> None:
+    runs_ = conversations.report_runs
+    assert len(runs_) == 1, runs_
+    (report,) = runs_
+    assert report["run_type"] == "asset_triggered" and report["logical_date"] is None, report
+    assert report["state"] == "success", deployment.describe_run(REPORT_ON_REQUEST, report["dag_run_id"])
+    payloads = [e["extra"].get("payload", {}) for e in conversations.asset_events]
+    matching = [p for p in payloads if p.get("wamid") == conversations.request_wamid]
+    assert len(matching) == 1, payloads
+    assert (matching[0]["from"], matching[0]["text"]) == (REQUESTER, "Report please")
+    answers = [m for m in sandbox.messages() if m["wa_id"] == REQUESTER and m["type"] == "text"]
+    assert [a["payload"].get("context") for a in answers] == [{"message_id": conversations.request_wamid}]

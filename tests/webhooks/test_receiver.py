@@ -252,3 +252,47 @@ def test_airflow_s_plugins_manager_mounts_the_receiver_under_whatsapp(
     assert done.returncode == 0, done.stderr[-2000:]
     assert "('WhatsApp webhooks', '/whatsapp')" in done.stdout
     assert done.stdout.strip().endswith("200 77")
+
+
+@pytest.mark.parametrize("token", ["short-token", "x" * 31, "p" * 40 + "/../", "p" * 40 + " "])
+def test_a_short_or_unsafe_path_token_is_a_configuration_error(
+    token: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_whatsapp.webhooks.settings import webhook_settings
+
+    configure(monkeypatch, tmp_path, webhook_path_token=token)
+    with pytest.raises(
+        ValueError, match="webhook_path_token in the connection's extra must be 32 to"
+    ) as error:
+        webhook_settings("maton_hooks")
+    assert token not in str(error.value)
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_PLUS, reason="the API server's access log is Airflow 3's")
+def test_the_api_servers_access_log_shows_no_path_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow's own access-log middleware, wrapped around the app as the API server mounts plugins,
+    logs the path after the receiver took the token out of it; the delivery is still authenticated."""
+    import structlog
+    from airflow.api_fastapi.common.http_access_log import HttpAccessLogMiddleware
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from airflow_provider_whatsapp.webhooks.app import URL_PREFIX, create_app
+
+    configure(monkeypatch, tmp_path, webhook_path_token=PATH_TOKEN)
+    root = FastAPI()
+    root.mount(URL_PREFIX, create_app(conn_id="maton_hooks"))
+    root.add_middleware(HttpAccessLogMiddleware)
+    params = {"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "42"}
+
+    with structlog.testing.capture_logs() as logged, TestClient(root) as client:
+        stored = client.post(f"{URL_PREFIX}/webhook/{PATH_TOKEN}", content=delivery()).json()["stored"]
+        challenge = client.get(f"{URL_PREFIX}/webhook/{PATH_TOKEN}", params=params).text
+        refused = client.post(f"{URL_PREFIX}/webhook/{'q' * 48}", content=delivery()).status_code
+
+    assert (stored, challenge, refused) == (1, "42", 403)
+    access = [entry for entry in logged if entry.get("event") == "request finished"]
+    assert [entry["path"] for entry in access] == [f"{URL_PREFIX}/webhook/***"] * 3
+    assert PATH_TOKEN not in repr(logged) and VERIFY not in repr(logged)
