@@ -17,6 +17,7 @@ EVENT_TRIGGERS = AIRFLOW_V_3_PLUS
 
 if TYPE_CHECKING or AIRFLOW_V_3_PLUS:
     from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator, ObjectStoragePath
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR as TRIGGER_FAILED_METHOD
     from airflow.sdk.bases.sensor import PokeReturnValue
     from airflow.sdk.exceptions import (
         AirflowException,
@@ -27,7 +28,6 @@ if TYPE_CHECKING or AIRFLOW_V_3_PLUS:
         AirflowTaskTimeout,
         TaskDeferred,
     )
-    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR as TRIGGER_FAILED_METHOD
     from airflow.sdk.log import mask_secret
 else:  # Airflow 2.11
     from airflow.exceptions import (
@@ -197,6 +197,7 @@ def object_storage_conn_id(path: Any) -> str | None:
 __all__ = [
     "AIRFLOW_V_3_PLUS",
     "EVENT_TRIGGERS",
+    "TRIGGER_FAILED_METHOD",
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
@@ -212,7 +213,6 @@ __all__ = [
     "BaseTrigger",
     "ObjectStoragePath",
     "PokeReturnValue",
-    "TRIGGER_FAILED_METHOD",
     "TaskDeferred",
     "TriggerEvent",
     "aget_connection",

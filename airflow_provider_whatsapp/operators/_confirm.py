@@ -124,7 +124,11 @@ def nothing_sent_again(sent: str) -> Iterator[None]:
     """Let through what already ends the task for good (a fail-type error, a skip, a deferral); turn
     anything else raised in the block (an error Airflow would retry, the task's ``execution_timeout``)
     into :func:`not_sent_again`, chained from it."""
-    from airflow_provider_whatsapp._compat import AirflowFailException, AirflowSkipException, AirflowTaskTimeout
+    from airflow_provider_whatsapp._compat import (
+        AirflowFailException,
+        AirflowSkipException,
+        AirflowTaskTimeout,
+    )
 
     try:
         yield

@@ -269,8 +269,12 @@ def retry_only_if_nobody_asked(failures: list[Exception]) -> Exception:
     """
     from airflow_provider_whatsapp.errors import WhatsAppDeliveryUnknownError, WhatsAppError
 
-    unsure = [error for error in failures if isinstance(error, WhatsAppDeliveryUnknownError)]
-    unsure += [error for error in failures if not isinstance(error, WhatsAppError)]
+    # Graph refused the others (retryable or permanent alike): those questions provably did not go.
+    unsure: list[Exception] = [
+        error
+        for error in failures
+        if isinstance(error, WhatsAppDeliveryUnknownError) or not isinstance(error, WhatsAppError)
+    ]
     if not unsure:
         retryable = [error for error in failures if getattr(error, "retryable", False)]
         return (retryable or failures)[-1]

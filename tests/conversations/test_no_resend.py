@@ -11,7 +11,6 @@ import asyncio
 import logging
 import threading
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
