@@ -8,9 +8,12 @@ The sends go to the sandbox through real sockets; the waits read a real event st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +163,10 @@ def test_execution_timeout_during_an_in_worker_confirm_fails_without_a_retry(
     started = time.monotonic()
 
     # Airflow's execution_timeout fires while the worker waits for "delivered".
-    with pytest.raises(WhatsAppNotConfirmedError, match="AirflowTaskTimeout") as raised, _timeout(1):
+    with (
+        pytest.raises(WhatsAppNotConfirmedError, match="AirflowTaskTimeout") as raised,
+        _execution_timeout_once_sent(whatsapp_sandbox, 1),
+    ):
         text(deferrable=False).execute({})  # type: ignore[arg-type]
 
     assert time.monotonic() - started < 30
@@ -222,7 +228,10 @@ def test_questions_provably_not_sent_may_be_retried(
 def test_execution_timeout_during_an_in_worker_approval_fails_without_a_retry(
     whatsapp_sandbox: WhatsAppSandbox, store: EventStore
 ) -> None:
-    with pytest.raises(WhatsAppNotConfirmedError, match="AirflowTaskTimeout") as raised, _timeout(1):
+    with (
+        pytest.raises(WhatsAppNotConfirmedError, match="AirflowTaskTimeout") as raised,
+        _execution_timeout_once_sent(whatsapp_sandbox, 2),
+    ):
         approval(deferrable=False).execute({"ti": _TI()})
 
     assert isinstance(raised.value, AirflowFailException)
@@ -230,13 +239,22 @@ def test_execution_timeout_during_an_in_worker_approval_fails_without_a_retry(
     assert len(asked) == 2
 
 
-def _timeout(seconds: int) -> Any:
-    """Airflow's own ``execution_timeout`` mechanism (SIGALRM raising ``AirflowTaskTimeout``)."""
+@contextlib.contextmanager
+def _execution_timeout_once_sent(sandbox: WhatsAppSandbox, messages: int) -> Iterator[None]:
+    """Airflow's own ``execution_timeout`` mechanism (its SIGALRM handler raising ``AirflowTaskTimeout``),
+    set to fire once ``messages`` messages reached the sandbox: during the wait, never during a send."""
     if AIRFLOW_V_3_PLUS:
         from airflow.sdk.execution_time.timeout import timeout
     else:
         from airflow.utils.timeout import timeout  # type: ignore[no-redef,attr-defined]
-    return timeout(seconds)
+
+    def fire_once_sent() -> None:
+        wait_until(lambda: len(sandbox.messages) >= messages)
+        signal.setitimer(signal.ITIMER_REAL, 0.1)  # the process's timer: the main thread gets the signal
+
+    with timeout(600):
+        threading.Thread(target=fire_once_sent, daemon=True).start()
+        yield
 
 
 async def _events(trigger: Any) -> list[Any]:
