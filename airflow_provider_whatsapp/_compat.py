@@ -17,6 +17,7 @@ EVENT_TRIGGERS = AIRFLOW_V_3_PLUS
 
 if TYPE_CHECKING or AIRFLOW_V_3_PLUS:
     from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator, ObjectStoragePath
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR as TRIGGER_FAILED_METHOD
     from airflow.sdk.bases.sensor import PokeReturnValue
     from airflow.sdk.exceptions import (
         AirflowException,
@@ -24,6 +25,7 @@ if TYPE_CHECKING or AIRFLOW_V_3_PLUS:
         AirflowNotFoundException,
         AirflowSensorTimeout,
         AirflowSkipException,
+        AirflowTaskTimeout,
         TaskDeferred,
     )
     from airflow.sdk.log import mask_secret
@@ -34,6 +36,7 @@ else:  # Airflow 2.11
         AirflowNotFoundException,
         AirflowSensorTimeout,
         AirflowSkipException,
+        AirflowTaskTimeout,
         TaskDeferred,
     )
     from airflow.hooks.base import BaseHook
@@ -42,6 +45,9 @@ else:  # Airflow 2.11
     from airflow.notifications.basenotifier import BaseNotifier
     from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
     from airflow.utils.log.secrets_masker import mask_secret
+
+    #: The ``next_method`` a task resumes with when its trigger failed (Airflow 2.11 spells it inline).
+    TRIGGER_FAILED_METHOD = "__fail__"
 
 if TYPE_CHECKING:
     import jinja2
@@ -191,12 +197,14 @@ def object_storage_conn_id(path: Any) -> str | None:
 __all__ = [
     "AIRFLOW_V_3_PLUS",
     "EVENT_TRIGGERS",
+    "TRIGGER_FAILED_METHOD",
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
     "AirflowPlugin",
     "AirflowSensorTimeout",
     "AirflowSkipException",
+    "AirflowTaskTimeout",
     "BaseEventTrigger",
     "BaseHook",
     "BaseNotifier",

@@ -127,7 +127,9 @@ class WhatsAppDeliveryUnknownError(WhatsAppError, AirflowFailException):
 
 
 class WhatsAppNotConfirmedError(WhatsAppError, AirflowFailException):
-    """WhatsApp accepted a message, but its status did not reach what the task asked to ``confirm`` in time.
+    """WhatsApp accepted a message, but the task could not confirm what became of it: its status did not
+    reach what the task asked to ``confirm`` in time, or the wait after the send broke (a failed trigger,
+    the task's execution timeout; an approval's wait for an answer too).
 
     The message may still arrive; it is not sent again, by the task or by Airflow.
     """

@@ -6,13 +6,14 @@ imported when a task first waits.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from airflow_provider_whatsapp.webhooks.store import EventStore
 
@@ -172,3 +173,63 @@ def confirm_all(
         {"to": to, "wamid": wamid, "seen": seen.get(wamid)} for wamid, to in pending.items()
     ]
     return confirmation
+
+
+# --- after a send: no error Airflow retries ------------------------------------------------------
+# A task that sent a message and then waits (confirm=, an approval) must not end with an error Airflow
+# retries: the retry runs ``execute`` again, and the message goes out again (or every approver is asked
+# again). Whatever breaks the wait after the send becomes a fail-type error that says so.
+
+
+def not_sent_again(sent: str, why: str) -> BaseException:
+    """The fail-type error for a wait after a send that broke: ``sent`` says what went out, ``why`` what
+    broke."""
+    from airflow_provider_whatsapp.errors import WhatsAppNotConfirmedError
+
+    return WhatsAppNotConfirmedError(
+        f"{sent} was sent, but waiting for the outcome failed: {why[:500]}. It is not sent again: the "
+        "task fails without Airflow retries (a retry would send it a second time). Check the WhatsApp "
+        "event store (events_path) and the triggerer's log, then clear the task only if a second "
+        "message is acceptable."
+    )
+
+
+@contextlib.contextmanager
+def nothing_sent_again(sent: str) -> Iterator[None]:
+    """Let through what already ends the task for good (a fail-type error, a skip, a deferral); turn
+    anything else raised in the block (an error Airflow would retry, the task's ``execution_timeout``)
+    into :func:`not_sent_again`, chained from it."""
+    from airflow_provider_whatsapp._compat import (
+        AirflowFailException,
+        AirflowSkipException,
+        AirflowTaskTimeout,
+    )
+
+    try:
+        yield
+    except (AirflowFailException, AirflowSkipException):
+        raise
+    except (Exception, AirflowTaskTimeout) as error:
+        raise not_sent_again(sent, f"{type(error).__name__}: {error}") from error
+
+
+def resume_without_resending(
+    resume: Callable[[], Any], *, next_method: str, next_kwargs: dict[str, Any] | None, log: Any, sent: str
+) -> Any:
+    """``BaseOperator.resume_execution`` for a task that sent before it deferred.
+
+    Airflow resumes a task whose trigger failed (it raised, could not be imported in the triggerer, or
+    timed out) with ``next_method`` ``__fail__``, and raises a plain, retried ``TaskDeferralError``;
+    here that becomes :func:`not_sent_again`. ``resume`` is the base class's ``resume_execution`` bound
+    to its arguments; what it raises is turned the same way.
+    """
+    from airflow_provider_whatsapp._compat import TRIGGER_FAILED_METHOD
+
+    if next_method == TRIGGER_FAILED_METHOD:
+        details = next_kwargs or {}
+        traceback = details.get("traceback")
+        if traceback:
+            log.error("The trigger failed:\n%s", "\n".join(str(line) for line in traceback))
+        raise not_sent_again(sent, f"the trigger failed ({details.get('error') or 'no reason given'})")
+    with nothing_sent_again(sent):
+        return resume()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from datetime import datetime, timedelta, timezone
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_whatsapp._compat import default_deferrable
 from airflow_provider_whatsapp.operators._base import WhatsAppBaseOperator, is_concrete
+from airflow_provider_whatsapp.operators._confirm import nothing_sent_again, resume_without_resending
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -51,7 +53,12 @@ class WhatsAppApprovalOperator(WhatsAppBaseOperator):
     :param timeout: how long to wait for an answer.
     :param timeout_default: what no answer counts as: ``"reject"``, ``"approve"`` or ``"fail"``.
     :param poke_interval: seconds between two looks at the event store.
-    :param deferrable: wait in the triggerer; default from ``[operators] default_deferrable``.
+    :param deferrable: wait in the triggerer; default from ``[operators] default_deferrable``. Once a
+        question went out, nothing ends the task with an error Airflow retries (a retry would ask every
+        approver again): a failed trigger or a broken wait fails it. With ``deferrable=False`` the worker
+        waits, and a worker killed while waiting (OOM, node lost, a deploy) is retried by Airflow, which
+        asks the approvers again: that is inherent to waiting in the worker. Prefer ``deferrable=True``,
+        or set ``retries=0`` on the task.
     """
 
     template_fields: Sequence[str] = (
@@ -164,22 +171,35 @@ class WhatsAppApprovalOperator(WhatsAppBaseOperator):
             sent.append(wamid)
             self.log.info("Asked %s for approval: %s", mask_phone_number(approver), wamid)
         if not sent:
-            raise failures[-1]
-        ends_at = time.time() + self.timeout.total_seconds()
-        if not self.deferrable:
-            return self._wait_here(context, sent, approvers, button_ids, ends_at)
-        from airflow_provider_whatsapp.triggers.reply import WhatsAppReplyTrigger
+            raise retry_only_if_nobody_asked(failures)
+        with nothing_sent_again(f"The approval question ({', '.join(sent)})"):
+            ends_at = time.time() + self.timeout.total_seconds()
+            if not self.deferrable:
+                return self._wait_here(context, sent, approvers, button_ids, ends_at)
+            from airflow_provider_whatsapp.triggers.reply import WhatsAppReplyTrigger
 
-        self.defer(
-            trigger=WhatsAppReplyTrigger(
-                message_ids=sent,
-                allowed_senders=approvers,
-                button_ids=list(button_ids),
-                store=description,
-                poke_interval=self.poke_interval,
-                end_time=ends_at,
-            ),
-            method_name="execute_complete",
+            self.defer(
+                trigger=WhatsAppReplyTrigger(
+                    message_ids=sent,
+                    allowed_senders=approvers,
+                    button_ids=list(button_ids),
+                    store=description,
+                    poke_interval=self.poke_interval,
+                    end_time=ends_at,
+                ),
+                method_name="execute_complete",
+            )
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        """Resume after the reply trigger; a failed trigger fails the task for good, as a retry would ask
+        every approver again."""
+        resume = functools.partial(super().resume_execution, next_method, next_kwargs, context)
+        return resume_without_resending(
+            resume,
+            next_method=next_method,
+            next_kwargs=next_kwargs,
+            log=self.log,
+            sent="The approval question this task sent before it deferred",
         )
 
     def _wait_here(
@@ -237,6 +257,34 @@ class WhatsAppApprovalOperator(WhatsAppBaseOperator):
         if self.on_reject == "fail":
             raise AirflowFailException(f"Rejected {who}.")
         raise AirflowSkipException(f"Rejected {who}; downstream tasks are skipped.")
+
+
+def retry_only_if_nobody_asked(failures: list[Exception]) -> Exception:
+    """The error for a question that reached no approver for certain.
+
+    A retry asks everyone again, so a retryable error may end the task only when every send provably
+    did not take effect (Graph refused it). When one may have reached its approver (the answer was lost:
+    ``WhatsAppDeliveryUnknownError``, or an error the provider does not know), the task fails for good,
+    chained from that failure, and names every failure.
+    """
+    from airflow_provider_whatsapp.errors import WhatsAppDeliveryUnknownError, WhatsAppError
+
+    # Graph refused the others (retryable or permanent alike): those questions provably did not go.
+    unsure: list[Exception] = [
+        error
+        for error in failures
+        if isinstance(error, WhatsAppDeliveryUnknownError) or not isinstance(error, WhatsAppError)
+    ]
+    if not unsure:
+        retryable = [error for error in failures if getattr(error, "retryable", False)]
+        return (retryable or failures)[-1]
+    said = "; ".join(f"{type(error).__name__}: {error}" for error in failures)
+    failure = WhatsAppDeliveryUnknownError(
+        f"No approver was asked for certain, and {len(unsure)} of the {len(failures)} questions may have "
+        f"arrived. Nobody is asked again: the task fails without Airflow retries ({said[:1000]})."
+    )
+    failure.__cause__ = unsure[0]
+    return failure
 
 
 def button_ids_for(context: Any) -> tuple[str, str]:

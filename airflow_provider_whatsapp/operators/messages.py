@@ -14,6 +14,7 @@ Importing this module stays cheap: the models and the hook are imported when fir
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_whatsapp._compat import default_deferrable
@@ -23,6 +24,8 @@ from airflow_provider_whatsapp.operators._confirm import (
     DEFAULT_CONFIRM_TIMEOUT,
     check_seconds,
     check_target,
+    nothing_sent_again,
+    resume_without_resending,
 )
 from airflow_provider_whatsapp.redact import mask_phone_number
 
@@ -62,7 +65,12 @@ class WhatsAppSendMessageOperator(WhatsAppBaseOperator):
         sent again, by the task or by Airflow's retries.
     :param confirm_poke_interval: seconds between two looks at the event store.
     :param deferrable: wait for ``confirm`` in the triggerer (the sent wamid travels in the trigger, so
-        resuming never sends again); default from ``[operators] default_deferrable``.
+        resuming never sends again; a trigger that fails fails the task without Airflow retries);
+        default from ``[operators] default_deferrable``. With ``deferrable=False`` the worker waits: an
+        error during the wait fails the task without retries too, but a worker that is killed while
+        waiting (OOM, node lost, a deploy) is retried by Airflow, and the retry sends the message again.
+        That is inherent to waiting in the worker: prefer ``deferrable=True`` with ``confirm``, or set
+        ``retries=0`` on the task.
     :return: the new message's id (``wamid...``).
     """
 
@@ -170,7 +178,20 @@ class WhatsAppSendMessageOperator(WhatsAppBaseOperator):
         )
         if store is None or self.confirm is None:
             return wamid
-        return self._confirm(store, wamid)
+        with nothing_sent_again(f"Message {wamid}"):
+            return self._confirm(store, wamid)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after the status trigger; a failed trigger fails the task for good, as a retry would
+        send the message again."""
+        resume = functools.partial(super().resume_execution, next_method, next_kwargs, context)
+        return resume_without_resending(
+            resume,
+            next_method=next_method,
+            next_kwargs=next_kwargs,
+            log=self.log,
+            sent=f"The message this task sent before it deferred (confirm={self.confirm!r})",
+        )
 
     def event_store(self) -> EventStore:
         """The event store of the connection, where the receiver writes WhatsApp's status webhooks."""

@@ -28,14 +28,26 @@ ERROR = "error"
 
 
 def tolerant(look: Callable[[], dict[str, Any] | None], log: Any) -> Callable[[], dict[str, Any] | None]:
-    """``look``, but a store that cannot be read right now (object storage down, a network share gone)
-    counts as "not decided yet": a long wait should not end on a passing outage."""
+    """``look``, but a store that cannot be read right now counts as "not decided yet".
+
+    Any exception of a read counts, not only ``OSError``: object storage down, a network share gone, a
+    file another process is still writing (half a JSON document), an object-store client's own error
+    class. A long wait should not end on a passing fault, and above all a wait after a send must not
+    fail with an error Airflow retries (the retry would send again). Each distinct fault is logged once
+    (masked by the task's log), so a wait of hours does not repeat it every look.
+    """
+    logged: set[str] = set()
 
     def patient_look() -> dict[str, Any] | None:
         try:
             return look()
-        except OSError as error:
-            log.warning("Could not read the WhatsApp event store yet: %s", error)
+        except Exception as error:
+            from airflow_provider_whatsapp.redact import scrub
+
+            said = scrub(f"{type(error).__name__}: {error}")[:300]
+            if said not in logged:
+                logged.add(said)
+                log.warning("Could not read the WhatsApp event store yet (looking again): %s", said)
             return None
 
     return patient_look

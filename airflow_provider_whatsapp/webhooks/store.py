@@ -25,7 +25,8 @@ import json
 import os
 import tempfile
 import time
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,26 @@ _TMP_PREFIX = ".tmp-"
 _NS_DIGITS = 20  # unix nanoseconds, zero-padded
 _HASH_CHARS = 40  # of sha256's hex: 160 bits, no collision in any store
 _NS = 1_000_000_000
+#: A file that is not an event is removed by expiry only once it is this much older than the retention
+#: cutoff, judged by its modification time (never when the store gives none): it may be an event still
+#: being written, and a foreign file is no hurry.
+_UNPARSEABLE_GRACE = timedelta(hours=1)
+#: Where fsspec file systems put a file's modification time in ``info()`` (local, S3, GCS, memory...).
+_MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")
+
+
+def _timestamp(value: Any) -> float | None:
+    """Unix seconds from an ``info()`` time: a number, a ``datetime`` or an ISO-8601 string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return value.timestamp() if isinstance(value, datetime) else None
 
 
 def _k(value: str) -> str:
@@ -119,6 +140,12 @@ class _LocalFolder:
         except FileNotFoundError:
             return None
 
+    def mtime(self, parts: tuple[str, ...]) -> float | None:
+        try:
+            return self.root.joinpath(*parts).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
     def exists(self, parts: tuple[str, ...]) -> bool:
         return self.root.joinpath(*parts).exists()
 
@@ -149,9 +176,31 @@ class _ObjectFolder:
         if path.exists():
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as handle:
-            handle.write(data)
+        # Written under a temporary name (which readers skip), then moved into place: a reader never sees
+        # half a file on a file system that moves by renaming (file://, memory://, a mounted share), and
+        # an object store's move (copy, delete) publishes the object whole.
+        tmp = path.parent.joinpath(f"{_TMP_PREFIX}{uuid.uuid4().hex}")
+        try:
+            with tmp.open("wb") as handle:
+                handle.write(data)
+            path.fs.mv(tmp.path, path.path)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                tmp.unlink()
+            raise
         return True
+
+    def mtime(self, parts: tuple[str, ...]) -> float | None:
+        path = self.root.joinpath(*parts)
+        try:
+            info = path.fs.info(path.path)
+        except FileNotFoundError:
+            return None
+        for key in _MTIME_KEYS:
+            when = _timestamp(info.get(key))
+            if when is not None:
+                return when
+        return None
 
     def read(self, parts: tuple[str, ...]) -> bytes | None:
         try:
@@ -380,7 +429,11 @@ class EventStore:
         try:
             return float(json.loads(data)["timestamp"]) < cutoff
         except (ValueError, KeyError, TypeError):
-            return True  # not an event this store wrote: it goes with the expired ones
+            pass
+        # Not an event (yet): it may be one another process is still writing, so it goes only once it is
+        # old by its modification time; a store that gives none keeps it.
+        modified = self._folder.mtime(parts)
+        return modified is not None and modified < cutoff - _UNPARSEABLE_GRACE.total_seconds()
 
 
 def _cursor(after: int, seen: set[str]) -> str:

@@ -243,3 +243,56 @@ def test_a_question_reads_one_folder(tmp_path: Path, monkeypatch: pytest.MonkeyP
     store.messages_from("16505550003", since=0)
     assert len(listed) == 4, listed
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("where", ["file-url", "memory"])
+def test_an_object_store_reader_never_sees_half_an_event(
+    where: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if where == "memory":
+        request.getfixturevalue("memory_fs")
+        store = EventStore(ObjectStoragePath("memory://bucket/events"), retention=RETENTION)
+    else:
+        store = EventStore(f"file://{tmp_path}/events", retention=RETENTION)
+    seen: list[Any] = []
+    fs_class = type(store.root.fs)
+    real_open = fs_class.open
+
+    def open_slowly(self: Any, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        handle = real_open(self, path, mode, **kwargs)
+        if "w" not in mode:
+            return handle
+        write = handle.write
+
+        def write_in_two(data: bytes) -> int:
+            # Half the bytes, then another reader looks, then the rest: as a concurrent reader may.
+            write(data[: len(data) // 2])
+            handle.flush()
+            seen.append(store.status("wamid.A"))
+            return write(data[len(data) // 2 :])
+
+        handle.write = write_in_two
+        return handle
+
+    monkeypatch.setattr(fs_class, "open", open_slowly)
+    assert store.add(status("wamid.A", "sent"), now=NOW)  # the reader raised on half a JSON document before
+
+    monkeypatch.setattr(fs_class, "open", real_open)
+    assert seen == [None]
+    assert store.status("wamid.A") == status("wamid.A", "sent")
+    folder = store.root.joinpath("statuses")
+    assert not [p for p in folder.rglob("*") if p.name.startswith(".tmp-")]
+
+
+def test_expiry_keeps_a_file_that_is_not_an_event_until_it_is_old(store: EventStore) -> None:
+    # Half of an event another process is still writing (or a foreign file): never deleted while new.
+    assert store.add(status("wamid.A", "sent", ts=int(time.time())))
+    (name,) = store._folder.names(("statuses",))
+    torn = ("statuses", name, "delivered.json")
+    store.root.joinpath(*torn).write_bytes(b'{"wamid":"wamid.A","sta')
+
+    assert store.expire() == 0
+    assert store._folder.read(torn) is not None
+    far = time.time() + RETENTION.total_seconds() + 2 * 3600
+    assert store.expire(now=far) == 2  # the event by its timestamp, the torn file by its age
+    assert store._folder.read(torn) is None
