@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_whatsapp._compat import AIRFLOW_V_3_PLUS
 from airflow_provider_whatsapp.sandbox import demo
 
 DAG_SOURCE = textwrap.dedent(
@@ -27,6 +28,7 @@ DAG_SOURCE = textwrap.dedent(
 
 
 @pytest.mark.integration
+@pytest.mark.skipif(not AIRFLOW_V_3_PLUS, reason="make demo runs in the Airflow 3 environment")
 def test_demo_runs_each_dag_and_prints_a_transcript(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
