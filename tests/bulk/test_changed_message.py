@@ -11,6 +11,7 @@ import pytest
 from airflow_provider_whatsapp._compat import AirflowException, AirflowFailException
 from airflow_provider_whatsapp.bulk.engine import MessageChangedError
 from airflow_provider_whatsapp.bulk.progress import LocalJournal, record
+from airflow_provider_whatsapp.hooks._retry import RetryPolicy
 from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
 from tests.bulk.helpers import MESSAGES, Inbox, context, digits, journal_file, numbers
 from tests.conftest import PHONE_NUMBER_ID
@@ -100,8 +101,10 @@ def test_a_recipient_left_unknown_with_another_message_is_also_refused(
 
 
 def test_a_new_upload_of_the_same_file_is_not_a_changed_message(
-    maton_conn: LoopbackServer, tmp_path: Path
+    maton_conn: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The journal is under test, not the backoff: each retry of the 503s waits 10 ms.
+    monkeypatch.setattr(RetryPolicy, "backoff", lambda self, attempt: 0.01)
     ids = itertools.count(1037543291543000)
     maton_conn.route("POST", MEDIA, lambda request: Reply(json={"id": str(next(ids))}))
     inbox = Inbox()

@@ -13,6 +13,7 @@ import pytest
 from airflow_provider_whatsapp._compat import AirflowException, AirflowFailException
 from airflow_provider_whatsapp.bulk.engine import BulkConfig, BulkItem, Pacer, run_bulk
 from airflow_provider_whatsapp.bulk.progress import LocalJournal
+from airflow_provider_whatsapp.hooks._retry import RetryPolicy
 from airflow_provider_whatsapp.hooks.maton import MatonHook
 from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
 from tests.bulk.helpers import (
@@ -317,7 +318,11 @@ def test_an_error_every_recipient_would_get_stops_the_send(
     assert len(maton_conn.requests) <= 2
 
 
-def test_exhausted_throttling_fails_so_airflow_may_retry(maton_conn: LoopbackServer, tmp_path: Path) -> None:
+def test_exhausted_throttling_fails_so_airflow_may_retry(
+    maton_conn: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The outcome is under test, not the backoff: each retry waits 10 ms instead of 0.5 s doubling.
+    monkeypatch.setattr(RetryPolicy, "backoff", lambda self, attempt: 0.01)
     maton_conn.route("POST", MESSAGES, throttled_429("0"))
     op = WhatsAppSendBulkOperator(
         task_id="bulk", recipients=numbers(1), message=TEXT, progress_path=str(tmp_path)
