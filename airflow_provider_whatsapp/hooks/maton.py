@@ -48,6 +48,7 @@ from airflow_provider_whatsapp.hooks._settings import (
     settings_from_connection,
     settings_from_environment,
 )
+from airflow_provider_whatsapp.hooks._tls import trust_context
 from airflow_provider_whatsapp.hooks._transport import (
     API_ANSWER_MAX_BYTES,
     IDEMPOTENT_METHODS,
@@ -223,7 +224,9 @@ class MatonHook(BaseHook):
     def get_conn(self) -> httpx.Client:
         """The hook's keep-alive HTTP client (created on first use)."""
         if self._client is None:
-            self._client = httpx.Client(timeout=self._timeout(), headers=_DEFAULT_HEADERS)
+            self._client = httpx.Client(
+                timeout=self._timeout(), headers=_DEFAULT_HEADERS, verify=trust_context()
+            )
             with_deadlines(self._client)
         return self._client
 
@@ -231,7 +234,9 @@ class MatonHook(BaseHook):
         """The hook's async HTTP client for the running event loop."""
         loop = asyncio.get_running_loop()
         if self._aclient is None or self._aclient_loop is not loop:
-            self._aclient = httpx.AsyncClient(timeout=self._timeout(), headers=_DEFAULT_HEADERS)
+            self._aclient = httpx.AsyncClient(
+                timeout=self._timeout(), headers=_DEFAULT_HEADERS, verify=trust_context()
+            )
             with_deadlines(self._aclient)
             self._aclient_loop = loop
         return self._aclient
