@@ -413,6 +413,14 @@ class BulkSender:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
 
+    def stop(self, reason: WhatsAppError) -> None:
+        """Start no further send (those in flight finish); ``reason`` is why, unless the send had
+        already stopped for one of its own. Recipients not started stay pending for a new try."""
+        if self.result.aborted is None:
+            self.result.aborted = reason
+        if self._wake is not None:
+            self._wake.set()
+
     def _start(self, job: _Job) -> None:
         self.pacer.dispatched()
         task = asyncio.create_task(self._attempt(job))
