@@ -215,7 +215,8 @@ def _start_workers(
             with theirs:
                 try:
                     process = subprocess.Popen(
-                        [sys.executable, "-m", _MODULE, str(theirs.fileno())],
+                        # The socket's number, and which worker this is for ps: nothing else.
+                        [sys.executable, "-m", _MODULE, str(theirs.fileno()), f"{index + 1}/{count}"],
                         pass_fds=(theirs.fileno(),),
                         env=environment,
                         stdin=subprocess.DEVNULL,
@@ -505,7 +506,8 @@ def _log_to_stderr(spec: WorkerSpec) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """The worker's entry point: ``argv`` is the number of the socket to its parent, nothing else."""
+    """The worker's entry point: ``argv`` is the number of the socket to its parent (then the worker's
+    number, shown by ``ps``)."""
     _worker(Connection(int(argv[0])))
 
 
