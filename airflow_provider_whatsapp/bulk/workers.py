@@ -1,9 +1,11 @@
 """One bulk send in several worker processes, for rates one core cannot keep up with.
 
 The task's process (the parent) keeps everything that needs Airflow or decides for the whole send:
-it resolved the connection, holds the journal's lease and read what earlier tries did. Each worker
-is a fresh interpreter (``python -m airflow_provider_whatsapp.bulk.workers``, nothing forked from
-a process that runs threads) that sends one share of the recipients with the single-process engine:
+it resolved the connection, holds the journal's lease and read what earlier tries did. The workers
+come from one fresh interpreter (``python -m airflow_provider_whatsapp.bulk.workers``: nothing is
+forked from the task's process, which runs threads) that imports the engine once and forks them,
+like a fork server: Airflow's import, seconds of CPU, is paid once, not once per worker. Each
+worker sends one share of the recipients with the single-process engine:
 
 * a recipient belongs to worker ``crc32(number) % N``: exactly one worker per run, whatever the
   order of the plan;
@@ -30,6 +32,7 @@ import dataclasses
 import logging
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -141,14 +144,44 @@ class WorkerSpec:
 @dataclass
 class _Worker:
     spec: WorkerSpec
-    process: subprocess.Popen[bytes]
     conn: Connection
+    pid: int | None = None
     size: int = 0
     #: Wall-clock times (``time.time()``) the worker's send started and ended.
     sending: tuple[float, float] | None = None
     result: BulkResult | None = None
     failure: str | None = None
     done: bool = False
+
+
+class _Launcher:
+    """The interpreter the workers are forked from; it says on its stdout when each one ended, and how.
+
+    :param fds: the workers' ends of their sockets, in worker order.
+    """
+
+    def __init__(self, fds: list[int], environment: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            # The sockets' numbers, nothing else: the rest goes over them.
+            [sys.executable, "-m", _MODULE, *map(str, fds)],
+            pass_fds=fds,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+        )
+        self._codes: dict[int, int] = {}
+
+    def exit_code(self, index: int) -> int | None:
+        """How worker ``index`` ended (negative: the signal that killed it); ``None`` if not known."""
+        assert self.process.stdout is not None
+        while index not in self._codes:
+            line = self.process.stdout.readline()
+            if not line:
+                return None
+            with contextlib.suppress(ValueError):
+                ended, code = map(int, line.split())
+                self._codes[ended] = code
+        return self._codes[index]
 
 
 def run_in_processes(
@@ -170,22 +203,23 @@ def run_in_processes(
     if not 1 <= processes <= MAX_BULK_PROCESSES:
         raise ValueError(f"processes must be 1 to {MAX_BULK_PROCESSES}, got {processes!r}.")
     started = time.monotonic()
-    workers = _start_workers(journal, config, settings, processes, dict(hook_kwargs or {}))
+    launcher, workers = _start_workers(journal, config, settings, processes, dict(hook_kwargs or {}))
     try:
         _hand_out(workers, items, prior)
-        if _all_ready(workers):
+        if _all_ready(launcher, workers):
             log.info(
-                "%d bulk worker processes ready in %.1f s (%s recipients each), each at up to %g/s.",
+                "%d bulk worker processes (pids %s) ready in %.1f s (%s recipients each), each at %g/s.",
                 len(workers),
+                ", ".join(str(w.pid) for w in workers),
                 time.monotonic() - started,
                 "/".join(str(w.size) for w in workers),
                 workers[0].spec.config.max_rate,
             )
             for worker in workers:
                 _send(worker, ("go", None))  # together: each paces its share from the same moment
-        _supervise(workers, journal)
+        _supervise(launcher, workers, journal)
     finally:
-        _end_all(workers)
+        _end_all(launcher, workers)
     return _merge(workers, journal)
 
 
@@ -195,42 +229,40 @@ def _start_workers(
     settings: MatonSettings,
     count: int,
     hook_kwargs: dict[str, Any],
-) -> list[_Worker]:
-    environment = _environment_without_secrets()
-    workers: list[_Worker] = []
-    try:
-        for index in range(count):
-            lease = WorkerLease()
-            spec = WorkerSpec(
+) -> tuple[_Launcher, list[_Worker]]:
+    level = logging.getLogger("airflow_provider_whatsapp").getEffectiveLevel()
+    pairs = [socket.socketpair() for _ in range(count)]
+    workers = [
+        _Worker(
+            spec=WorkerSpec(
                 index=index,
                 count=count,
-                journal=journal.shard(index, lease),
+                journal=journal.shard(index, WorkerLease()),
                 config=share_config(config, count),
                 settings=settings,
                 hook_kwargs=hook_kwargs,
-                log_level=logging.getLogger("airflow_provider_whatsapp").getEffectiveLevel(),
-            )
-            ours, theirs = socket.socketpair()
-            conn = Connection(ours.detach())
-            with theirs:
-                try:
-                    process = subprocess.Popen(
-                        # The socket's number, and which worker this is for ps: nothing else.
-                        [sys.executable, "-m", _MODULE, str(theirs.fileno()), f"{index + 1}/{count}"],
-                        pass_fds=(theirs.fileno(),),
-                        env=environment,
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.DEVNULL,  # workers log to stderr; stdout is nobody's channel
-                    )
-                except BaseException:
-                    conn.close()
-                    raise
-            workers.append(_Worker(spec=spec, process=process, conn=conn))
-            conn.send(spec)
+                log_level=level,
+            ),
+            conn=Connection(ours.detach()),
+        )
+        for index, (ours, _) in enumerate(pairs)
+    ]
+    try:
+        launcher = _Launcher([theirs.fileno() for _, theirs in pairs], _environment_without_secrets())
     except BaseException:
-        _end_all(workers)
+        for worker in workers:
+            worker.conn.close()
         raise
-    return workers
+    finally:
+        for _, theirs in pairs:
+            theirs.close()
+    try:
+        for worker in workers:
+            _send(worker, worker.spec)
+    except BaseException:
+        _end_all(launcher, workers)
+        raise
+    return launcher, workers
 
 
 def _environment_without_secrets() -> dict[str, str]:
@@ -257,14 +289,14 @@ def _hand_out(workers: list[_Worker], items: Iterable[BulkItem], prior: Mapping[
         _send(worker, ("end", None))
 
 
-def _all_ready(workers: list[_Worker]) -> bool:
+def _all_ready(launcher: _Launcher, workers: list[_Worker]) -> bool:
     """Wait until every worker is ready to send; ``False`` (the others told to stop) if one failed."""
     waiting = list(workers)
     while waiting:
         ready = wait([worker.conn for worker in waiting])
         for worker in [worker for worker in waiting if worker.conn in ready]:
             waiting.remove(worker)
-            if not _receive(worker):
+            if not _receive(launcher, worker):
                 _stop_others(workers, worker)
                 return False
     return True
@@ -275,12 +307,12 @@ def _send(worker: _Worker, message: Any) -> None:
         worker.conn.send(message)
     except OSError as error:
         raise BulkWorkerError(
-            f"{worker.spec.name} (pid {worker.process.pid}) ended while it was being started "
+            f"{worker.spec.name} ended while it was being started "
             f"({error!r}); see its lines in the task log. Nothing was sent by this try of it."
         ) from None
 
 
-def _supervise(workers: list[_Worker], journal: Journal) -> None:
+def _supervise(launcher: _Launcher, workers: list[_Worker], journal: Journal) -> None:
     """Wait for every worker's result, passing on the lease's state and stopping all on a failure."""
     told: tuple[float, bool] = (math.inf, False)
     while not all(worker.done for worker in workers):
@@ -293,7 +325,7 @@ def _supervise(workers: list[_Worker], journal: Journal) -> None:
         ready = wait([worker.conn for worker in workers if not worker.done], timeout=POLL_SECONDS)
         for worker in workers:
             if worker.conn in ready:
-                _receive(worker)
+                _receive(launcher, worker)
                 if worker.failure is not None or (
                     worker.result is not None
                     and worker.result.aborted is not None
@@ -302,13 +334,14 @@ def _supervise(workers: list[_Worker], journal: Journal) -> None:
                     _stop_others(workers, worker)
 
 
-def _receive(worker: _Worker) -> bool:
+def _receive(launcher: _Launcher, worker: _Worker) -> bool:
     """Read one message of ``worker``; ``False`` once it is done (reported, failed or died)."""
     try:
         kind, value = worker.conn.recv()
     except (EOFError, OSError):
         kind, value = "died", None
     if kind == "ready":
+        worker.pid = value
         return True
     worker.done = True
     if kind == "result":
@@ -317,8 +350,13 @@ def _receive(worker: _Worker) -> bool:
     if kind == "error":
         worker.failure = f"failed: {value}"
         return False
-    code = worker.process.wait()
-    how = f"was killed by signal {-code}" if code < 0 else f"ended with exit code {code}"
+    code = launcher.exit_code(worker.spec.index)
+    if code is None:
+        how = "ended"
+    elif code < 0:
+        how = f"was killed by signal {-code}"
+    else:
+        how = f"ended with exit code {code}"
     worker.failure = f"{how} before it reported"
     return False
 
@@ -335,22 +373,29 @@ def _stop_others(workers: list[_Worker], stopped: _Worker) -> None:
             _tell(worker, ("stop", f"{stopped.spec.name} stopped: {why}"[:500]))
 
 
-def _end_all(workers: list[_Worker]) -> None:
+def _end_all(launcher: _Launcher, workers: list[_Worker]) -> None:
     """Make sure no worker outlives the call: the lease is released after it, and a worker sending
-    without the lease could send what a new try sends too."""
+    without the lease could send what a new try sends too. A worker has ended once its socket closed."""
     for worker in workers:
-        if worker.process.poll() is None and not worker.done:
+        if not worker.done:
             _tell(worker, ("stop", "the task stopped"))
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for worker in workers:
-        try:
-            worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log.error("%s (pid %d) did not stop in time: killed.", worker.spec.name, worker.process.pid)
-            worker.process.kill()
-            worker.process.wait()
-        with contextlib.suppress(OSError):
-            worker.conn.close()
+        # Its socket's end (EOFError) is the worker's end; what it says meanwhile changes nothing.
+        with contextlib.suppress(EOFError, OSError):
+            while worker.conn.poll(max(0.0, deadline - time.monotonic())):
+                worker.conn.recv()
+            log.error("%s (pid %s) did not stop in time: killed.", worker.spec.name, worker.pid)
+            if worker.pid is not None:
+                os.kill(worker.pid, signal.SIGKILL)
+        worker.conn.close()
+    try:
+        launcher.process.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        launcher.process.kill()
+        launcher.process.wait()
+    if launcher.process.stdout is not None:
+        launcher.process.stdout.close()
 
 
 def _merge(workers: list[_Worker], journal: Journal) -> BulkResult:
@@ -367,9 +412,7 @@ def _merge(workers: list[_Worker], journal: Journal) -> BulkResult:
         result = worker.result
         if result is None:
             merged.not_sent += worker.size
-            failures.append(
-                f"{worker.spec.name} (pid {worker.process.pid}) {worker.failure or 'did not report'}"
-            )
+            failures.append(f"{worker.spec.name} (pid {worker.pid}) {worker.failure or 'did not report'}")
             continue
         merged.sent += result.sent
         merged.skipped += result.skipped
@@ -409,7 +452,7 @@ def _worker(conn: Connection) -> None:
                 prior[item.to] = outcome
     lease = spec.journal.lease
     assert isinstance(lease, WorkerLease)
-    conn.send(("ready", None))
+    conn.send(("ready", os.getpid()))
     kind, reason = conn.recv()
     if kind != "go":  # another worker failed to start: nothing sent, everything pending
         stopped = BulkResult(total=len(items), not_sent=len(items), progress_path=spec.journal.location)
@@ -505,10 +548,42 @@ def _log_to_stderr(spec: WorkerSpec) -> None:
     logging.getLogger("airflow_provider_whatsapp").setLevel(spec.log_level)
 
 
+def _launch(fds: list[int]) -> None:
+    """Fork one worker per socket in ``fds`` from this interpreter (everything imported, no thread
+    running), then say on stdout ``{worker} {exit code}`` as each one ends (negative: a signal)."""
+    from airflow_provider_whatsapp.hooks import maton  # noqa: F401  (imported once, for every worker)
+
+    children: dict[int, int] = {}
+    for index, fd in enumerate(fds):
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                for other in fds:
+                    if other != fd:
+                        os.close(other)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # stdout is the launcher's channel
+                _worker(Connection(fd))
+                code = 0
+            except SystemExit as error:
+                code = error.code if isinstance(error.code, int) else 1
+            except BaseException:
+                log.exception("Bulk worker %d failed.", index + 1)
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        children[pid] = index
+    for fd in fds:
+        os.close(fd)
+    while children:
+        pid, status = os.wait()
+        if pid in children:
+            print(children.pop(pid), os.waitstatus_to_exitcode(status), flush=True)
+
+
 def main(argv: list[str]) -> None:
-    """The worker's entry point: ``argv`` is the number of the socket to its parent (then the worker's
-    number, shown by ``ps``)."""
-    _worker(Connection(int(argv[0])))
+    """The launcher's entry point: ``argv`` are the numbers of the sockets to the parent, nothing else."""
+    _launch([int(fd) for fd in argv])
 
 
 if __name__ == "__main__":
