@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pickle
 import signal
 import socket
 import threading
@@ -329,7 +330,8 @@ def test_object_store_shards_of_one_run_share_its_generation_under_distinct_name
     parent = ObjectStoreJournal(directory)
     parent.load()
     lease = WorkerLease()
-    workers = [parent.shard(index, lease) for index in range(3)]
+    # As a worker gets it: pickled over its socket.
+    workers = [pickle.loads(pickle.dumps(parent.shard(index, lease))) for index in range(3)]
     for index, worker in enumerate(workers):
         worker.append([record(f"{index}", ATTEMPT)])
         worker.append([record(f"{index}", ACCEPTED, wamid=f"w{index}")])
@@ -345,7 +347,7 @@ def test_object_store_shards_of_one_run_share_its_generation_under_distinct_name
     later.append([record("0", ATTEMPT)])
     assert any(p.name.startswith("00002-") for p in directory.iterdir())
 
-    lease.lost_reason = "lost"
+    workers[0].lease.lost_reason = "the task process lost the journal's lease"
     with pytest.raises(LeaseLostError):
         workers[0].append([record("9", ATTEMPT)])
 
