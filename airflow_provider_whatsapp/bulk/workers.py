@@ -438,7 +438,9 @@ def _merge(workers: list[_Worker], journal: Journal) -> BulkResult:
 
 
 def _worker(conn: Connection) -> None:
-    spec: WorkerSpec = conn.recv()
+    spec = conn.recv()
+    if not isinstance(spec, WorkerSpec):
+        return  # told to stop before it was briefed: another worker could not be started
     _log_to_stderr(spec)
     items: list[BulkItem] = []
     prior: dict[str, Outcome] = {}
@@ -446,6 +448,8 @@ def _worker(conn: Connection) -> None:
         kind, value = conn.recv()
         if kind == "end":
             break
+        if kind != "items":
+            return  # stopped while it was being briefed: nothing sent
         for item, outcome in value:
             items.append(item)
             if outcome is not None:
