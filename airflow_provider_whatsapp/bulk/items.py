@@ -18,13 +18,14 @@ import logging
 import re
 import zlib
 from collections.abc import Mapping, Set
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from airflow_provider_whatsapp.bulk.engine import BulkItem
 from airflow_provider_whatsapp.bulk.sources import BadLine, RecipientSource, is_location
 from airflow_provider_whatsapp.errors import WhatsAppValidationError
 from airflow_provider_whatsapp.messages import TemplateMessage, normalize_recipient
+from airflow_provider_whatsapp.messages.template import TemplateParameter, check_parameters
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 TEMPLATE_RECIPIENT_KEYS = ("body_parameters", "components", "header")
 _SEPARATORS = re.compile(r"[,;\n]+")
 _MAX_PROBLEMS_SHOWN = 10
+# A valid recipient, to build a payload skeleton whose "to" is then replaced.
+_ANY_RECIPIENT = "10000000"
 # A problem line quotes the value it is about: keep a huge value from making a huge error.
 _MAX_PROBLEM_CHARS = 300
 # Deepest nesting of lists and dicts accepted in a recipient or a message argument. The deepest real
@@ -78,6 +81,9 @@ class BulkPlan:
     template_defaults: dict[str, Any] | None
     count: int
     uploaded: tuple[str, str] | None = None
+    # (template content, index of its body component) of the shared template with a body, or () when
+    # per-recipient parameters cannot simply replace its body; worked out on first use.
+    _body_slot: tuple[dict[str, Any], int] | tuple[()] | None = field(default=None, repr=False, compare=False)
 
     def upload_target(self) -> tuple[str, Any] | None:
         """``(media_type, file)`` when the shared message needs its file uploaded first."""
@@ -86,7 +92,9 @@ class BulkPlan:
     def with_media_id(self, media_id: str) -> BulkPlan:
         target = self.shared.upload_target()
         stand_in = _upload_stand_in(target[1]) if target is not None else media_id
-        return replace(self, shared=self.shared.with_media_id(media_id), uploaded=(media_id, stand_in))
+        return replace(
+            self, shared=self.shared.with_media_id(media_id), uploaded=(media_id, stand_in), _body_slot=None
+        )
 
     def fingerprints(self) -> Iterator[tuple[str, str | None]]:
         """``(recipient, payload fingerprint)`` of each recipient, built one at a time; also before the
@@ -129,7 +137,7 @@ class BulkPlan:
             return normalize_recipient(entry["to"]), entry
         return normalize_recipient(entry), {}
 
-    def message(self, entry: Mapping[str, Any]) -> OutgoingMessage:
+    def message(self, entry: Mapping[str, Any]) -> OutgoingMessage | PersonalTemplate:
         """The message of a recipient with these fields: the shared one, or a template of its own."""
         extra = [k for k in entry if k != "to"]
         if not extra:
@@ -145,6 +153,10 @@ class BulkPlan:
             raise WhatsAppValidationError(
                 f"{unknown[0]!r} is not a per-recipient field (allowed: to, {allowed})."
             )
+        if extra == ["body_parameters"]:
+            personal = self._personal(entry["body_parameters"])
+            if personal is not None:
+                return personal
         own = TemplateMessage.build(**_drop_none({**self.template_defaults, **{k: entry[k] for k in extra}}))
         if own.upload_target() is not None:
             raise WhatsAppValidationError(
@@ -153,7 +165,31 @@ class BulkPlan:
             )
         return own
 
-    def checked(self, position: int, entry: Any) -> tuple[str, OutgoingMessage]:
+    def _personal(self, texts: Any) -> PersonalTemplate | None:
+        """The common case without a pydantic model per recipient: the shared template with body text
+        parameters of the recipient's own, checked by the template's own rule. ``None`` when the case
+        is not that simple (or the texts break the rule: the model then says how)."""
+        if self._body_slot is None:
+            self._body_slot = _body_slot(self.shared)
+        slot = self._body_slot
+        if not slot or type(texts) is not list or not texts:
+            return None
+        shown = []
+        for value in texts:
+            kind = type(value)
+            if kind is str:
+                shown.append(value)
+            elif kind is int or kind is float:
+                shown.append(str(value))  # as the model reads a number given as a text parameter
+            else:
+                return None
+        try:
+            check_parameters("body", cast("Any", [_Text("text", text) for text in shown]), "body_parameters")
+        except ValueError:
+            return None
+        return PersonalTemplate(slot, tuple(shown))
+
+    def checked(self, position: int, entry: Any) -> tuple[str, OutgoingMessage | PersonalTemplate]:
         """:meth:`recipient` and :meth:`message`, any failure as one error naming the position."""
         try:
             to, fields = self.recipient(entry)
@@ -166,12 +202,58 @@ class BulkPlan:
                 f"{self.where(position)}: cannot be read ({type(error).__name__}: {error})."
             ) from None
 
-    def body(self, to: str, message: OutgoingMessage) -> tuple[dict[str, Any], str]:
+    def body(self, to: str, message: OutgoingMessage | PersonalTemplate) -> tuple[dict[str, Any], str]:
         """The payload without ``to``, and its fingerprint (the uploaded file's id as its stand-in)."""
         payload = message.to_payload(to)
         del payload["to"]
         compared = payload if self.uploaded is None else _swap_media_id(payload, *self.uploaded)
         return payload, payload_fingerprint(compared)
+
+
+class _Text(NamedTuple):
+    """A text parameter as :func:`check_parameters` reads one, without building a model."""
+
+    type: str
+    text: str
+
+
+def _body_slot(shared: OutgoingMessage) -> tuple[dict[str, Any], int] | tuple[()]:
+    """The shared template's payload with a body placeholder, and where the body is in its components;
+    ``()`` when per-recipient body parameters need the model (another message type, a body in
+    ``components``, a header file to upload)."""
+    if not isinstance(shared, TemplateMessage) or shared.upload_target() is not None:
+        return ()
+    if any(component.type == "body" for component in shared.components or ()):
+        return ()
+    placeholder = TemplateParameter(type="text", text="-")
+    payload = shared.model_copy(update={"body_parameters": [placeholder]}).to_payload(_ANY_RECIPIENT)
+    components = payload[shared.message_type]["components"]
+    return payload, next(i for i, component in enumerate(components) if component["type"] == "body")
+
+
+class PersonalTemplate:
+    """The shared template with a recipient's own body text parameters, as plain data: the payload a
+    model built from the same fields gives, without a model per recipient."""
+
+    __slots__ = ("slot", "texts")
+
+    def __init__(self, slot: tuple[dict[str, Any], int], texts: tuple[str, ...]) -> None:
+        self.slot = slot
+        self.texts = texts
+
+    def to_payload(self, to: str) -> dict[str, Any]:
+        payload, position = self.slot
+        kind = payload["type"]
+        components = list(payload[kind]["components"])
+        components[position] = {
+            "type": "body",
+            "parameters": [{"type": "text", "text": t} for t in self.texts],
+        }
+        return {**payload, "to": to, kind: {**payload[kind], "components": components}}
+
+    def content(self) -> dict[str, Any]:
+        payload = self.to_payload(_ANY_RECIPIENT)
+        return payload[payload["type"]]  # type: ignore[no-any-return]
 
 
 class PlannedItems:
@@ -260,9 +342,12 @@ def too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         current, depth = stack.pop()
-        if isinstance(current, Mapping):
+        kind = type(current)
+        if kind is str or kind is int or kind is float or current is None:
+            continue  # the usual leaves, without the slower abstract checks below
+        if kind is dict or isinstance(current, Mapping):
             children: Any = current.values()
-        elif isinstance(current, (list, tuple, Set)):
+        elif kind is list or isinstance(current, (tuple, Set)):
             children = current
         else:
             continue
@@ -405,6 +490,8 @@ def _check_all(plan: BulkPlan) -> tuple[int, int]:
             continue
         if message is plan.shared:
             digest = 0
+        elif isinstance(message, PersonalTemplate):
+            digest = (hash(message.texts) & mask) | 1
         else:
             text = json.dumps(message.content(), sort_keys=True, separators=(",", ":"), default=str)
             digest = (hash(text) & mask) | 1
