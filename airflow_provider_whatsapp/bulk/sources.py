@@ -3,7 +3,8 @@
 A bulk send to a million recipients cannot hold them in XCom or in memory: ``recipients`` may name a
 file instead. Two formats, chosen by the name's ending:
 
-* JSON lines (``.jsonl``, ``.ndjson``): one recipient per line, a phone number (``"+14155550100"``) or
+* JSON lines (``.jsonl``, ``.ndjson``): one recipient per line, a phone number (``"+14155550100"``,
+  quotes optional) or
   an object with ``to`` and per-recipient template fields (``{"to": "+1...", "body_parameters": ["Ada"]}``);
 * CSV with a header row (``.csv``): a ``to`` column, and one column per per-recipient template field
   (``body_parameters``, ``components``, ``header``) whose cells hold JSON (``["Ada", "12.50"]``); an
@@ -20,6 +21,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +39,7 @@ MAX_CSV_COLUMNS = 16
 # Where the name ends this way, recipients are read from the file in this format.
 SOURCE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _BOM = "\ufeff"
+_BARE_NUMBER = re.compile(r"^\+?[0-9 ()-]+$")
 
 
 class BadLine:
@@ -175,7 +178,10 @@ def _jsonl_entries(lines: Iterator[tuple[int, str | BadLine]]) -> Iterator[tuple
         try:
             yield number, json.loads(text)
         except ValueError as error:
-            yield number, BadLine(f"is not JSON ({error}); give a quoted number or an object with 'to'.")
+            if _BARE_NUMBER.match(text):
+                yield number, text  # a number without quotes: what a one-column export writes
+            else:
+                yield number, BadLine(f"is not JSON ({error}); give a number or an object with 'to'.")
         except RecursionError:
             yield number, BadLine("is nested too deeply to read.")
 
