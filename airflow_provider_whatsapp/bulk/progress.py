@@ -41,6 +41,8 @@ from airflow_provider_whatsapp.bulk.lease import Holder, Lease, LeaseLostError, 
 from airflow_provider_whatsapp.errors import WhatsAppError, WhatsAppValidationError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from airflow_provider_whatsapp._compat import ObjectStoragePath
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,9 @@ RELEASED = "released"
 STATES = frozenset({ATTEMPT, ACCEPTED, FAILED, UNKNOWN, RELEASED})
 
 DEFAULT_DIRECTORY_NAME = "whatsapp_bulk_progress"
+# Objects of an object-store journal read side by side, and read per batch.
+_READERS = 16
+_READ_BATCH = 256
 # Path segments longer than this (in characters, all ASCII once escaped) are shortened with a digest,
 # so that a long run id cannot exceed the 255-byte file name limit of common file systems.
 MAX_SEGMENT_CHARS = 150
@@ -74,9 +79,10 @@ class JournalError(WhatsAppError):
     retryable = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
-    """The last thing the journal knows about one recipient."""
+    """The last thing the journal knows about one recipient; slotted, one small object per recipient
+    (a resume over a million recipients keeps a million of them)."""
 
     state: str
     wamid: str | None = None
@@ -93,26 +99,37 @@ def record(to: str, state: str, **fields: Any) -> dict[str, Any]:
     return entry
 
 
-def replay(records: list[dict[str, Any]]) -> dict[str, Outcome]:
-    """Each recipient's last state, from records in the order they were written.
+_STATE_OBJECTS = {state: state for state in STATES}
+
+
+def replay(records: Iterable[dict[str, Any]]) -> dict[str, Outcome]:
+    """Each recipient's last state, from records in the order they were written (read as a stream:
+    one :class:`Outcome` per recipient is all that is kept).
 
     Fields of an unexpected type (a damaged or hand-edited journal) are read as absent.
     """
     outcomes: dict[str, Outcome] = {}
-    fingerprints: dict[str, str] = {}
+    # One object per distinct text: a message shared by every recipient has one fingerprint, and
+    # the same reason repeats; a million copies of either would be most of the memory.
+    shared: dict[str, str] = {}
     for entry in records:
         to, state = entry.get("to"), entry.get("state")
         if not isinstance(to, str) or state not in STATES:
             continue
-        if state == ATTEMPT and isinstance(entry.get("fingerprint"), str):
-            fingerprints[to] = entry["fingerprint"]
+        fingerprint = entry.get("fingerprint")
+        if state == ATTEMPT and isinstance(fingerprint, str):
+            fingerprint = shared.setdefault(fingerprint, fingerprint)
+        else:
+            earlier = outcomes.get(to)
+            fingerprint = earlier.fingerprint if earlier is not None else None
+        reason = _typed(entry.get("reason"), str)
         outcomes[to] = Outcome(
-            state=state,
+            state=_STATE_OBJECTS[state],
             wamid=_typed(entry.get("wamid"), str),
             code=_typed(entry.get("code"), int),
-            reason=_typed(entry.get("reason"), str),
+            reason=None if reason is None else shared.setdefault(reason, reason),
             retryable=entry.get("retryable") is True,
-            fingerprint=fingerprints.get(to),
+            fingerprint=fingerprint,
         )
     return outcomes
 
@@ -121,17 +138,15 @@ def _typed(value: Any, kind: type) -> Any:
     return value if isinstance(value, kind) and not isinstance(value, bool) else None
 
 
-def _parse_lines(data: bytes) -> list[dict[str, Any]]:
-    entries = []
-    for line in data.splitlines():
+def _parse_lines(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    for line in lines:
         try:
             entry = json.loads(line)
         except ValueError:
             # A line torn by a crash in the middle of a write: its send had not started yet.
             continue
         if isinstance(entry, dict):
-            entries.append(entry)
-    return entries
+            yield entry
 
 
 def _encode(records: list[dict[str, Any]]) -> bytes:
@@ -152,8 +167,13 @@ class Journal:
         """Take the journal for this run, waiting up to ``wait`` s for another run holding it."""
         self.lease.acquire(holder, wait=wait)
 
-    def load(self) -> list[dict[str, Any]]:
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every record, in the order written, read as a stream."""
         raise NotImplementedError
+
+    def load(self) -> list[dict[str, Any]]:
+        """Every record, in a list (:meth:`records` reads them without holding them all)."""
+        return list(self.records())
 
     def append(self, records: list[dict[str, Any]]) -> None:
         raise NotImplementedError
@@ -163,7 +183,7 @@ class Journal:
         self.lease.release()
 
     def outcomes(self) -> dict[str, Outcome]:
-        return replay(self.load())
+        return replay(self.records())
 
     def shard(self, index: int, lease: Lease) -> Journal:
         """The journal worker process ``index`` of this run writes, watching ``lease`` (its view of the
@@ -234,15 +254,14 @@ class LocalJournal(Journal):
         """The files holding the journal's records, in the order they must be replayed."""
         return [self.location, *self._shards()]
 
-    def load(self) -> list[dict[str, Any]]:
-        entries: list[dict[str, Any]] = []
-        for path in self._files():
+    def records(self) -> Iterator[dict[str, Any]]:
+        for name in self._files():
             try:
-                with open(path, "rb") as handle:
-                    entries.extend(_parse_lines(handle.read()))
+                handle = open(name, "rb")  # noqa: SIM115 (closed below, after the last line is read)
             except FileNotFoundError:
                 continue
-        return entries
+            with handle:
+                yield from _parse_lines(handle)
 
     def shard(self, index: int, lease: Lease) -> LocalJournal:
         if self._generation is None:
@@ -337,25 +356,32 @@ class ObjectStoreJournal(Journal):
             return []
         return sorted((c for c in children if c.name.endswith(".jsonl")), key=lambda c: c.name)
 
-    def load(self) -> list[dict[str, Any]]:
+    def _listed(self) -> list[ObjectStoragePath]:
+        """The objects, in order; the first listing also picks this journal's generation."""
+        objects = self._objects()
+        if self._generation is None:
+            generation = 0
+            for obj in objects:
+                with contextlib.suppress(ValueError):
+                    generation = max(generation, int(obj.name.split("-", 1)[0]))
+            self._generation = generation + 1
+        return objects
+
+    def records(self) -> Iterator[dict[str, Any]]:
         from concurrent.futures import ThreadPoolExecutor
 
-        objects = self._objects()
-        generation = 0
-        for obj in objects:
-            with contextlib.suppress(ValueError):
-                generation = max(generation, int(obj.name.split("-", 1)[0]))
-        # One round trip per object: read them side by side, then replay in name order.
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            contents = list(pool.map(lambda obj: obj.read_bytes(), objects))
-        entries = [entry for data in contents for entry in _parse_lines(data)]
-        if self._generation is None:
-            self._generation = generation + 1
-        return entries
+        objects = self._listed()
+        # One round trip per object: read a batch side by side, then replay it in name order; a batch
+        # at a time, so a long journal is never all in memory.
+        with ThreadPoolExecutor(max_workers=_READERS) as pool:
+            for start in range(0, len(objects), _READ_BATCH):
+                batch = objects[start : start + _READ_BATCH]
+                for data in pool.map(lambda obj: obj.read_bytes(), batch):
+                    yield from _parse_lines(data.splitlines())
 
     def shard(self, index: int, lease: Lease) -> ObjectStoreJournal:
         if self._generation is None:
-            self.load()
+            self._listed()
         return ObjectStoreJournal(
             self.directory, lease=lease, generation=self._generation, writer=f"w{index:03d}"
         )
@@ -365,7 +391,7 @@ class ObjectStoreJournal(Journal):
             return
         self.check_lease()
         if self._generation is None:
-            self.load()
+            self._listed()
         if self._sequence == 0 and self.directory.protocol in ("file", "local"):
             self.directory.mkdir(parents=True, exist_ok=True)  # object stores have no directories
         self._sequence += 1

@@ -85,7 +85,14 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
 
     :param recipients: phone numbers, or dicts with ``to`` and per-recipient template fields
         (``body_parameters``, ``components``, ``header``); also a JSON/Python list as a string, or
-        numbers separated by commas or new lines (templated, so it can come from XCom).
+        numbers separated by commas or new lines (templated, so it can come from XCom). Or a file,
+        read as a stream and never held whole (for sends too big for XCom): an ``ObjectStoragePath``,
+        or a path or URL as text, i.e. any text holding ``://`` (``s3://conn_id@bucket/key.jsonl``,
+        ``file:///data/r.csv``) or ending in ``.jsonl``/``.ndjson`` (one number or one
+        ``{"to": ..., "body_parameters": [...]}`` object per line) or ``.csv`` (a header row with a
+        ``to`` column; ``body_parameters``, ``components`` and ``header`` columns hold JSON, e.g.
+        ``["Ada"]``). Errors name the line (or CSV row). The file is read again while sending: do not
+        change it until the task is done.
     :param message: the message for every recipient (exclusive with ``template_name``).
     :param template_name: an approved template; ``language_code``, ``components``,
         ``body_parameters`` and ``header`` are its shared values, overridden per recipient.
@@ -260,6 +267,7 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
             resend_unknown=resend,
             retry_failed=self.retry_failed,
             resend_changed=self.resend_changed,
+            keep_accepted=self.confirm is not None,
         )
 
         ti = context["ti"]
@@ -294,7 +302,7 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
                     # Create the client (TLS context, transport) before the pacer's clock starts, so the first
                     # request does not leave a fraction of a second after its slot and bunch up the next ones.
                     hook.get_async_conn()
-                    return await run_bulk(items, send, journal, config, prior=prior)
+                    return await run_bulk(items, send, journal, config, prior=prior, total=len(items))
                 finally:
                     await hook.aclose()
 
