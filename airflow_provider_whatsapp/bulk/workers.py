@@ -7,8 +7,9 @@ forked from the task's process, which runs threads) that imports the engine once
 like a fork server: Airflow's import, seconds of CPU, is paid once, not once per worker. Each
 worker sends one share of the recipients with the single-process engine:
 
-* a recipient belongs to worker ``crc32(number) % N``: exactly one worker per run, whatever the
-  order of the plan;
+* a recipient belongs to one worker per run (:func:`~.items.share_of`, stable across processes).
+  Recipients from a local file are read by each worker itself, its share only (bounded memory
+  everywhere); others are handed out by the parent as it takes them from the plan;
 * each worker paces ``max_rate / N`` and keeps ``max_concurrency / N`` in flight, so together they
   stay under ``max_rate`` as the server counts;
 * each worker writes its own journal shard (:meth:`~.progress.Journal.shard`), so a new try, with
@@ -38,13 +39,14 @@ import subprocess
 import sys
 import threading
 import time
-import zlib
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_whatsapp.bulk.engine import BulkConfig, BulkItem, BulkResult, BulkSender
+from airflow_provider_whatsapp.bulk.items import PlannedItems, share_of
 from airflow_provider_whatsapp.bulk.lease import Holder, Lease, LeaseLostError
+from airflow_provider_whatsapp.bulk.sources import RecipientSource
 from airflow_provider_whatsapp.errors import WhatsAppError
 from airflow_provider_whatsapp.redact import scrub
 from airflow_provider_whatsapp.spec.limits import MAX_BULK_PROCESSES
@@ -81,11 +83,6 @@ class WorkerStoppedError(WhatsAppError):
     """This worker stopped because another worker of the send stopped or failed."""
 
     retryable = True
-
-
-def shard_of(to: str, count: int) -> int:
-    """The worker (``0 .. count - 1``) that sends to recipient ``to``; the same in every process."""
-    return zlib.crc32(to.encode("utf-8", "surrogatepass")) % count
 
 
 def share_config(config: BulkConfig, count: int) -> BulkConfig:
@@ -272,21 +269,42 @@ def _environment_without_secrets() -> dict[str, str]:
 
 
 def _hand_out(workers: list[_Worker], items: Iterable[BulkItem], prior: Mapping[str, Outcome]) -> None:
-    """Send each worker its recipients (and what earlier tries did to them), in chunks, then the end."""
+    """Give each worker its recipients and what earlier tries did to them, in chunks, then the end."""
     count = len(workers)
-    chunks: list[list[tuple[BulkItem, Outcome | None]]] = [[] for _ in workers]
-    for item in items:
-        index = shard_of(item.to, count)
+    if _rereadable(items):
+        assert isinstance(items, PlannedItems)
+        for index, worker in enumerate(workers):
+            _send(worker, ("share", items.plan.items(share=(index, count))))
+        _in_chunks(workers, "prior", ((to, (to, outcome)) for to, outcome in prior.items()))
+    else:
+        _in_chunks(workers, "items", ((item.to, (item, prior.get(item.to))) for item in items))
+    for worker in workers:
+        _send(worker, ("end", None))
+
+
+def _rereadable(items: Iterable[BulkItem]) -> bool:
+    """Whether each worker can read its own share of ``items``: a plan of a local file (an object
+    store would need an Airflow connection, which a worker cannot read)."""
+    if not isinstance(items, PlannedItems) or items.share is not None:
+        return False
+    source = items.plan.entries
+    return isinstance(source, RecipientSource) and source.path is None
+
+
+def _in_chunks(workers: list[_Worker], kind: str, entries: Iterable[tuple[str, Any]]) -> None:
+    """Send each ``(recipient, entry)`` to the worker of its recipient, :data:`_CHUNK` at a time."""
+    count = len(workers)
+    chunks: list[list[Any]] = [[] for _ in workers]
+    for to, entry in entries:
+        index = share_of(to, count)
         chunk = chunks[index]
-        chunk.append((item, prior.get(item.to)))
+        chunk.append(entry)
         if len(chunk) >= _CHUNK:
-            _send(workers[index], ("items", chunk))
-            workers[index].size += len(chunk)
+            _send(workers[index], (kind, chunk))
             chunks[index] = []
     for worker, chunk in zip(workers, chunks, strict=True):
-        worker.size += len(chunk)
-        _send(worker, ("items", chunk))
-        _send(worker, ("end", None))
+        if chunk:
+            _send(worker, (kind, chunk))
 
 
 def _all_ready(launcher: _Launcher, workers: list[_Worker]) -> bool:
@@ -341,7 +359,7 @@ def _receive(launcher: _Launcher, worker: _Worker) -> bool:
     except (EOFError, OSError):
         kind, value = "died", None
     if kind == "ready":
-        worker.pid = value
+        worker.pid, worker.size = value
         return True
     worker.done = True
     if kind == "result":
@@ -443,23 +461,30 @@ def _worker(conn: Connection) -> None:
         return  # told to stop before it was briefed: another worker could not be started
     _log_to_stderr(spec)
     items: list[BulkItem] = []
+    share: PlannedItems | None = None
     prior: dict[str, Outcome] = {}
     while True:
         kind, value = conn.recv()
         if kind == "end":
             break
-        if kind != "items":
+        if kind == "share":
+            share = value
+        elif kind == "prior":
+            prior.update(value)
+        elif kind == "items":
+            for item, outcome in value:
+                items.append(item)
+                if outcome is not None:
+                    prior[item.to] = outcome
+        else:
             return  # stopped while it was being briefed: nothing sent
-        for item, outcome in value:
-            items.append(item)
-            if outcome is not None:
-                prior[item.to] = outcome
+    mine: PlannedItems | list[BulkItem] = items if share is None else share
     lease = spec.journal.lease
     assert isinstance(lease, WorkerLease)
-    conn.send(("ready", os.getpid()))
+    conn.send(("ready", (os.getpid(), len(mine))))
     kind, reason = conn.recv()
     if kind != "go":  # another worker failed to start: nothing sent, everything pending
-        stopped = BulkResult(total=len(items), not_sent=len(items), progress_path=spec.journal.location)
+        stopped = BulkResult(total=len(mine), not_sent=len(mine), progress_path=spec.journal.location)
         stopped.aborted = WorkerStoppedError(str(reason))
         conn.send(("result", (stopped, None)))
         return
@@ -471,7 +496,7 @@ def _worker(conn: Connection) -> None:
     listener.start()
     started = time.time()
     try:
-        result = asyncio.run(_send_share(spec, lease, items, prior, stop, reasons))
+        result = asyncio.run(_send_share(spec, lease, mine, prior, stop, reasons))
     except BaseException as error:
         log.exception("%s failed.", spec.name)
         with contextlib.suppress(OSError):
@@ -503,7 +528,7 @@ def _listen(conn: Connection, lease: WorkerLease, stop: threading.Event, reasons
 async def _send_share(
     spec: WorkerSpec,
     lease: WorkerLease,
-    items: list[BulkItem],
+    items: PlannedItems | list[BulkItem],
     prior: dict[str, Outcome],
     stop: threading.Event,
     reasons: list[str],

@@ -25,6 +25,7 @@ import pytest
 
 from airflow_provider_whatsapp._compat import AirflowException, AirflowFailException, ObjectStoragePath
 from airflow_provider_whatsapp.bulk.engine import BulkConfig, BulkItem
+from airflow_provider_whatsapp.bulk.items import share_of
 from airflow_provider_whatsapp.bulk.lease import LeaseLostError
 from airflow_provider_whatsapp.bulk.progress import (
     ACCEPTED,
@@ -39,7 +40,6 @@ from airflow_provider_whatsapp.bulk.workers import (
     WorkerSpec,
     _listen,
     _send_share,
-    shard_of,
     share_config,
 )
 from airflow_provider_whatsapp.hooks.maton import MatonHook
@@ -63,7 +63,7 @@ WORKER_MODULE = "airflow_provider_whatsapp.bulk.workers"
 ENDS_WITHIN = 120
 
 
-def bulk(tmp_path: Path, recipients: list[str], **kwargs: Any) -> WhatsAppSendBulkOperator:
+def bulk(tmp_path: Path, recipients: list[str] | str, **kwargs: Any) -> WhatsAppSendBulkOperator:
     return WhatsAppSendBulkOperator(
         task_id="bulk", recipients=recipients, message=TEXT, progress_path=str(tmp_path), **kwargs
     )
@@ -116,10 +116,13 @@ def test_two_processes_send_each_recipient_once_within_the_rate_and_never_see_th
     inbox.on_delivery = look_at_the_workers
     maton_conn.route("POST", MESSAGES, inbox)
     recipients = numbers(40)
+    # From a local file: each worker reads its own share of it.
+    listed = tmp_path / "recipients.jsonl"
+    listed.write_text("".join(json.dumps(number) + "\n" for number in recipients))
     ctx = context()
 
     started = time.monotonic()
-    result = bulk(tmp_path, recipients, max_rate=20, processes=2).execute(ctx)
+    result = bulk(tmp_path, str(listed), max_rate=20, processes=2).execute(ctx)
 
     assert time.monotonic() - started < ENDS_WITHIN
     assert result["total"] == 40 and result["sent"] == 40
@@ -185,7 +188,7 @@ def test_a_killed_worker_fails_the_task_naming_it_and_its_inflight_recipients_ar
     def kill_its_worker(to: str, count: int) -> None:
         # Delivered, and the worker that sent it dies before it hears so.
         if count == 20 and not killed:
-            worker = worker_writing(f"-{shard_of(to, 2):03d}.shard")
+            worker = worker_writing(f"-{share_of(to, 2):03d}.shard")
             killed.append((to, worker.pid))
             os.kill(worker.pid, signal.SIGKILL)
 
@@ -200,7 +203,7 @@ def test_a_killed_worker_fails_the_task_naming_it_and_its_inflight_recipients_ar
     assert time.monotonic() - started < ENDS_WITHIN
     assert not isinstance(failure.value, AirflowFailException)  # a new try is safe, and resumes
     ((to, pid),) = killed
-    number = shard_of(to, 2) + 1
+    number = share_of(to, 2) + 1
     assert f"bulk worker {number} of 2 (pid {pid}) was killed by signal {signal.SIGKILL}" in str(
         failure.value
     )
@@ -214,7 +217,7 @@ def test_a_killed_worker_fails_the_task_naming_it_and_its_inflight_recipients_ar
 
     unknown = {entry["to"] for entry in resumed["unknown_recipients"]}
     assert to in unknown  # delivered, never answered: reported, not sent again
-    assert {shard_of(other, 2) + 1 for other in unknown} == {number}  # only the killed worker's
+    assert {share_of(other, 2) + 1 for other in unknown} == {number}  # only the killed worker's
     assert resumed["skipped"] + resumed["sent"] + resumed["unknown"] == 80
     assert max(inbox.counts().values()) == 1  # nobody got it twice
     assert set(inbox.delivered) | unknown == {digits(n) for n in recipients}
@@ -353,14 +356,6 @@ def test_object_store_shards_of_one_run_share_its_generation_under_distinct_name
 
 
 # --- partition, shares, arguments ------------------------------------------------------------------
-
-
-def test_each_recipient_belongs_to_one_worker_the_same_in_every_process() -> None:
-    recipients = [digits(n) for n in numbers(1000)]
-    shares = [shard_of(to, 3) for to in recipients]
-    assert set(shares) == {0, 1, 2}
-    assert min(shares.count(k) for k in range(3)) > 250  # roughly even
-    assert shard_of("14155550001", 3) == 1  # crc32: not Python's hash(), which differs per process
 
 
 def test_each_worker_paces_its_share_of_the_rate_and_of_the_requests_in_flight() -> None:
