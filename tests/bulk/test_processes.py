@@ -38,6 +38,7 @@ from airflow_provider_whatsapp.bulk.progress import (
 from airflow_provider_whatsapp.bulk.workers import (
     WorkerLease,
     WorkerSpec,
+    WorkerStoppedError,
     _listen,
     _send_share,
     share_config,
@@ -227,14 +228,15 @@ def test_a_killed_worker_fails_the_task_naming_it_and_its_inflight_recipients_ar
 
 
 @pytest.mark.parametrize(
-    ("tell", "reason"),
+    ("tell", "error", "reason"),
     [
-        ([("lease", float("inf"), True)], "lost the journal's lease"),
-        ([None], "is gone"),  # its end of the socket closed: the parent died, its flock with it
+        ([("lease", float("inf"), True)], LeaseLostError, "lost the journal's lease"),
+        ([None], LeaseLostError, "is gone"),  # its end of the socket closed: the parent died, its flock too
+        ([("stop", "bulk worker 2 of 2 stopped: bad key")], WorkerStoppedError, "bulk worker 2 of 2"),
     ],
 )
-def test_a_worker_sends_nothing_more_once_its_parent_lost_the_lease_or_is_gone(
-    maton_conn: LoopbackServer, tmp_path: Path, tell: list[Any], reason: str
+def test_a_worker_sends_nothing_more_once_its_parent_lost_the_lease_is_gone_or_says_stop(
+    maton_conn: LoopbackServer, tmp_path: Path, tell: list[Any], error: type[Exception], reason: str
 ) -> None:
     inbox = Inbox(delay=0.05)
     lease = WorkerLease()
@@ -267,9 +269,11 @@ def test_a_worker_sends_nothing_more_once_its_parent_lost_the_lease_or_is_gone(
 
     result = asyncio.run(asyncio.wait_for(_send_share(spec, lease, items, {}, stop, reasons), ENDS_WITHIN))
 
-    assert isinstance(result.aborted, LeaseLostError)
-    assert reason in (lease.lost_reason or "")
+    assert isinstance(result.aborted, error)
+    assert reason in (lease.lost_reason or str(result.aborted))
     assert len(inbox.delivered) == result.sent == 1
+    if error is WorkerStoppedError:  # stopped between sends: the rest pending for a new try, none in doubt
+        assert (result.not_sent, result.unknown) == (9, [])
 
 
 def test_a_worker_lease_is_lost_once_its_last_renewal_ran_out() -> None:
