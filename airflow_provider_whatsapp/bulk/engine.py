@@ -34,6 +34,7 @@ import heapq
 import logging
 import time
 from collections import deque
+from collections.abc import Mapping, Sized
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +73,7 @@ from airflow_provider_whatsapp.redact import mask_phone_number
 from airflow_provider_whatsapp.spec.limits import MAX_FAILURES_IN_XCOM
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Collection, Mapping
+    from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,8 @@ class BulkConfig:
     :param retry_failed: send again to recipients that failed in a previous try.
     :param resend_changed: send the new message to recipients a previous try sent (or may have sent)
         a different one; otherwise such a send is refused before anything goes out.
+    :param keep_accepted: keep each accepted recipient's wamid in :attr:`BulkResult.accepted` (what
+        ``confirm`` waits on); off, a send to a million recipients does not hold a million ids.
     """
 
     max_rate: float
@@ -138,6 +141,7 @@ class BulkConfig:
     resend_unknown: bool | Collection[str] = False
     retry_failed: bool = True
     resend_changed: bool = False
+    keep_accepted: bool = True
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -172,6 +176,7 @@ class BulkResult:
     progress_path: str = ""
     #: Recipient -> wamid of every message WhatsApp accepted, in this try or (skipped) an earlier one;
     #: ``None`` where a damaged journal lost the id. Not in :meth:`as_dict`: what ``confirm`` waits on.
+    #: Empty unless :attr:`BulkConfig.keep_accepted`.
     accepted: dict[str, str | None] = field(default_factory=dict)
 
     @property
@@ -257,13 +262,19 @@ class MessageChangedError(WhatsAppPermanentError):
 
 
 def changed_recipients(
-    fingerprints: Mapping[str, str | None], prior: Mapping[str, Outcome]
+    fingerprints: Mapping[str, str | None] | Iterable[tuple[str, str | None]], prior: Mapping[str, Outcome]
 ) -> list[tuple[str, str]]:
     """``(recipient, earlier state)`` of each recipient that an earlier try sent, or may have sent, a
     payload with another fingerprint than now. Journals without fingerprints compare as unchanged.
+
+    :param fingerprints: recipient -> fingerprint, or ``(recipient, fingerprint)`` pairs (a stream:
+        not read at all when there is no earlier try).
     """
-    changed = []
-    for to, fingerprint in fingerprints.items():
+    changed: list[tuple[str, str]] = []
+    if not prior:
+        return changed
+    pairs = fingerprints.items() if isinstance(fingerprints, Mapping) else fingerprints
+    for to, fingerprint in pairs:
         outcome = prior.get(to)
         if (
             outcome is not None
@@ -292,17 +303,76 @@ def refuse_changed(changed: list[tuple[str, str]], location: str) -> None:
     )
 
 
+class _Feed:
+    """The recipients ready to send: a deque that retries go back into (first), topped up from the
+    planned items one at a time whenever it runs empty, so a million recipients are never all queued.
+
+    ``len()`` counts the queue and the items not yet taken (some of which an earlier try may have
+    done already): an upper bound until :meth:`drain`.
+    """
+
+    def __init__(self, jobs: Iterator[_Job], total: int) -> None:
+        self._queue: deque[_Job] = deque()
+        self._jobs: Iterator[_Job] | None = jobs
+        self._total = total
+        self.taken = 0  # planned items taken so far, by the job generator
+
+    def _fill(self) -> bool:
+        if self._jobs is not None:
+            job = next(self._jobs, None)
+            if job is None:
+                self._jobs = None
+            else:
+                self._queue.append(job)
+                return True
+        return False
+
+    def __bool__(self) -> bool:
+        return bool(self._queue) or self._fill()
+
+    def __len__(self) -> int:
+        return len(self._queue) + (max(0, self._total - self.taken) if self._jobs is not None else 0)
+
+    def popleft(self) -> _Job:
+        if not self._queue:
+            self._fill()
+        return self._queue.popleft()
+
+    def appendleft(self, job: _Job) -> None:
+        self._queue.appendleft(job)
+
+    def append(self, job: _Job) -> None:
+        self._queue.append(job)
+
+    def drain(self) -> None:
+        """Take the rest of the planned items without sending them: the queue then holds exactly the
+        recipients still to send (and those an earlier try finished are counted as such)."""
+        while self._fill():
+            pass
+
+
 class BulkSender:
-    """Runs one bulk send. Use :func:`run_bulk`."""
+    """Runs one bulk send. Use :func:`run_bulk`.
+
+    :param items: the recipients with their payloads; any iterable, taken one at a time as the send
+        needs them (iterated once more first when resuming over a journal, to find changed messages).
+    :param total: how many items there are, when ``items`` has no ``len()``.
+    """
 
     def __init__(
         self,
-        items: list[BulkItem],
+        items: Iterable[BulkItem],
         send: Callable[[dict[str, Any]], Awaitable[str]],
         journal: Journal,
         config: BulkConfig,
         prior: Mapping[str, Outcome] | None = None,
+        *,
+        total: int | None = None,
     ) -> None:
+        if total is None:
+            if not isinstance(items, Sized):
+                raise TypeError("BulkSender needs total= when items has no len()")
+            total = len(items)
         self.items = items
         self.prior = prior
         self.send = send
@@ -310,8 +380,8 @@ class BulkSender:
         self.config = config
         self.pacer = Pacer(config.max_rate)
         self.writer = JournalWriter(journal)
-        self.result = BulkResult(total=len(items), progress_path=journal.location)
-        self._ready: deque[_Job] = deque()
+        self.result = BulkResult(total=total, progress_path=journal.location)
+        self._ready = _Feed(iter(()), 0)
         self._delayed: list[tuple[float, int, _Job]] = []
         self._sequence = 0
         self._inflight: set[asyncio.Task[None]] = set()
@@ -322,59 +392,74 @@ class BulkSender:
     # --- resume ---------------------------------------------------------------------------------
 
     def _plan(self, prior: Mapping[str, Outcome]) -> None:
-        differing = changed_recipients({item.to: item.fingerprint for item in self.items}, prior)
-        if not self.config.resend_changed:
-            refuse_changed(differing, self.journal.location)
-        changed = {to for to, _ in differing}
+        changed: set[str] = set()
+        if prior:
+            # One pass before anything is sent: a changed message is refused whole, not half-way.
+            differing = changed_recipients(
+                ((item.to, item.fingerprint) for item in self.items if item.to in prior), prior
+            )
+            if not self.config.resend_changed:
+                refuse_changed(differing, self.journal.location)
+            changed = {to for to, _ in differing}
+        self._ready = _Feed(self._jobs(prior, changed), self.result.total)
+
+    def _jobs(self, prior: Mapping[str, Outcome], changed: Collection[str]) -> Iterator[_Job]:
+        """The items to send, in order, each as it is needed; those an earlier try finished are
+        counted in the result as they pass."""
         for item in self.items:
+            self._ready.taken += 1
             outcome = prior.get(item.to)
-            state = outcome.state if outcome else None
-            if outcome is None or state == RELEASED:
-                self._ready.append(_Job(item))
-            elif item.to in changed:
+            if outcome is None or self._resumed(item, outcome, item.to in changed):
+                yield _Job(item)
+
+    def _resumed(self, item: BulkItem, outcome: Outcome, changed: bool) -> bool:
+        """Whether to send ``item`` again given what an earlier try did; if not, it is counted."""
+        state = outcome.state
+        if state == RELEASED:
+            return True
+        if changed:
+            log.warning(
+                "Sending the new message to %s, sent a different one before, as asked.",
+                mask_phone_number(item.to),
+            )
+            return True
+        if state == ACCEPTED:
+            self.result.skipped += 1
+            if self.config.keep_accepted:
+                self.result.accepted[item.to] = outcome.wamid
+            return False
+        if state in (ATTEMPT, UNKNOWN):
+            if self.config.resends(item.to):
                 log.warning(
-                    "Sending the new message to %s, sent a different one before, as asked.",
+                    "Sending again to %s, left unknown by a previous try, as asked.",
                     mask_phone_number(item.to),
                 )
-                self._ready.append(_Job(item))
-            elif state == ACCEPTED:
-                self.result.skipped += 1
-                self.result.accepted[item.to] = outcome.wamid
-            elif state in (ATTEMPT, UNKNOWN):
-                if self.config.resends(item.to):
-                    log.warning(
-                        "Sending again to %s, left unknown by a previous try, as asked.",
-                        mask_phone_number(item.to),
-                    )
-                    self._ready.append(_Job(item))
-                else:
-                    reason = outcome.reason or (
-                        "A previous try stopped while this message was being sent: it may have been "
-                        "delivered. Check the recipient's chat; list the recipient in resend_unknown "
-                        "to send it again."
-                    )
-                    self.result.unknown.append(_entry(item.to, outcome.code, reason, previous=True))
-            elif state == FAILED:
-                if self.config.retry_failed:
-                    self._ready.append(_Job(item))
-                else:
-                    self.result.failed.append(
-                        _entry(item.to, outcome.code, outcome.reason or "", previous=True)
-                        | {"retryable": outcome.retryable}
-                    )
+                return True
+            reason = outcome.reason or (
+                "A previous try stopped while this message was being sent: it may have been "
+                "delivered. Check the recipient's chat; list the recipient in resend_unknown "
+                "to send it again."
+            )
+            self.result.unknown.append(_entry(item.to, outcome.code, reason, previous=True))
+            return False
+        if state == FAILED and not self.config.retry_failed:
+            self.result.failed.append(
+                _entry(item.to, outcome.code, outcome.reason or "", previous=True)
+                | {"retryable": outcome.retryable}
+            )
+            return False
+        return True
 
     # --- run ------------------------------------------------------------------------------------
 
     async def run(self) -> BulkResult:
         prior = self.prior if self.prior is not None else await asyncio.to_thread(read_outcomes, self.journal)
         self._plan(prior)
-        if self.result.skipped or self.result.unknown:
+        if prior:
             log.info(
-                "Resuming: %d recipient(s) already accepted are skipped, %d left unknown by a previous "
-                "try are not sent again, %d to send.",
-                self.result.skipped,
-                len(self.result.unknown),
-                len(self._ready),
+                "Resuming: the journal knows %d recipient(s) from earlier tries; those accepted are "
+                "skipped, those left unknown are not sent again.",
+                len(prior),
             )
         self._wake = asyncio.Event()
         started = time.monotonic()
@@ -387,6 +472,7 @@ class BulkSender:
                     task.cancel()
                 await asyncio.gather(*self._inflight, return_exceptions=True)
             self.result.elapsed_seconds = time.monotonic() - started
+        self._ready.drain()
         self.result.not_sent = len(self._ready) + len(self._delayed)
         return self.result
 
@@ -412,6 +498,14 @@ class BulkSender:
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    def stop(self, reason: WhatsAppError) -> None:
+        """Start no further send (those in flight finish); ``reason`` is why, unless the send had
+        already stopped for one of its own. Recipients not started stay pending for a new try."""
+        if self.result.aborted is None:
+            self.result.aborted = reason
+        if self._wake is not None:
+            self._wake.set()
 
     def _start(self, job: _Job) -> None:
         self.pacer.dispatched()
@@ -494,7 +588,8 @@ class BulkSender:
         else:
             await self._journal(record(to, ACCEPTED, wamid=wamid))
             self.result.sent += 1
-            self.result.accepted[to] = wamid
+            if self.config.keep_accepted:
+                self.result.accepted[to] = wamid
             self._consecutive_unknown = 0
             self.pacer.succeeded()
 
@@ -564,16 +659,19 @@ def _entry(to: str, code: int | None, reason: str, *, previous: bool = False) ->
 
 
 async def run_bulk(
-    items: list[BulkItem],
+    items: Iterable[BulkItem],
     send: Callable[[dict[str, Any]], Awaitable[str]],
     journal: Journal,
     config: BulkConfig,
     *,
     prior: Mapping[str, Outcome] | None = None,
+    total: int | None = None,
 ) -> BulkResult:
     """Send ``items`` with ``send`` (which returns the wamid), recording progress in ``journal``.
 
+    :param items: taken one at a time as the send needs them (see :class:`BulkSender`).
     :param prior: the journal's outcomes, when the caller has read them already (see
         :func:`~airflow_provider_whatsapp.bulk.progress.claim`); else they are read here.
+    :param total: how many items there are, when ``items`` has no ``len()``.
     """
-    return await BulkSender(items, send, journal, config, prior).run()
+    return await BulkSender(items, send, journal, config, prior, total=total).run()

@@ -16,15 +16,19 @@ import hashlib
 import json
 import logging
 import re
+import zlib
 from collections.abc import Mapping, Set
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from airflow_provider_whatsapp.bulk.engine import BulkItem
+from airflow_provider_whatsapp.bulk.sources import BadLine, RecipientSource, is_location
 from airflow_provider_whatsapp.errors import WhatsAppValidationError
+from airflow_provider_whatsapp.messages import TemplateMessage, normalize_recipient
+from airflow_provider_whatsapp.messages.template import TemplateParameter, check_parameters
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator, Sequence
 
     from airflow_provider_whatsapp.messages import OutgoingMessage
 
@@ -34,6 +38,8 @@ log = logging.getLogger(__name__)
 TEMPLATE_RECIPIENT_KEYS = ("body_parameters", "components", "header")
 _SEPARATORS = re.compile(r"[,;\n]+")
 _MAX_PROBLEMS_SHOWN = 10
+# A valid recipient, to build a payload skeleton whose "to" is then replaced.
+_ANY_RECIPIENT = "10000000"
 # A problem line quotes the value it is about: keep a huge value from making a huge error.
 _MAX_PROBLEM_CHARS = 300
 # Deepest nesting of lists and dicts accepted in a recipient or a message argument. The deepest real
@@ -41,51 +47,268 @@ _MAX_PROBLEM_CHARS = 300
 MAX_NESTING = 16
 
 
+# The dedupe key of a recipient: its digits as a number, with a leading 1 so that leading zeros count.
+def _key(to: str) -> int:
+    return int("1" + to)
+
+
+def share_of(to: str, shares: int) -> int:
+    """Which of ``shares`` workers sends to ``to`` (normalised): stable across processes and runs."""
+    return zlib.crc32(to.encode("ascii")) % shares
+
+
 @dataclass
 class BulkPlan:
-    """The validated recipients with their messages; payloads are built by :meth:`items`.
+    """The validated recipients with their messages: plain data, payloads built by :meth:`items`.
 
+    The plan keeps the recipients as they were given (a list, or the :class:`RecipientSource` of a file,
+    read again by each pass) and the shared message; each recipient's payload is built when the sender
+    takes it. Picklable, and small: a worker process can re-iterate its own share.
+
+    :param entries: the recipients as given (numbers or dicts), or the file they are read from.
+    :param shared: the message (or template with the shared values) sent to recipients without fields
+        of their own.
+    :param template_defaults: the template's shared fields, which per-recipient fields override;
+        ``None`` for a ``message`` send.
+    :param count: distinct recipients (duplicates are sent once).
     :param uploaded: ``(media id, stand-in)`` once the shared message's file was uploaded: fingerprints
         use the stand-in, which names the file, so that a new try's upload (a new id) does not look
         like a changed message.
     """
 
-    recipients: list[tuple[str, OutgoingMessage]]
-    shared: OutgoingMessage | None
+    entries: Sequence[Any] | RecipientSource
+    shared: OutgoingMessage
+    template_defaults: dict[str, Any] | None
+    count: int
     uploaded: tuple[str, str] | None = None
+    # (template content, index of its body component) of the shared template with a body, or () when
+    # per-recipient parameters cannot simply replace its body; worked out on first use.
+    _body_slot: tuple[dict[str, Any], int] | tuple[()] | None = field(default=None, repr=False, compare=False)
 
     def upload_target(self) -> tuple[str, Any] | None:
         """``(media_type, file)`` when the shared message needs its file uploaded first."""
-        return self.shared.upload_target() if self.shared is not None else None
+        return self.shared.upload_target()
 
     def with_media_id(self, media_id: str) -> BulkPlan:
-        assert self.shared is not None
         target = self.shared.upload_target()
         stand_in = _upload_stand_in(target[1]) if target is not None else media_id
-        shared = self.shared.with_media_id(media_id)
-        swapped = [(to, shared if message is self.shared else message) for to, message in self.recipients]
-        return BulkPlan(swapped, shared, uploaded=(media_id, stand_in))
+        return replace(
+            self, shared=self.shared.with_media_id(media_id), uploaded=(media_id, stand_in), _body_slot=None
+        )
 
-    def fingerprints(self) -> dict[str, str | None]:
-        """Each recipient's payload fingerprint; also before the shared file is uploaded."""
+    def fingerprints(self) -> Iterator[tuple[str, str | None]]:
+        """``(recipient, payload fingerprint)`` of each recipient, built one at a time; also before the
+        shared file is uploaded."""
         target = self.upload_target()
         plan = self if target is None else self.with_media_id(_upload_stand_in(target[1]))
-        return {item.to: item.fingerprint for item in plan.items()}
+        return ((item.to, item.fingerprint) for item in plan.items())
 
-    def items(self) -> list[BulkItem]:
-        built_once: dict[int, tuple[dict[str, Any], str]] = {}
-        built = []
-        for to, message in self.recipients:
-            # The shared message's object is built once and reused: 10 000 recipients, one content().
-            key = id(message)
-            if key not in built_once:
-                payload = message.to_payload(to)
-                body = {k: v for k, v in payload.items() if k != "to"}
-                compared = body if self.uploaded is None else _swap_media_id(body, *self.uploaded)
-                built_once[key] = (body, payload_fingerprint(compared))
-            body, fingerprint = built_once[key]
-            built.append(BulkItem(to=to, payload={"to": to, **body}, fingerprint=fingerprint))
-        return built
+    def items(self, share: tuple[int, int] | None = None) -> PlannedItems:
+        """The items to send, each built when it is taken; ``share=(k, n)``: only those whose
+        :func:`share_of` is ``k`` of ``n``, for the k-th of n workers."""
+        if share is not None:
+            k, n = share
+            if not (isinstance(k, int) and isinstance(n, int) and 0 <= k < n):
+                raise ValueError(f"share must be (k, n) with 0 <= k < n, got {share!r}")
+        return PlannedItems(self, share)
+
+    # --- one recipient ----------------------------------------------------------------------------
+
+    def numbered(self) -> Iterator[tuple[int, Any]]:
+        """``(position, entry)``: list positions from 0, or a file's line (row) numbers."""
+        if isinstance(self.entries, RecipientSource):
+            return self.entries.entries()
+        return enumerate(self.entries)
+
+    def where(self, position: int) -> str:
+        if isinstance(self.entries, RecipientSource):
+            return self.entries.where(position)
+        return f"recipients[{position}]"
+
+    def recipient(self, entry: Any) -> tuple[str, Mapping[str, Any]]:
+        """``(normalised number, the entry's other fields)``; raises what is wrong with the entry."""
+        if isinstance(entry, BadLine):
+            raise WhatsAppValidationError(entry.reason)
+        if not isinstance(entry, str) and too_deep(entry):
+            raise WhatsAppValidationError(f"nested more than {MAX_NESTING} levels deep (or in a cycle).")
+        if isinstance(entry, Mapping):
+            if "to" not in entry:
+                raise WhatsAppValidationError("a recipient dict needs 'to'.")
+            return normalize_recipient(entry["to"]), entry
+        return normalize_recipient(entry), {}
+
+    def message(self, entry: Mapping[str, Any]) -> OutgoingMessage | PersonalTemplate:
+        """The message of a recipient with these fields: the shared one, or a template of its own."""
+        extra = [k for k in entry if k != "to"]
+        if not extra:
+            return self.shared
+        if self.template_defaults is None:
+            raise WhatsAppValidationError(
+                f"{extra[0]!r} is not allowed with message=...; per-recipient values "
+                f"({', '.join(TEMPLATE_RECIPIENT_KEYS)}) are for template sends."
+            )
+        unknown = [k for k in extra if k not in TEMPLATE_RECIPIENT_KEYS]
+        if unknown:
+            allowed = ", ".join(TEMPLATE_RECIPIENT_KEYS)
+            raise WhatsAppValidationError(
+                f"{unknown[0]!r} is not a per-recipient field (allowed: to, {allowed})."
+            )
+        if extra == ["body_parameters"]:
+            personal = self._personal(entry["body_parameters"])
+            if personal is not None:
+                return personal
+        own = TemplateMessage.build(**_drop_none({**self.template_defaults, **{k: entry[k] for k in extra}}))
+        if own.upload_target() is not None:
+            raise WhatsAppValidationError(
+                "a per-recipient header cannot be a file_path (it would be uploaded once per recipient); "
+                "upload it once and give its media_id."
+            )
+        return own
+
+    def _personal(self, texts: Any) -> PersonalTemplate | None:
+        """The common case without a pydantic model per recipient: the shared template with body text
+        parameters of the recipient's own, checked by the template's own rule. ``None`` when the case
+        is not that simple (or the texts break the rule: the model then says how)."""
+        if self._body_slot is None:
+            self._body_slot = _body_slot(self.shared)
+        slot = self._body_slot
+        if not slot or type(texts) is not list or not texts:
+            return None
+        shown = []
+        for value in texts:
+            kind = type(value)
+            if kind is str:
+                shown.append(value)
+            elif kind is int or kind is float:
+                shown.append(str(value))  # as the model reads a number given as a text parameter
+            else:
+                return None
+        try:
+            check_parameters("body", cast("Any", [_Text("text", text) for text in shown]), "body_parameters")
+        except ValueError:
+            return None
+        return PersonalTemplate(slot, tuple(shown))
+
+    def checked(self, position: int, entry: Any) -> tuple[str, OutgoingMessage | PersonalTemplate]:
+        """:meth:`recipient` and :meth:`message`, any failure as one error naming the position."""
+        try:
+            to, fields = self.recipient(entry)
+            return to, self.message(fields)
+        except WhatsAppValidationError as error:
+            raise WhatsAppValidationError(f"{self.where(position)}: {error.message}") from None
+        except (ValueError, TypeError, OverflowError, RecursionError) as error:
+            # Whatever the value is, it names its position instead of escaping as a bare exception.
+            raise WhatsAppValidationError(
+                f"{self.where(position)}: cannot be read ({type(error).__name__}: {error})."
+            ) from None
+
+    def body(self, to: str, message: OutgoingMessage | PersonalTemplate) -> tuple[dict[str, Any], str]:
+        """The payload without ``to``, and its fingerprint (the uploaded file's id as its stand-in)."""
+        payload = message.to_payload(to)
+        del payload["to"]
+        compared = payload if self.uploaded is None else _swap_media_id(payload, *self.uploaded)
+        return payload, payload_fingerprint(compared)
+
+
+class _Text(NamedTuple):
+    """A text parameter as :func:`check_parameters` reads one, without building a model."""
+
+    type: str
+    text: str
+
+
+def _body_slot(shared: OutgoingMessage) -> tuple[dict[str, Any], int] | tuple[()]:
+    """The shared template's payload with a body placeholder, and where the body is in its components;
+    ``()`` when per-recipient body parameters need the model (another message type, a body in
+    ``components``, a header file to upload)."""
+    if not isinstance(shared, TemplateMessage) or shared.upload_target() is not None:
+        return ()
+    if any(component.type == "body" for component in shared.components or ()):
+        return ()
+    placeholder = TemplateParameter(type="text", text="-")
+    payload = shared.model_copy(update={"body_parameters": [placeholder]}).to_payload(_ANY_RECIPIENT)
+    components = payload[shared.message_type]["components"]
+    return payload, next(i for i, component in enumerate(components) if component["type"] == "body")
+
+
+class PersonalTemplate:
+    """The shared template with a recipient's own body text parameters, as plain data: the payload a
+    model built from the same fields gives, without a model per recipient."""
+
+    __slots__ = ("slot", "texts")
+
+    def __init__(self, slot: tuple[dict[str, Any], int], texts: tuple[str, ...]) -> None:
+        self.slot = slot
+        self.texts = texts
+
+    def to_payload(self, to: str) -> dict[str, Any]:
+        payload, position = self.slot
+        kind = payload["type"]
+        components = list(payload[kind]["components"])
+        components[position] = {
+            "type": "body",
+            "parameters": [{"type": "text", "text": t} for t in self.texts],
+        }
+        return {**payload, "to": to, kind: {**payload[kind], "components": components}}
+
+    def content(self) -> dict[str, Any]:
+        payload = self.to_payload(_ANY_RECIPIENT)
+        return payload[payload["type"]]  # type: ignore[no-any-return]
+
+
+class PlannedItems:
+    """The plan's items (or one worker's share of them), built one at a time on each iteration.
+
+    Iterable again and again (each pass reads the recipients again); ``len()`` is the number of
+    distinct recipients it yields. A recipient given twice is yielded once, at its first place.
+    """
+
+    def __init__(self, plan: BulkPlan, share: tuple[int, int] | None) -> None:
+        self.plan = plan
+        self.share = share
+        self._count = plan.count if share is None else None
+
+    def __len__(self) -> int:
+        if self._count is None:
+            self._count = sum(1 for _ in self._recipients())
+        return self._count
+
+    def _recipients(self) -> Iterator[tuple[int, str, Any]]:
+        """``(position, number, entry)`` of each distinct recipient in this share, before its message."""
+        plan = self.plan
+        seen: set[int] = set()
+        for position, entry in plan.numbered():
+            try:
+                to, _ = plan.recipient(entry)
+            except (WhatsAppValidationError, ValueError, TypeError, OverflowError, RecursionError):
+                to = None  # reported by checked() below
+            if to is not None:
+                if self.share is not None and share_of(to, self.share[1]) != self.share[0]:
+                    continue
+                key = _key(to)
+                if key in seen:
+                    continue
+                seen.add(key)
+            yield position, to or "", entry
+
+    def __iter__(self) -> Iterator[BulkItem]:
+        plan = self.plan
+        shared_body: tuple[dict[str, Any], str] | None = None
+        for position, _, entry in self._recipients():
+            try:
+                to, message = plan.checked(position, entry)
+            except WhatsAppValidationError as error:
+                raise WhatsAppValidationError(
+                    f"{error.message} The recipients changed after they were checked: the send stopped here."
+                ) from None
+            if message is plan.shared:
+                # The shared payload is built once and reused: 10 000 recipients, one content().
+                if shared_body is None:
+                    shared_body = plan.body(to, message)
+                body, fingerprint = shared_body
+            else:
+                body, fingerprint = plan.body(to, message)
+            yield BulkItem(to=to, payload={"to": to, **body}, fingerprint=fingerprint)
 
 
 def payload_fingerprint(payload: Mapping[str, Any]) -> str:
@@ -119,9 +342,12 @@ def too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         current, depth = stack.pop()
-        if isinstance(current, Mapping):
+        kind = type(current)
+        if kind is str or kind is int or kind is float or current is None:
+            continue  # the usual leaves, without the slower abstract checks below
+        if kind is dict or isinstance(current, Mapping):
             children: Any = current.values()
-        elif isinstance(current, (list, tuple, Set)):
+        elif kind is list or isinstance(current, (tuple, Set)):
             children = current
         else:
             continue
@@ -193,8 +419,12 @@ def build_plan(
     body_parameters: list[Any] | None = None,
     header: Any = None,
 ) -> BulkPlan:
-    """Validate everything; raise one :class:`WhatsAppValidationError` listing what is wrong."""
-    from airflow_provider_whatsapp.messages import TemplateMessage, normalize_recipient, parse_message
+    """Validate everything; raise one :class:`WhatsAppValidationError` listing what is wrong.
+
+    ``recipients`` is a list (or text listing numbers), or a file (see :mod:`.sources`) read as a
+    stream: planning keeps one small number per distinct recipient, never the recipients' payloads.
+    """
+    from airflow_provider_whatsapp.messages import parse_message
 
     if (message is None) == (template_name is None):
         raise WhatsAppValidationError(
@@ -211,117 +441,83 @@ def build_plan(
             raise WhatsAppValidationError(
                 f"{name}: nested more than {MAX_NESTING} levels deep (or in a cycle)."
             )
-    entries = parse_recipients(recipients)
-    problems: list[str] = []
-    shared: OutgoingMessage | None = None
-    template_defaults = {
-        "name": template_name,
-        "language_code": language_code,
-        "components": components,
-        "body_parameters": body_parameters,
-        "header": header,
-    }
+    entries: Sequence[Any] | RecipientSource = (
+        RecipientSource.of(recipients) if is_location(recipients) else parse_recipients(recipients)
+    )
+    template_defaults: dict[str, Any] | None = None
     if message is not None:
         try:
             shared = parse_message(message)
         except WhatsAppValidationError as error:
             raise WhatsAppValidationError(f"message: {error.message}") from None
     else:
+        template_defaults = {
+            "name": template_name,
+            "language_code": language_code,
+            "components": components,
+            "body_parameters": body_parameters,
+            "header": header,
+        }
         try:
             shared = TemplateMessage.build(**_drop_none(template_defaults))
         except WhatsAppValidationError as error:
             raise WhatsAppValidationError(f"template: {error.message}") from None
+    plan = BulkPlan(entries, shared, template_defaults, count=0)
+    plan.count, duplicates = _check_all(plan)
+    if duplicates:
+        log.warning("%d recipient(s) appeared more than once; each is sent one message.", duplicates)
+    return plan
 
-    def per_recipient(position: int, entry: Mapping[str, Any]) -> OutgoingMessage | None:
-        assert shared is not None
-        extra = [k for k in entry if k != "to"]
-        if not extra:
-            return shared
-        if message is not None:
-            problems.append(
-                f"recipients[{position}]: {extra[0]!r} is not allowed with message=...; per-recipient "
-                f"values ({', '.join(TEMPLATE_RECIPIENT_KEYS)}) are for template sends."
-            )
-            return None
-        unknown = [k for k in extra if k not in TEMPLATE_RECIPIENT_KEYS]
-        if unknown:
-            problems.append(
-                f"recipients[{position}]: {unknown[0]!r} is not a per-recipient field (allowed: to, "
-                f"{', '.join(TEMPLATE_RECIPIENT_KEYS)})."
-            )
-            return None
-        fields = {**template_defaults, **{k: entry[k] for k in extra}}
+
+def _check_all(plan: BulkPlan) -> tuple[int, int]:
+    """One pass over the recipients: ``(distinct recipients, duplicates)``, or the error listing the
+    first problems. Keeps one int per distinct recipient (its number) mapped to one int (where it
+    first appeared, and a hash of its payload), so a million recipients take tens of megabytes."""
+    problems: list[str] = []
+    problem_count = 0
+    # number -> position << 64 | hash of the payload body (0: the shared message).
+    first_seen: dict[int, int] = {}
+    duplicates = entry_count = 0
+    mask = (1 << 64) - 1
+    for position, entry in plan.numbered():
+        entry_count += 1
         try:
-            own = TemplateMessage.build(**_drop_none(fields))
+            to, message = plan.checked(position, entry)
         except WhatsAppValidationError as error:
-            problems.append(f"recipients[{position}]: {error.message}")
-            return None
-        if own.upload_target() is not None:
-            problems.append(
-                f"recipients[{position}]: a per-recipient header cannot be a file_path (it would be "
-                "uploaded once per recipient); upload it once and give its media_id."
-            )
-            return None
-        return own
-
-    def check_entry(position: int, entry: Any) -> tuple[str, OutgoingMessage] | None:
-        if isinstance(entry, Mapping):
-            if "to" not in entry:
-                problems.append(f"recipients[{position}]: a recipient dict needs 'to'.")
-                return None
-            raw_to = entry["to"]
+            problem_count += 1
+            if len(problems) < _MAX_PROBLEMS_SHOWN:
+                problems.append(error.message)
+            continue
+        if message is plan.shared:
+            digest = 0
+        elif isinstance(message, PersonalTemplate):
+            digest = (hash(message.texts) & mask) | 1
         else:
-            raw_to, entry = entry, {}
-        to = normalize_recipient(raw_to)
-        own = per_recipient(position, entry)
-        return None if own is None else (to, own)
-
-    chosen: dict[str, tuple[int, OutgoingMessage]] = {}
-    planned: list[tuple[str, OutgoingMessage]] = []
-    duplicates = 0
-    for position, entry in enumerate(entries):
-        if too_deep(entry):
-            problems.append(
-                f"recipients[{position}]: nested more than {MAX_NESTING} levels deep (or in a cycle)."
-            )
-            continue
-        try:
-            checked = check_entry(position, entry)
-        except WhatsAppValidationError as error:
-            problems.append(f"recipients[{position}]: {error.message}")
-            continue
-        except (ValueError, TypeError, OverflowError, RecursionError) as error:
-            # Whatever the value is, it names its position instead of escaping as a bare exception.
-            problems.append(f"recipients[{position}]: cannot be read ({type(error).__name__}: {error}).")
-            continue
-        if checked is None:
-            continue
-        to, own = checked
-        if to in chosen:
-            first, earlier = chosen[to]
-            if earlier == own:
-                duplicates += 1
-                continue
-            problems.append(
-                f"recipients[{position}]: {to} is already recipients[{first}] with other parameters; a "
-                "recipient gets one message per bulk send."
-            )
-            continue
-        chosen[to] = (position, own)
-        planned.append((to, own))
-
-    if problems:
-        shown = [_clip(problem) for problem in problems[:_MAX_PROBLEMS_SHOWN]]
-        more = len(problems) - len(shown)
+            text = json.dumps(message.content(), sort_keys=True, separators=(",", ":"), default=str)
+            digest = (hash(text) & mask) | 1
+        key = _key(to)
+        earlier = first_seen.get(key)
+        if earlier is None:
+            first_seen[key] = position << 64 | digest
+        elif earlier & mask == digest:
+            duplicates += 1
+        else:
+            problem_count += 1
+            if len(problems) < _MAX_PROBLEMS_SHOWN:
+                problems.append(
+                    f"{plan.where(position)}: {to} is already {plan.where(earlier >> 64)} with other "
+                    "parameters; a recipient gets one message per bulk send."
+                )
+    if problem_count:
+        shown = [_clip(problem) for problem in problems]
+        more = problem_count - len(shown)
         tail = f"\n... and {more} more." if more else ""
         raise WhatsAppValidationError(
-            f"{len(problems)} of {len(entries)} recipient(s) are invalid; nothing was sent:\n"
+            f"{problem_count} of {entry_count} recipient(s) are invalid; nothing was sent:\n"
             + "\n".join(shown)
             + tail
         )
-    if duplicates:
-        log.warning("%d recipient(s) appeared more than once; each is sent one message.", duplicates)
-    return BulkPlan(planned, shared)
+    return len(first_seen), duplicates
 
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:

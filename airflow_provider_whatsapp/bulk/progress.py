@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import string
 import time
 import uuid
@@ -40,6 +41,8 @@ from airflow_provider_whatsapp.bulk.lease import Holder, Lease, LeaseLostError, 
 from airflow_provider_whatsapp.errors import WhatsAppError, WhatsAppValidationError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from airflow_provider_whatsapp._compat import ObjectStoragePath
 
 log = logging.getLogger(__name__)
@@ -52,12 +55,19 @@ RELEASED = "released"
 STATES = frozenset({ATTEMPT, ACCEPTED, FAILED, UNKNOWN, RELEASED})
 
 DEFAULT_DIRECTORY_NAME = "whatsapp_bulk_progress"
+# Objects of an object-store journal read side by side, and read per batch.
+_READERS = 16
+_READ_BATCH = 256
 # Path segments longer than this (in characters, all ASCII once escaped) are shortened with a digest,
 # so that a long run id cannot exceed the 255-byte file name limit of common file systems.
 MAX_SEGMENT_CHARS = 150
 _SEGMENT_SAFE = frozenset(string.ascii_letters + string.digits + "-_.")
 # Separates the task id from the map index; escaped inside every segment, so it cannot be forged.
 MAP_INDEX_SEPARATOR = "@"
+# A local journal's shards (one per worker process of a run): ``{journal}.{generation}-{worker}.shard``.
+# No journal file ends so (they end in ``.jsonl``), so a shard never reads as another task's journal.
+SHARD_SUFFIX = ".shard"
+_SHARD_PATTERN = r"\.(\d{5,})-(\d{3,})" + re.escape(SHARD_SUFFIX)
 
 
 class JournalError(WhatsAppError):
@@ -69,9 +79,10 @@ class JournalError(WhatsAppError):
     retryable = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
-    """The last thing the journal knows about one recipient."""
+    """The last thing the journal knows about one recipient; slotted, one small object per recipient
+    (a resume over a million recipients keeps a million of them)."""
 
     state: str
     wamid: str | None = None
@@ -88,26 +99,37 @@ def record(to: str, state: str, **fields: Any) -> dict[str, Any]:
     return entry
 
 
-def replay(records: list[dict[str, Any]]) -> dict[str, Outcome]:
-    """Each recipient's last state, from records in the order they were written.
+_STATE_OBJECTS = {state: state for state in STATES}
+
+
+def replay(records: Iterable[dict[str, Any]]) -> dict[str, Outcome]:
+    """Each recipient's last state, from records in the order they were written (read as a stream:
+    one :class:`Outcome` per recipient is all that is kept).
 
     Fields of an unexpected type (a damaged or hand-edited journal) are read as absent.
     """
     outcomes: dict[str, Outcome] = {}
-    fingerprints: dict[str, str] = {}
+    # One object per distinct text: a message shared by every recipient has one fingerprint, and
+    # the same reason repeats; a million copies of either would be most of the memory.
+    shared: dict[str, str] = {}
     for entry in records:
         to, state = entry.get("to"), entry.get("state")
         if not isinstance(to, str) or state not in STATES:
             continue
-        if state == ATTEMPT and isinstance(entry.get("fingerprint"), str):
-            fingerprints[to] = entry["fingerprint"]
+        fingerprint = entry.get("fingerprint")
+        if state == ATTEMPT and isinstance(fingerprint, str):
+            fingerprint = shared.setdefault(fingerprint, fingerprint)
+        else:
+            earlier = outcomes.get(to)
+            fingerprint = earlier.fingerprint if earlier is not None else None
+        reason = _typed(entry.get("reason"), str)
         outcomes[to] = Outcome(
-            state=state,
+            state=_STATE_OBJECTS[state],
             wamid=_typed(entry.get("wamid"), str),
             code=_typed(entry.get("code"), int),
-            reason=_typed(entry.get("reason"), str),
+            reason=None if reason is None else shared.setdefault(reason, reason),
             retryable=entry.get("retryable") is True,
-            fingerprint=fingerprints.get(to),
+            fingerprint=fingerprint,
         )
     return outcomes
 
@@ -116,17 +138,15 @@ def _typed(value: Any, kind: type) -> Any:
     return value if isinstance(value, kind) and not isinstance(value, bool) else None
 
 
-def _parse_lines(data: bytes) -> list[dict[str, Any]]:
-    entries = []
-    for line in data.splitlines():
+def _parse_lines(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    for line in lines:
         try:
             entry = json.loads(line)
         except ValueError:
             # A line torn by a crash in the middle of a write: its send had not started yet.
             continue
         if isinstance(entry, dict):
-            entries.append(entry)
-    return entries
+            yield entry
 
 
 def _encode(records: list[dict[str, Any]]) -> bytes:
@@ -147,8 +167,13 @@ class Journal:
         """Take the journal for this run, waiting up to ``wait`` s for another run holding it."""
         self.lease.acquire(holder, wait=wait)
 
-    def load(self) -> list[dict[str, Any]]:
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every record, in the order written, read as a stream."""
         raise NotImplementedError
+
+    def load(self) -> list[dict[str, Any]]:
+        """Every record, in a list (:meth:`records` reads them without holding them all)."""
+        return list(self.records())
 
     def append(self, records: list[dict[str, Any]]) -> None:
         raise NotImplementedError
@@ -158,7 +183,15 @@ class Journal:
         self.lease.release()
 
     def outcomes(self) -> dict[str, Outcome]:
-        return replay(self.load())
+        return replay(self.records())
+
+    def shard(self, index: int, lease: Lease) -> Journal:
+        """The journal worker process ``index`` of this run writes, watching ``lease`` (its view of the
+        lease this run holds). Its records are read back with every other record of the journal, after
+        those of earlier runs; the workers of one run send to distinct recipients, so the order of
+        their shards among themselves does not matter. Call after the journal was read (claimed).
+        """
+        raise NotImplementedError
 
     def check_lease(self) -> None:
         """Raise :class:`LeaseLostError` when this run no longer holds the journal.
@@ -178,26 +211,71 @@ class LocalJournal(Journal):
     """An append-only JSON-lines file; every append is one ``write`` followed by ``fsync``.
 
     On a shared POSIX file system (NFS, EFS, a mounted volume) every worker sees the same file.
+
+    A run in several processes writes one shard per process beside it,
+    ``{journal}.{generation:05d}-{worker:03d}.shard``, read after the journal itself in generation
+    order. A run takes the generation after the newest shard when it reads the journal; once a journal
+    has shards, every later run (one process too) writes shards, so a later run's records are always
+    read after an earlier run's.
+
+    :param path: the journal file.
+    :param lease: the lease this journal is written under (default: ``flock`` on ``{path}.lock``).
+    :param target: the file appended to (default: decided when the journal is read, see above).
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, lease: Lease | None = None, target: str | None = None) -> None:
         self.location = path
-        self.lease = LocalLease(path + ".lock", location=path)
+        self.lease = lease if lease is not None else LocalLease(path + ".lock", location=path)
+        self._target = target
+        self._generation: int | None = None
         self._fd: int | None = None
 
-    def load(self) -> list[dict[str, Any]]:
+    def _shards(self) -> list[str]:
+        """The shard files of this journal, oldest generation first."""
+        directory, base = os.path.split(self.location)
+        pattern = re.compile(re.escape(base) + _SHARD_PATTERN)
         try:
-            with open(self.location, "rb") as handle:
-                return _parse_lines(handle.read())
+            names = os.listdir(directory or ".")
         except FileNotFoundError:
-            return []
+            names = []
+        found = sorted(
+            (int(match[1]), int(match[2]), name) for name in names if (match := pattern.fullmatch(name))
+        )
+        if self._generation is None:
+            self._generation = found[-1][0] + 1 if found else 1
+            if self._target is None and found:
+                self._target = self._shard_path(self._generation, 0)
+        return [os.path.join(directory, name) for _, _, name in found]
+
+    def _shard_path(self, generation: int, index: int) -> str:
+        return f"{self.location}.{generation:05d}-{index:03d}{SHARD_SUFFIX}"
+
+    def _files(self) -> list[str]:
+        """The files holding the journal's records, in the order they must be replayed."""
+        return [self.location, *self._shards()]
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        for name in self._files():
+            try:
+                handle = open(name, "rb")  # noqa: SIM115 (closed below, after the last line is read)
+            except FileNotFoundError:
+                continue
+            with handle:
+                yield from _parse_lines(handle)
+
+    def shard(self, index: int, lease: Lease) -> LocalJournal:
+        if self._generation is None:
+            self._shards()
+        assert self._generation is not None
+        return LocalJournal(self.location, lease=lease, target=self._shard_path(self._generation, index))
 
     def _open(self) -> int:
         if self._fd is None:
-            directory = os.path.dirname(self.location) or "."
+            target = self._target or self.location
+            directory = os.path.dirname(target) or "."
             os.makedirs(directory, exist_ok=True)
-            created = not os.path.exists(self.location)
-            fd = os.open(self.location, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            created = not os.path.exists(target)
+            fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 # Close a line torn by a crash so the next record starts on a line of its own.
@@ -246,17 +324,28 @@ class ObjectStoreJournal(Journal):
     the next generation, so sorting the names replays the records in the order they were written.
     """
 
-    def __init__(self, directory: ObjectStoragePath, *, lease_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        directory: ObjectStoragePath,
+        *,
+        lease_seconds: float | None = None,
+        lease: Lease | None = None,
+        generation: int | None = None,
+        writer: str = "",
+    ) -> None:
         self.directory = directory
         self.location = str(directory)
-        self.lease = (
-            ObjectStoreLease(directory)
-            if lease_seconds is None
-            else ObjectStoreLease(directory, seconds=lease_seconds)
-        )
-        self._generation: int | None = None
+        if lease is not None:
+            self.lease = lease
+        elif lease_seconds is None:
+            self.lease = ObjectStoreLease(directory)
+        else:
+            self.lease = ObjectStoreLease(directory, seconds=lease_seconds)
+        self._generation: int | None = generation
         self._sequence = 0
-        self._token = uuid.uuid4().hex[:8]
+        # Names the writer's objects: the workers of one run share its generation, and each counts its
+        # own sequence, so this part (a worker's number and a random part) keeps their names apart.
+        self._token = writer + uuid.uuid4().hex[:8]
 
     def _objects(self) -> list[ObjectStoragePath]:
         try:
@@ -267,28 +356,42 @@ class ObjectStoreJournal(Journal):
             return []
         return sorted((c for c in children if c.name.endswith(".jsonl")), key=lambda c: c.name)
 
-    def load(self) -> list[dict[str, Any]]:
+    def _listed(self) -> list[ObjectStoragePath]:
+        """The objects, in order; the first listing also picks this journal's generation."""
+        objects = self._objects()
+        if self._generation is None:
+            generation = 0
+            for obj in objects:
+                with contextlib.suppress(ValueError):
+                    generation = max(generation, int(obj.name.split("-", 1)[0]))
+            self._generation = generation + 1
+        return objects
+
+    def records(self) -> Iterator[dict[str, Any]]:
         from concurrent.futures import ThreadPoolExecutor
 
-        objects = self._objects()
-        generation = 0
-        for obj in objects:
-            with contextlib.suppress(ValueError):
-                generation = max(generation, int(obj.name.split("-", 1)[0]))
-        # One round trip per object: read them side by side, then replay in name order.
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            contents = list(pool.map(lambda obj: obj.read_bytes(), objects))
-        entries = [entry for data in contents for entry in _parse_lines(data)]
+        objects = self._listed()
+        # One round trip per object: read a batch side by side, then replay it in name order; a batch
+        # at a time, so a long journal is never all in memory.
+        with ThreadPoolExecutor(max_workers=_READERS) as pool:
+            for start in range(0, len(objects), _READ_BATCH):
+                batch = objects[start : start + _READ_BATCH]
+                for data in pool.map(lambda obj: obj.read_bytes(), batch):
+                    yield from _parse_lines(data.splitlines())
+
+    def shard(self, index: int, lease: Lease) -> ObjectStoreJournal:
         if self._generation is None:
-            self._generation = generation + 1
-        return entries
+            self._listed()
+        return ObjectStoreJournal(
+            self.directory, lease=lease, generation=self._generation, writer=f"w{index:03d}"
+        )
 
     def append(self, records: list[dict[str, Any]]) -> None:
         if not records:
             return
         self.check_lease()
         if self._generation is None:
-            self.load()
+            self._listed()
         if self._sequence == 0 and self.directory.protocol in ("file", "local"):
             self.directory.mkdir(parents=True, exist_ok=True)  # object stores have no directories
         self._sequence += 1

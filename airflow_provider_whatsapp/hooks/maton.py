@@ -157,6 +157,20 @@ class MatonHook(BaseHook):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(maton_conn_id={self.maton_conn_id!r})"
 
+    @classmethod
+    def from_settings(cls, settings: MatonSettings, **hook_kwargs: Any) -> MatonHook:
+        """A hook that sends with ``settings`` resolved by another hook (in a parent process) and reads
+        no connection: on Airflow 3 a task's own worker processes cannot. The key is masked here too.
+
+        :param settings: what :attr:`settings` of the resolving hook gave.
+        :param hook_kwargs: the other arguments of the hook (``timeout``, ``max_attempts``...).
+        """
+        hook = cls(**hook_kwargs)
+        resolved = hook._finish(settings)
+        mask_key(resolved.api_key)
+        hook._settings = resolved
+        return hook
+
     # --- settings -------------------------------------------------------------------------------
 
     @property

@@ -1,0 +1,261 @@
+"""Recipients read from a file or an ``ObjectStoragePath`` as a stream, one line (or CSV row) at a time.
+
+A bulk send to a million recipients cannot hold them in XCom or in memory: ``recipients`` may name a
+file instead. Two formats, chosen by the name's ending:
+
+* JSON lines (``.jsonl``, ``.ndjson``): one recipient per line, a phone number (``"+14155550100"``,
+  quotes optional) or
+  an object with ``to`` and per-recipient template fields (``{"to": "+1...", "body_parameters": ["Ada"]}``);
+* CSV with a header row (``.csv``): a ``to`` column, and one column per per-recipient template field
+  (``body_parameters``, ``components``, ``header``) whose cells hold JSON (``["Ada", "12.50"]``); an
+  empty cell leaves the field out.
+
+Nothing here keeps more than one line: a source is read again (from the start) by every pass over it.
+Every byte is hostile until checked: a line longer than :data:`MAX_LINE_BYTES`, bytes that are not
+UTF-8, JSON nested too deeply or a row with more cells than the header are reported with the line (or
+row) number, never raised as a bare exception. A UTF-8 byte order mark at the start is skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_whatsapp.errors import WhatsAppValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import BinaryIO
+
+# The longest line (or CSV row) read, in bytes: far above any real recipient with its parameters, far
+# below what would hurt a worker's memory.
+MAX_LINE_BYTES = 256 * 1024
+# The most columns a CSV file may have: "to" and a few per-recipient fields are all a send reads.
+MAX_CSV_COLUMNS = 16
+# Where the name ends this way, recipients are read from the file in this format.
+SOURCE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_BOM = "\ufeff"
+_BARE_NUMBER = re.compile(r"^\+?[0-9 ()-]+$")
+
+
+class BadLine:
+    """A line that could not be read, with the reason; the planner reports it with its position."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def is_location(value: Any) -> bool:
+    """Whether ``recipients`` names a file rather than listing numbers.
+
+    An ``ObjectStoragePath`` or ``os.PathLike`` always does; a string does when it holds ``://`` or
+    ends in ``.csv``, ``.jsonl`` or ``.ndjson``, which no list of phone numbers can (numbers hold
+    only digits, ``+``, spaces, ``-`` and parentheses).
+    """
+    if isinstance(value, os.PathLike) or (hasattr(value, "protocol") and hasattr(value, "open")):
+        return True
+    if not isinstance(value, str):
+        return False
+    text = value.strip()
+    return "://" in text or text.lower().endswith(tuple(SOURCE_FORMATS))
+
+
+@dataclass(frozen=True)
+class RecipientSource:
+    """A file of recipients, read again from the start by each pass (planning, then sending).
+
+    Picklable: a worker process can read its own share of it.
+
+    :param location: the path or URL, as text (shown in errors).
+    :param format: ``"csv"`` or ``"jsonl"``.
+    :param path: the ``ObjectStoragePath`` to open, or ``None`` for a local file at ``location``.
+    """
+
+    location: str
+    format: str
+    path: Any = None
+
+    @classmethod
+    def of(cls, value: Any) -> RecipientSource:
+        """The source ``value`` names (see :func:`is_location`); bad names raise before anything is read."""
+        if hasattr(value, "protocol") and hasattr(value, "open"):  # an ObjectStoragePath
+            local = value.protocol in ("file", "local")
+            location = str(value.path) if local else str(value)
+            return cls(location, _format_of(location), None if local else value)
+        text = os.fspath(value) if isinstance(value, os.PathLike) else value
+        if not isinstance(text, str):
+            raise WhatsAppValidationError("recipients: give the file's path as text, not bytes.")
+        text = text.strip()
+        if "\x00" in text:
+            raise WhatsAppValidationError("recipients: the file's path contains a NUL character.")
+        if text.startswith("file://"):
+            text = text[len("file://") :]
+        elif "://" in text:
+            from airflow_provider_whatsapp._compat import ObjectStoragePath
+
+            try:
+                path = ObjectStoragePath(text)
+            except (ValueError, TypeError) as error:
+                raise WhatsAppValidationError(
+                    f"recipients: {text} is not a usable location: {error}"
+                ) from None
+            return cls(text, _format_of(text), path)
+        return cls(text, _format_of(text), None)
+
+    def _open(self) -> BinaryIO:
+        try:
+            if self.path is None:
+                return open(os.path.expanduser(self.location), "rb")
+            return self.path.open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as error:
+            detail = getattr(error, "strerror", None) or type(error).__name__
+            raise WhatsAppValidationError(
+                f"recipients: cannot read {self.location} ({detail}); nothing was sent."
+            ) from None
+
+    def where(self, number: int) -> str:
+        """How errors name a line: ``recipients line 3`` (JSON lines) or ``recipients row 3`` (CSV, the
+        header being row 1)."""
+        return f"recipients {'row' if self.format == 'csv' else 'line'} {number}"
+
+    def entries(self) -> Iterator[tuple[int, Any]]:
+        """``(line or row number, entry)`` for each recipient, in file order; an unreadable line gives a
+        :class:`BadLine`. Blank lines are skipped."""
+        with self._open() as handle:
+            lines = _lines(handle)
+            yield from (_csv_entries(lines) if self.format == "csv" else _jsonl_entries(lines))
+
+
+def _format_of(location: str) -> str:
+    name = location.rsplit("/", 1)[-1].lower()
+    for suffix, kind in SOURCE_FORMATS.items():
+        if name.endswith(suffix):
+            return kind
+    raise WhatsAppValidationError(
+        f"recipients: cannot tell the format of {location}: name it .csv (with a header row), .jsonl or "
+        ".ndjson (one recipient per line)."
+    )
+
+
+def _lines(handle: BinaryIO) -> Iterator[tuple[int, str | BadLine]]:
+    """``(number, text)`` of each line, decoded; a line too long or not UTF-8 is a :class:`BadLine`."""
+    number = 0
+    while True:
+        raw = handle.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            # Skip the rest of the line, a bounded piece at a time, to read on from the next one.
+            while raw and not raw.endswith(b"\n"):
+                raw = handle.readline(MAX_LINE_BYTES + 1)
+            yield number, BadLine(f"longer than {MAX_LINE_BYTES} bytes.")
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            yield number, BadLine(f"is not UTF-8 text (byte {error.start + 1} cannot be read).")
+            continue
+        if number == 1 and text.startswith(_BOM):
+            text = text[1:]
+        yield number, text
+
+
+def _jsonl_entries(lines: Iterator[tuple[int, str | BadLine]]) -> Iterator[tuple[int, Any]]:
+    for number, text in lines:
+        if isinstance(text, BadLine):
+            yield number, text
+            continue
+        text = text.strip()
+        if not text:
+            continue
+        try:
+            yield number, json.loads(text)
+        except ValueError as error:
+            if _BARE_NUMBER.match(text):
+                yield number, text  # a number without quotes: what a one-column export writes
+            else:
+                yield number, BadLine(f"is not JSON ({error}); give a number or an object with 'to'.")
+        except RecursionError:
+            yield number, BadLine("is nested too deeply to read.")
+
+
+def _csv_entries(lines: Iterator[tuple[int, str | BadLine]]) -> Iterator[tuple[int, Any]]:
+    """Rows as dicts keyed by the header's column names; JSON cells parsed, empty cells left out."""
+    current = [0]
+    bad: list[tuple[int, BadLine]] = []
+
+    def texts() -> Iterator[str]:
+        for number, text in lines:
+            if isinstance(text, BadLine):
+                bad.append((number, text))
+                yield "\n"  # an empty row in its place keeps the rows after it numbered right
+            else:
+                current[0] = number
+                yield text
+
+    reader = csv.reader(texts(), strict=True)
+    header: list[str] | None = None
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            # A CSV quote left open swallows the rest of the file: report it once and stop reading.
+            yield current[0], BadLine(f"is not valid CSV ({error}).")
+            return
+        if bad:
+            if header is None:
+                raise WhatsAppValidationError(f"recipients row 1 (the header): {bad[0][1].reason}")
+            yield bad.pop()
+            continue
+        if header is None:
+            header = [name.strip() for name in row]
+            problem = _bad_header(header)
+            if problem:
+                raise WhatsAppValidationError(f"recipients row 1 (the header): {problem}")
+            continue
+        if any(cell.strip() for cell in row):
+            yield current[0], _row_entry(header, row)
+    if header is None:
+        raise WhatsAppValidationError("recipients: the CSV file is empty; it needs a header row with 'to'.")
+
+
+def _row_entry(header: list[str], row: list[str]) -> dict[str, Any] | BadLine:
+    if len(row) > len(header):
+        return BadLine(f"has {len(row)} cells; the header names {len(header)} columns.")
+    entry: dict[str, Any] = {}
+    for name, cell in zip(header, row, strict=False):
+        cell = cell.strip()
+        if not cell:
+            continue
+        if name == "to" or cell[0] not in '[{"':
+            entry[name] = cell
+            continue
+        try:
+            entry[name] = json.loads(cell)
+        except ValueError as error:
+            return BadLine(f"column {name!r} is not JSON ({error}).")
+        except RecursionError:
+            return BadLine(f"column {name!r} is nested too deeply to read.")
+    return entry
+
+
+def _bad_header(header: list[str]) -> str | None:
+    if len(header) > MAX_CSV_COLUMNS:
+        return f"{len(header)} columns; a recipients file has at most {MAX_CSV_COLUMNS}."
+    if "to" not in header:
+        return f"no 'to' column (columns: {', '.join(repr(name[:40]) for name in header[:8])})."
+    if "" in header:
+        return "a column without a name."
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        return f"column {repeated[0]!r} appears more than once."
+    return None
