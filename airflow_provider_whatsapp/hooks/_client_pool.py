@@ -8,9 +8,10 @@ so each request costs more the larger the pool.
 
 So :class:`AsyncClients` holds several clients of :data:`CONNECTIONS_PER_CLIENT` connections each, all
 kept alive, and lends each request the first one with a connection to spare; a new client is made only
-when every client has that many requests in flight. A pool never holds more requests than connections, so none waits in
-httpcore's queue and none of its connections is closed for being one idle too many. Every client comes
-from the same factory (timeouts, headers, the per-request deadline, one TLS context).
+when every client has that many requests in flight. A pool never holds more requests than connections,
+so none waits in httpcore's queue and none of its connections is closed for being one idle too many.
+Every client comes from the same factory (timeouts, headers, the per-request deadline, one TLS
+context).
 """
 
 from __future__ import annotations
