@@ -72,6 +72,8 @@ class LoopbackServer:
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
+        #: TCP connections accepted so far (a client that keeps connections alive opens few).
+        self.connections = 0
         self._routes: list[tuple[str, re.Pattern[str], deque[Reply | Responder]]] = []
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
@@ -130,6 +132,11 @@ class LoopbackServer:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server.connections += 1
 
             def _body(self) -> bytes:
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
