@@ -41,6 +41,9 @@ class Reply:
 
 
 class _Server(ThreadingHTTPServer):
+    # Tests open dozens of connections at once (a bulk send); socketserver's default backlog is 5.
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that reset or dropped the connection (some tests make it) is not a server error.
         if not isinstance(sys.exc_info()[1], ConnectionError):
