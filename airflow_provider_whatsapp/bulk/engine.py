@@ -92,6 +92,8 @@ FATAL_ERRORS: tuple[type[WhatsAppError], ...] = (
 # Consecutive ambiguous answers, with no success between, after which the send stops: something is
 # wrong with the gateway and every further send would also end as "unknown".
 MAX_CONSECUTIVE_UNKNOWN = 5
+# How long outcome records may wait for an attempt record to be synced with (see JournalWriter).
+OUTCOME_LINGER_SECONDS = 0.01
 # The journal's writer thread ends after this long without records (a new one starts with the next).
 WRITER_IDLE_SECONDS = 1.0
 # A reason in the XCom result is cut to this many characters: it comes from a server's answer.
@@ -217,8 +219,9 @@ class JournalWriter:
     together in the next one, and each :meth:`write` returns once its record is durable.
 
     One thread fed under a lock, rather than a thread-pool hop per batch: at a few hundred sends a
-    second the hop, not the write, was most of the journal's cost. The thread ends after
-    :data:`WRITER_IDLE_SECONDS` without records, or at :meth:`aclose`.
+    second the hop, not the write, was most of the journal's cost. Attempt records are written at
+    once; outcomes alone wait up to :data:`OUTCOME_LINGER_SECONDS` to share an attempt's sync. The
+    thread ends after :data:`WRITER_IDLE_SECONDS` without records, or at :meth:`aclose`.
     """
 
     def __init__(self, journal: Journal) -> None:
@@ -228,11 +231,14 @@ class JournalWriter:
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._thread: threading.Thread | None = None
         self._closing = False
+        self._urgent = False  # an attempt record is pending: its request waits for it
 
     async def write(self, entry: dict[str, Any]) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         with self._lock:
             self._pending.append((entry, future))
+            if entry.get("state") == ATTEMPT:
+                self._urgent = True
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="whatsapp-bulk-journal", daemon=True)
                 self._thread.start()
@@ -257,7 +263,15 @@ class JournalWriter:
                     if not woken and not self._pending:
                         self._thread = None
                         return
-                batch, self._pending = self._pending, []
+                # Outcomes alone wait a little for company: only the count waits on them, while each
+                # attempt holds its request back. Most then share the sync of the next attempt.
+                until = time.monotonic() + OUTCOME_LINGER_SECONDS
+                while not self._urgent and not self._closing:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._more.wait(timeout=left)
+                batch, self._pending, self._urgent = self._pending, [], False
             error: BaseException | None = None
             try:
                 self.journal.append([entry for entry, _ in batch])

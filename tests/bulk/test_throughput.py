@@ -146,3 +146,29 @@ def test_a_failed_append_fails_every_write_waiting_on_it_and_the_next_ones_are_t
     journal.close()
     assert time.monotonic() - started < 5
     assert list(journal.outcomes()) == ["2"]
+
+
+def test_an_outcome_waits_for_the_next_attempt_to_share_its_sync(tmp_path: Path) -> None:
+    appended: list[list[str]] = []
+
+    class Counting(LocalJournal):
+        def append(self, records: list[dict[str, Any]]) -> None:
+            super().append(records)
+            appended.append([r["state"] for r in records])
+
+    journal = Counting(str(tmp_path / "j.jsonl"))
+
+    async def main() -> None:
+        writer = JournalWriter(journal)
+        await asyncio.wait_for(writer.write(record("1", ACCEPTED, wamid="wamid.1")), 5)  # alone: synced
+        await asyncio.wait_for(
+            asyncio.gather(
+                writer.write(record("1", ACCEPTED, wamid="wamid.1")), writer.write(record("2", ATTEMPT))
+            ),
+            5,
+        )
+        await writer.aclose()
+
+    asyncio.run(main())
+    journal.close()
+    assert appended == [[ACCEPTED], [ACCEPTED, ATTEMPT]]
