@@ -10,8 +10,10 @@ counted, and the CPU time of this process (all its threads) per 1,000 messages o
 
 The baseline is what the machine can do without the engine: coroutines sharing one default
 ``httpx.AsyncClient``, each posting the same payloads with the same headers and reading the message
-id, unpaced, against a server without a limit (its saturation rate, and its CPU per 1,000). The
-engine/raw ratio compares CPU per message; at the 1,000/s limit the engine's rate is also compared with
+id, unpaced, against a server without a limit (its saturation rate, and its CPU per 1,000); and the
+same loop with keep-alive raised to its concurrency (every connection reused, but a pool that polls
+each idle socket per request), for reference. The engine/raw ratio compares CPU per message with the
+default client; at the 1,000/s limit the engine's rate is also compared with
 the raw loop's, since one process cannot reach 1,000/s on a small machine.
 
     python benchmarks/bench_tiers.py [--runs 1] [--json]
@@ -84,7 +86,8 @@ def engine_run(url: str, progress: str, limit: int, count: int) -> dict[str, Any
     }
 
 
-def raw_run(url: str, count: int) -> dict[str, Any]:
+def raw_run(url: str, count: int, *, keep_alive: int | None = None) -> dict[str, Any]:
+    """The raw loop; ``keep_alive``: that many idle connections kept (httpx's default: 20)."""
     import httpx
 
     reset_server(url)
@@ -93,7 +96,8 @@ def raw_run(url: str, count: int) -> dict[str, Any]:
     payloads = [{"messaging_product": "whatsapp", "to": f"1415555{i:04d}", **TEXT} for i in range(count)]
 
     async def loop() -> float:
-        async with httpx.AsyncClient(timeout=30) as client:
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=keep_alive or 20)
+        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
             queue = iter(payloads)
 
             async def worker() -> None:
@@ -132,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         with bench_server(latency=LATENCY) as url:
             raw_run(url, 500)  # warm-up: imports, first connections
             raw = [raw_run(url, RAW_COUNT) for _ in range(args.runs)]
+            # The same with every connection kept: reuse, but a pool that polls each idle socket.
+            tuned = [raw_run(url, RAW_COUNT, keep_alive=RAW_CONCURRENCY) for _ in range(args.runs)]
         for limit in limits:
             count = TIERS.get(limit, 5 * limit)
             with bench_server(latency=LATENCY, limit=limit) as url:
@@ -167,9 +173,17 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_ms_per_1000": raw_cpu,
             "connections_per_1000": spread([r["connections_per_1000"] for r in raw], 1),
         },
+        "raw_keep_alive": {
+            "rate": spread([r["rate"] for r in tuned], 1),
+            "cpu_ms_per_1000": spread([r["cpu_ms_per_1000"] for r in tuned], 0),
+            "connections_per_1000": spread([r["connections_per_1000"] for r in tuned], 1),
+        },
         # At the highest limit, where the engine sends as fast as this process can.
         "engine_over_raw_cpu": round(top["cpu_ms_per_1000"]["median"] / raw_cpu["median"], 2),
         "top_rate_over_raw": round(top["rate"]["median"] / raw_rate["median"], 3),
+        "engine_over_raw_keep_alive_cpu": round(
+            top["cpu_ms_per_1000"]["median"] / spread([r["cpu_ms_per_1000"] for r in tuned], 0)["median"], 2
+        ),
     }
     if args.json:
         print(json.dumps(summary))
@@ -185,6 +199,12 @@ def main(argv: list[str] | None = None) -> int:
             f"raw httpx loop: {raw_rate['median']:.0f}/s, {raw_cpu['median']:.0f} ms CPU / 1,000, "
             f"{summary['raw']['connections_per_1000']['median']:.1f} connections / 1,000; engine/raw CPU "
             f"{summary['engine_over_raw_cpu']}, top rate / raw {summary['top_rate_over_raw']}"
+        )
+        kept = summary["raw_keep_alive"]
+        print(
+            f"raw loop keeping {RAW_CONCURRENCY} connections alive: {kept['rate']['median']:.0f}/s, "
+            f"{kept['cpu_ms_per_1000']['median']:.0f} ms CPU / 1,000, "
+            f"{kept['connections_per_1000']['median']:.1f} connections / 1,000"
         )
     return 0
 

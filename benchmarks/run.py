@@ -124,6 +124,17 @@ def tier_rows(tiers: dict[str, Any], command: str, row: Any) -> None:
         tiers["top_rate_over_raw"] >= 0.9,
         command,
     )
+    kept = tiers["raw_keep_alive"]
+    row(
+        f"… the raw loop with keep-alive raised to {raw['concurrency']}: msg/s (CPU and new connections per "
+        f"1,000 messages: {kept['cpu_ms_per_1000']['median']:.0f} ms, "
+        f"{kept['connections_per_1000']['median']:.1f}; engine CPU / its CPU: "
+        f"{tiers['engine_over_raw_keep_alive_cpu']:.2f})",
+        spread(kept["rate"], "", 0),
+        "",
+        None,
+        command,
+    )
     row(
         "… engine CPU per message / raw loop's (engine at the top tier, journal on)",
         f"{tiers['engine_over_raw_cpu']:.2f}",
