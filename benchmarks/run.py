@@ -164,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     mem_cmd, mem, mem_err = run("upload_memory.py", *(["--runs", "2"] if quick else ["--runs", "5"]))
     tiers_cmd, tiers, tiers_err = run("bench_tiers.py", *(["--runs", "1"] if quick else ["--runs", "3"]))
+    single_cmd, single, single_err = run(
+        "bench_single_send.py", *(["--rounds", "2"] if quick else ["--rounds", "5"])
+    )
 
     rows: list[str] = []
     missing: list[str] = []
@@ -251,6 +254,26 @@ def main(argv: list[str] | None = None) -> int:
         tier_rows(tiers, tiers_cmd, row)
     else:
         missing.append(f"throughput tiers: {tiers_err}")
+    if single:
+        row(
+            f"CPU of a single-send task's hook (new hook, its client, one send; {single['rounds']} rounds x "
+            f"{single['tasks_per_round']} tasks), and its baseline: each client loading the CA bundle afresh "
+            f"({single['fresh_tls_task_ms']['median']:.1f} ms)",
+            spread(single["task_ms"], " ms", 2),
+            "",
+            None,
+            single_cmd,
+        )
+        row(
+            f"… over one send on a kept-alive client ({single['send_ms']['median']:.2f} ms), now / before "
+            f"({single['fresh_over_send']['median']:.0f}x before)",
+            spread(single["task_over_send"], "x", 1),
+            "",
+            None,
+            single_cmd,
+        )
+    else:
+        missing.append(f"single send: {single_err}")
 
     lines = [
         "# Benchmark results",

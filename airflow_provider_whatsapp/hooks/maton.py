@@ -49,6 +49,7 @@ from airflow_provider_whatsapp.hooks._settings import (
     settings_from_connection,
     settings_from_environment,
 )
+from airflow_provider_whatsapp.hooks._tls import trust_context
 from airflow_provider_whatsapp.hooks._transport import (
     API_ANSWER_MAX_BYTES,
     IDEMPOTENT_METHODS,
@@ -73,7 +74,6 @@ from airflow_provider_whatsapp.template_definitions import validate_template
 
 if TYPE_CHECKING:
     import os
-    import ssl
     from collections.abc import Mapping
 
     from airflow_provider_whatsapp._compat import ObjectStoragePath
@@ -225,7 +225,9 @@ class MatonHook(BaseHook):
     def get_conn(self) -> httpx.Client:
         """The hook's keep-alive HTTP client (created on first use)."""
         if self._client is None:
-            self._client = httpx.Client(timeout=self._timeout(), headers=_DEFAULT_HEADERS)
+            self._client = httpx.Client(
+                timeout=self._timeout(), headers=_DEFAULT_HEADERS, verify=trust_context()
+            )
             with_deadlines(self._client)
         return self._client
 
@@ -235,19 +237,16 @@ class MatonHook(BaseHook):
 
     def _async_clients(self) -> AsyncClients:
         """The async clients for the running event loop: as many small pools as the requests in flight
-        need (see :mod:`._client_pool`), sharing one TLS context.
+        need (see :mod:`._client_pool`), sharing the process's TLS context.
         """
         loop = asyncio.get_running_loop()
         if self._aclients is None or self._aclient_loop is not loop:
             timeout = self._timeout()
-            tls: list[ssl.SSLContext] = []
 
             def make(connections: int) -> httpx.AsyncClient:
-                if not tls:
-                    tls.append(httpx.create_ssl_context())  # loads the CA bundle: once, not per client
                 limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
                 client = httpx.AsyncClient(
-                    timeout=timeout, headers=_DEFAULT_HEADERS, limits=limits, verify=tls[0]
+                    timeout=timeout, headers=_DEFAULT_HEADERS, limits=limits, verify=trust_context()
                 )
                 with_deadlines(client)
                 return client
