@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     import httpx
 
 # Connections (all kept alive) of each client: small enough that httpcore's scan of them stays cheap.
-CONNECTIONS_PER_CLIENT = 8
+CONNECTIONS_PER_CLIENT = 16
 # Clients at most: beyond this many requests in flight (64 x 16), they queue in the least busy pool.
-MOST_CLIENTS = 128
+MOST_CLIENTS = 64
 
 
 class Lent:
