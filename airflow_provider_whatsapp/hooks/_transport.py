@@ -423,7 +423,7 @@ async def send_async(
     *,
     timeout: float,
 ) -> Any:
-    """Async :func:`send_sync`, each attempt on the least busy of ``clients``."""
+    """Async :func:`send_sync`, each attempt on a client of ``clients`` with a connection to spare."""
     attempts = Attempts(request, policy)
     while True:
         attempts.number += 1
