@@ -46,6 +46,7 @@ AIRFLOW_INDEPENDENT = (
     "tests/spec/test_single_source.py",
     "tests/spec/test_readme_tables.py",
     "tests/webhooks/test_events.py",
+    "tests/test_pacing_window.py",
 )
 
 

@@ -42,6 +42,9 @@ class Reply:
 
 
 class _Server(ThreadingHTTPServer):
+    # Tests open dozens of connections at once (a bulk send); socketserver's default backlog is 5.
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that reset or dropped the connection (some tests make it) is not a server error.
         if not isinstance(sys.exc_info()[1], ConnectionError):
@@ -74,6 +77,8 @@ class LoopbackServer:
     def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
         """:param tls: a server-side TLS context: the server then speaks HTTPS."""
         self.requests: list[Recorded] = []
+        #: TCP connections accepted so far (a client that keeps connections alive opens few).
+        self.connections = 0
         self._routes: list[tuple[str, re.Pattern[str], deque[Reply | Responder]]] = []
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
@@ -136,6 +141,11 @@ class LoopbackServer:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server.connections += 1
 
             def _body(self) -> bytes:
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

@@ -208,7 +208,8 @@ class Journal:
 
 
 class LocalJournal(Journal):
-    """An append-only JSON-lines file; every append is one ``write`` followed by ``fsync``.
+    """An append-only JSON-lines file; every append is one ``write`` followed by ``fdatasync`` (``fsync``
+    where there is none).
 
     On a shared POSIX file system (NFS, EFS, a mounted volume) every worker sees the same file.
 
@@ -293,7 +294,7 @@ class LocalJournal(Journal):
         written = os.write(fd, data)
         while written < len(data):
             written += os.write(fd, data[written:])
-        os.fsync(fd)
+        _sync_data(fd)
 
     def close(self) -> None:
         try:
@@ -302,6 +303,10 @@ class LocalJournal(Journal):
                 self._fd = None
         finally:
             super().close()
+
+
+# The records' bytes and the file's new size reach the disk; the modification time need not.
+_sync_data = getattr(os, "fdatasync", os.fsync)
 
 
 def _fsync_directory(directory: str) -> None:

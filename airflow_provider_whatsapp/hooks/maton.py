@@ -30,6 +30,7 @@ from airflow_provider_whatsapp.errors import (
 )
 from airflow_provider_whatsapp.hooks import _control_plane, _paths
 from airflow_provider_whatsapp.hooks._answers import answer_part, shape
+from airflow_provider_whatsapp.hooks._client_pool import AsyncClients
 from airflow_provider_whatsapp.hooks._connection_form import CONNECTION_UI
 from airflow_provider_whatsapp.hooks._deadline import deadline, with_deadlines
 from airflow_provider_whatsapp.hooks._media_files import (
@@ -151,7 +152,7 @@ class MatonHook(BaseHook):
         )
         self._settings: MatonSettings | None = None
         self._client: httpx.Client | None = None
-        self._aclient: httpx.AsyncClient | None = None
+        self._aclients: AsyncClients | None = None
         self._aclient_loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
@@ -245,15 +246,28 @@ class MatonHook(BaseHook):
         return self._client
 
     def get_async_conn(self) -> httpx.AsyncClient:
-        """The hook's async HTTP client for the running event loop."""
+        """The hook's async HTTP client for the running event loop (the first of its clients)."""
+        return self._async_clients().first
+
+    def _async_clients(self) -> AsyncClients:
+        """The async clients for the running event loop: as many small pools as the requests in flight
+        need (see :mod:`._client_pool`), sharing the process's TLS context.
+        """
         loop = asyncio.get_running_loop()
-        if self._aclient is None or self._aclient_loop is not loop:
-            self._aclient = httpx.AsyncClient(
-                timeout=self._timeout(), headers=_DEFAULT_HEADERS, verify=trust_context()
-            )
-            with_deadlines(self._aclient)
+        if self._aclients is None or self._aclient_loop is not loop:
+            timeout = self._timeout()
+
+            def make(connections: int) -> httpx.AsyncClient:
+                limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+                client = httpx.AsyncClient(
+                    timeout=timeout, headers=_DEFAULT_HEADERS, limits=limits, verify=trust_context()
+                )
+                with_deadlines(client)
+                return client
+
+            self._aclients = AsyncClients(make)
             self._aclient_loop = loop
-        return self._aclient
+        return self._aclients
 
     def _timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.timeout, connect=min(10.0, self.timeout))
@@ -266,9 +280,9 @@ class MatonHook(BaseHook):
 
     async def aclose(self) -> None:
         """Close the async client's connections."""
-        if self._aclient is not None:
-            await self._aclient.aclose()
-            self._aclient = None
+        if self._aclients is not None:
+            clients, self._aclients = self._aclients, None
+            await clients.aclose()
 
     def __enter__(self) -> MatonHook:
         return self
@@ -285,7 +299,7 @@ class MatonHook(BaseHook):
         s = await self.aget_settings()
         limiter = limiter_for(s.base_url, s.api_key, s.rate_limit)
         return await send_async(
-            self.get_async_conn(), request, self.retry_policy, limiter, timeout=self.timeout
+            self._async_clients(), request, self.retry_policy, limiter, timeout=self.timeout
         )
 
     @staticmethod
