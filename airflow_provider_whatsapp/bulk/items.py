@@ -1,9 +1,13 @@
 """Turn a bulk send's arguments into validated ``(recipient, payload)`` items, before anything is sent.
 
-Every recipient is checked, and every per-recipient template built, before the first request: one
-bad entry among thousands fails the task with the entry's position and the reason, and nothing is
+Every recipient is checked before the first request: one bad entry among thousands fails the task
+with the entry's position (list index, or line / CSV row of a file) and the reason, and nothing is
 sent. Values of any shape (nested without end, of odd types) end in that same error, never in a
 ``RecursionError`` or ``TypeError``.
+
+Planning keeps plain data: the recipients as given (or the file they come from, see :mod:`.sources`)
+and one int per distinct number to find duplicates. Payloads are built again, one at a time, when
+the engine takes the next item, so a million recipients never sit in memory as models or payloads.
 
 Each item carries a fingerprint of its payload (:func:`payload_fingerprint`), which the journal keeps
 with every attempt so that a new try can tell whether a recipient got this message or another one.
@@ -491,6 +495,8 @@ def _check_all(plan: BulkPlan) -> tuple[int, int]:
         if message is plan.shared:
             digest = 0
         elif isinstance(message, PersonalTemplate):
+            # Its texts are all that differ from the shared template. (The same texts given once as
+            # plain values and once as parameter objects compare as different: an error, not a send.)
             digest = (hash(message.texts) & mask) | 1
         else:
             text = json.dumps(message.content(), sort_keys=True, separators=(",", ":"), default=str)
