@@ -2,7 +2,8 @@
 
 It answers every ``POST`` like Graph's ``/messages`` after ``--latency`` seconds, and allows at most
 ``--limit`` accepted requests in any one-second window: beyond that it answers 429 at once, as Maton
-does, and counts it. ``GET /stats`` returns the counters; ``POST /reset`` clears them. HTTP/1.1 with
+does, and counts it. ``GET /stats`` returns the counters (accepted TCP connections among them);
+``POST /reset`` clears them. HTTP/1.1 with
 keep-alive, on asyncio, so that the server's own timing is not what the benchmark measures.
 
     python benchmarks/_server.py --latency 0.05 --limit 80     # prints the port, then serves
@@ -30,6 +31,7 @@ class Stats:
         self.sent = 0
         self.throttled = 0
         self.max_in_window = 0
+        self.connections = 0
         self.recipients: dict[str, int] = {}
 
     def admit(self, to: str | None) -> bool:
@@ -53,6 +55,7 @@ class Stats:
             "sent": self.sent,
             "throttled": self.throttled,
             "max_in_any_second": self.max_in_window,
+            "connections": self.connections,
             "distinct_recipients": len(self.recipients),
             "duplicates": sum(n - 1 for n in self.recipients.values() if n > 1),
         }
@@ -74,6 +77,7 @@ async def serve(latency: float, limit: int) -> None:
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal counter
+        stats.connections += 1  # accepted TCP connections: a client that reuses them opens few
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")

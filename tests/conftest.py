@@ -28,6 +28,8 @@ from tests.loopback import LoopbackServer
 TEST_KEY = "mtn-test-key-7f3a9c1e-SECRET"
 PHONE_NUMBER_ID = "106540352242922"
 WABA_ID = "102290129340398"
+# The path of a message send for the test connection (Graph version of the tests).
+MESSAGES = rf"^/whatsapp-business/v21\.0/{PHONE_NUMBER_ID}/messages$"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -44,6 +46,7 @@ AIRFLOW_INDEPENDENT = (
     "tests/spec/test_single_source.py",
     "tests/spec/test_readme_tables.py",
     "tests/webhooks/test_events.py",
+    "tests/test_pacing_window.py",
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -41,6 +42,9 @@ class Reply:
 
 
 class _Server(ThreadingHTTPServer):
+    # Tests open dozens of connections at once (a bulk send); socketserver's default backlog is 5.
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that reset or dropped the connection (some tests make it) is not a server error.
         if not isinstance(sys.exc_info()[1], ConnectionError):
@@ -70,12 +74,19 @@ Responder = Callable[[Recorded], Reply]
 class LoopbackServer:
     """Routes are ``(method, path regex)``; each holds replies used in turn (the last one repeats)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
+        """:param tls: a server-side TLS context: the server then speaks HTTPS."""
         self.requests: list[Recorded] = []
+        #: TCP connections accepted so far (a client that keeps connections alive opens few).
+        self.connections = 0
         self._routes: list[tuple[str, re.Pattern[str], deque[Reply | Responder]]] = []
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
+        self._scheme = "http"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self._scheme = "https"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -83,7 +94,7 @@ class LoopbackServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self._scheme}://{host}:{port}"
 
     def start(self) -> LoopbackServer:
         self._thread.start()
@@ -130,6 +141,11 @@ class LoopbackServer:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server.connections += 1
 
             def _body(self) -> bytes:
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

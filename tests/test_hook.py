@@ -23,10 +23,9 @@ from airflow_provider_whatsapp.errors import (
     WhatsAppValidationError,
 )
 from airflow_provider_whatsapp.hooks.maton import MatonHook
-from tests.conftest import PHONE_NUMBER_ID, TEST_KEY, WABA_ID, connection_json
+from tests.conftest import MESSAGES, PHONE_NUMBER_ID, TEST_KEY, WABA_ID, connection_json
 from tests.loopback import LoopbackServer, Reply, graph_error, sent
 
-MESSAGES = rf"^/whatsapp-business/v21\.0/{PHONE_NUMBER_ID}/messages$"
 TEXT = {"to": "14155550100", "type": "text", "text": {"body": "hello"}}
 
 

@@ -11,10 +11,9 @@ import pytest
 from airflow_provider_whatsapp.errors import WhatsAppError, WhatsAppPermanentError
 from airflow_provider_whatsapp.notifications.whatsapp import WhatsAppNotifier
 from airflow_provider_whatsapp.redact import mask_phone_number
-from tests.conftest import PHONE_NUMBER_ID, TEST_KEY
+from tests.conftest import MESSAGES, TEST_KEY
 from tests.loopback import LoopbackServer, Recorded, Reply, graph_error, sent
 
-MESSAGES = rf"^/whatsapp-business/v21\.0/{PHONE_NUMBER_ID}/messages$"
 FIRST = "14155550100"
 SECOND = "442079460000"
 

@@ -8,10 +8,8 @@ import logging
 import pytest
 
 from airflow_provider_whatsapp.errors import WhatsAppValidationError
-from tests.conftest import PHONE_NUMBER_ID
+from tests.conftest import MESSAGES
 from tests.loopback import LoopbackServer, Reply, sent
-
-MESSAGES = rf"^/whatsapp-business/v21\.0/{PHONE_NUMBER_ID}/messages$"
 
 
 @pytest.mark.parametrize(

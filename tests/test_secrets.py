@@ -29,10 +29,9 @@ from airflow_provider_whatsapp.operators.messages import WhatsAppSendTextOperato
 from airflow_provider_whatsapp.sensors.template import WhatsAppTemplateApprovalSensor
 from airflow_provider_whatsapp.triggers.template import WhatsAppTemplateApprovalTrigger
 from tests.bulk.helpers import context
-from tests.conftest import PHONE_NUMBER_ID, WABA_ID
+from tests.conftest import MESSAGES, PHONE_NUMBER_ID, WABA_ID
 from tests.loopback import LoopbackServer, Recorded, Reply, graph_error, sent
 
-MESSAGES = rf"^/whatsapp-business/v21\.0/{PHONE_NUMBER_ID}/messages$"
 TEMPLATES = rf"^/whatsapp-business/v21\.0/{WABA_ID}/message_templates$"
 CONTENT = b"%PDF-1.4\n media bytes"
 

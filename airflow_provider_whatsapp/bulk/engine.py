@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import heapq
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sized
@@ -92,6 +93,10 @@ FATAL_ERRORS: tuple[type[WhatsAppError], ...] = (
 # Consecutive ambiguous answers, with no success between, after which the send stops: something is
 # wrong with the gateway and every further send would also end as "unknown".
 MAX_CONSECUTIVE_UNKNOWN = 5
+# How long outcome records may wait for an attempt record to be synced with (see JournalWriter).
+OUTCOME_LINGER_SECONDS = 0.01
+# The journal's writer thread ends after this long without records (a new one starts with the next).
+WRITER_IDLE_SECONDS = 1.0
 # A reason in the XCom result is cut to this many characters: it comes from a server's answer.
 MAX_REASON_CHARS = 500
 # Recipients named in the error that refuses a changed message.
@@ -215,35 +220,84 @@ def _shown(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 class JournalWriter:
-    """Group commit: records written while a write is in progress go together in the next one."""
+    """Group commit on one long-lived thread: records written while an append is in progress go
+    together in the next one, and each :meth:`write` returns once its record is durable.
+
+    One thread fed under a lock, rather than a thread-pool hop per batch: at a few hundred sends a
+    second the hop, not the write, was most of the journal's cost. Attempt records are written at
+    once; outcomes alone wait up to :data:`OUTCOME_LINGER_SECONDS` to share an attempt's sync. The
+    thread ends after :data:`WRITER_IDLE_SECONDS` without records, or at :meth:`aclose`.
+    """
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
+        self._lock = threading.Lock()
+        self._more = threading.Condition(self._lock)
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self._urgent = False  # an attempt record is pending: its request waits for it
 
     async def write(self, entry: dict[str, Any]) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((entry, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        with self._lock:
+            self._pending.append((entry, future))
+            if entry.get("state") == ATTEMPT:
+                self._urgent = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="whatsapp-bulk-journal", daemon=True)
+                self._thread.start()
+            else:
+                self._more.notify()
         await future
 
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
+    async def aclose(self) -> None:
+        """Write what is pending, then end the thread (waiting for it without blocking the loop)."""
+        with self._lock:
+            self._closing = True
+            self._more.notify()
+            thread = self._thread
+        if thread is not None:
+            await asyncio.to_thread(thread.join)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending:
+                    woken = not self._closing and self._more.wait(timeout=WRITER_IDLE_SECONDS)
+                    if not woken and not self._pending:
+                        self._thread = None
+                        return
+                # Outcomes alone wait a little for company: only the count waits on them, while each
+                # attempt holds its request back. Most then share the sync of the next attempt.
+                until = time.monotonic() + OUTCOME_LINGER_SECONDS
+                while not self._urgent and not self._closing:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._more.wait(timeout=left)
+                batch, self._pending, self._urgent = self._pending, [], False
+            error: BaseException | None = None
             try:
-                await asyncio.to_thread(self.journal.append, [entry for entry, _ in batch])
-            except BaseException as error:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                if not isinstance(error, Exception):
-                    raise
-            else:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
+                self.journal.append([entry for entry, _ in batch])
+            except BaseException as exc:  # handed to every waiting writer, which decides
+                error = exc
+            loops: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+            for _, future in batch:
+                loops.setdefault(future.get_loop(), []).append(future)
+            for loop, futures in loops.items():
+                with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits any more
+                    loop.call_soon_threadsafe(_settle, futures, error)
+
+
+def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():
+            continue  # its writer was cancelled meanwhile
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
 
 
 @dataclass
@@ -385,7 +439,8 @@ class BulkSender:
         self._delayed: list[tuple[float, int, _Job]] = []
         self._sequence = 0
         self._inflight: set[asyncio.Task[None]] = set()
-        self._wake: asyncio.Event | None = None
+        self._waker: asyncio.Future[None] | None = None  # set while the dispatcher sleeps
+        self._paced = False
         self._consecutive_unknown = 0
         self._last_report = 0.0
 
@@ -461,7 +516,6 @@ class BulkSender:
                 "skipped, those left unknown are not sent again.",
                 len(prior),
             )
-        self._wake = asyncio.Event()
         started = time.monotonic()
         self._last_report = started
         try:
@@ -472,12 +526,13 @@ class BulkSender:
                     task.cancel()
                 await asyncio.gather(*self._inflight, return_exceptions=True)
             self.result.elapsed_seconds = time.monotonic() - started
+            await self.writer.aclose()
         self._ready.drain()
         self.result.not_sent = len(self._ready) + len(self._delayed)
         return self.result
 
     async def _dispatch(self) -> None:
-        assert self._wake is not None
+        loop = asyncio.get_running_loop()
         while self._ready or self._delayed or self._inflight:
             if self.result.aborted is not None and not self._inflight:
                 return
@@ -486,7 +541,8 @@ class BulkSender:
                 self._ready.appendleft(heapq.heappop(self._delayed)[2])
             timeout: float | None = None
             can_start = self.result.aborted is None and len(self._inflight) < self.config.max_concurrency
-            if self._ready and can_start:
+            paced = bool(self._ready) and can_start
+            if paced:
                 timeout = self.pacer.wait_time()
                 if timeout <= 0:
                     self._start(self._ready.popleft())
@@ -495,9 +551,32 @@ class BulkSender:
                 until_due = max(0.0, self._delayed[0][0] - now)
                 timeout = until_due if timeout is None else min(timeout, until_due)
             self._report()
-            self._wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+            await self._sleep(loop, timeout, paced=paced)
+
+    async def _sleep(self, loop: asyncio.AbstractEventLoop, timeout: float | None, *, paced: bool) -> None:
+        """Until ``timeout`` s have passed (``None``: no limit) or :meth:`_finished` wakes the dispatcher.
+
+        One future and one timer of the loop, not a ``wait_for`` task per wake. While the dispatcher
+        only waits for the pace (``paced``), a send that ends changes nothing it waits for, so it is
+        not woken for it (unless the send stopped everything).
+        """
+        waker: asyncio.Future[None] = loop.create_future()
+        self._waker, self._paced = waker, paced
+        timer = None if timeout is None else loop.call_at(loop.time() + timeout, _wake_up, waker)
+        try:
+            await waker
+        finally:
+            self._waker = None
+            if timer is not None:
+                timer.cancel()
+
+    def stop(self, reason: WhatsAppError) -> None:
+        """Start no further send (those in flight finish); ``reason`` is why, unless the send had
+        already stopped for one of its own. Recipients not started stay pending for a new try."""
+        if self.result.aborted is None:
+            self.result.aborted = reason
+        if self._waker is not None:
+            _wake_up(self._waker)
 
     def _start(self, job: _Job) -> None:
         self.pacer.dispatched()
@@ -512,8 +591,8 @@ class BulkSender:
             self.result.aborted = (
                 error if isinstance(error, WhatsAppError) else JournalError(f"Bulk send stopped: {error!r}")
             )
-        assert self._wake is not None
-        self._wake.set()
+        if self._waker is not None and (not self._paced or self.result.aborted is not None):
+            _wake_up(self._waker)
 
     def _report(self) -> None:
         now = time.monotonic()
@@ -641,6 +720,11 @@ class BulkSender:
         else:
             self._sequence += 1
             heapq.heappush(self._delayed, (time.monotonic() + delay, self._sequence, job))
+
+
+def _wake_up(waker: asyncio.Future[None]) -> None:
+    if not waker.done():
+        waker.set_result(None)
 
 
 def _entry(to: str, code: int | None, reason: str, *, previous: bool = False) -> dict[str, Any]:

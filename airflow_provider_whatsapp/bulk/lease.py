@@ -142,6 +142,12 @@ class Lease:
         """Whether the lease stopped being this run's before it was released."""
         return False
 
+    @property
+    def valid_until(self) -> float:
+        """Wall-clock time (``time.time()``) from which the lease may be another run's unless renewed:
+        worker processes of this run stop sending then, even before they hear it was lost."""
+        return math.inf
+
     def acquire(self, holder: Holder, *, wait: float = 0.0) -> None:
         raise NotImplementedError
 
@@ -236,6 +242,10 @@ class ObjectStoreLease(Lease):
         if not self._lost and self._holder is not None and self._clock() >= self._expires_at:
             self._lost = True  # not renewed in time: another run may already have taken over
         return self._lost
+
+    @property
+    def valid_until(self) -> float:
+        return self._expires_at
 
     def _object(self, generation: int) -> ObjectStoragePath:
         return self.directory / f"lease-{generation:08d}.json"

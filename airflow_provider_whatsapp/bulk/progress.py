@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import string
 import time
 import uuid
@@ -63,6 +64,10 @@ MAX_SEGMENT_CHARS = 150
 _SEGMENT_SAFE = frozenset(string.ascii_letters + string.digits + "-_.")
 # Separates the task id from the map index; escaped inside every segment, so it cannot be forged.
 MAP_INDEX_SEPARATOR = "@"
+# A local journal's shards (one per worker process of a run): ``{journal}.{generation}-{worker}.shard``.
+# No journal file ends so (they end in ``.jsonl``), so a shard never reads as another task's journal.
+SHARD_SUFFIX = ".shard"
+_SHARD_PATTERN = r"\.(\d{5,})-(\d{3,})" + re.escape(SHARD_SUFFIX)
 
 
 class JournalError(WhatsAppError):
@@ -180,6 +185,14 @@ class Journal:
     def outcomes(self) -> dict[str, Outcome]:
         return replay(self.records())
 
+    def shard(self, index: int, lease: Lease) -> Journal:
+        """The journal worker process ``index`` of this run writes, watching ``lease`` (its view of the
+        lease this run holds). Its records are read back with every other record of the journal, after
+        those of earlier runs; the workers of one run send to distinct recipients, so the order of
+        their shards among themselves does not matter. Call after the journal was read (claimed).
+        """
+        raise NotImplementedError
+
     def check_lease(self) -> None:
         """Raise :class:`LeaseLostError` when this run no longer holds the journal.
 
@@ -195,19 +208,52 @@ class Journal:
 
 
 class LocalJournal(Journal):
-    """An append-only JSON-lines file; every append is one ``write`` followed by ``fsync``.
+    """An append-only JSON-lines file; every append is one ``write`` followed by ``fdatasync`` (``fsync``
+    where there is none).
 
     On a shared POSIX file system (NFS, EFS, a mounted volume) every worker sees the same file.
+
+    A run in several processes writes one shard per process beside it,
+    ``{journal}.{generation:05d}-{worker:03d}.shard``, read after the journal itself in generation
+    order. A run takes the generation after the newest shard when it reads the journal; once a journal
+    has shards, every later run (one process too) writes shards, so a later run's records are always
+    read after an earlier run's.
+
+    :param path: the journal file.
+    :param lease: the lease this journal is written under (default: ``flock`` on ``{path}.lock``).
+    :param target: the file appended to (default: decided when the journal is read, see above).
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, lease: Lease | None = None, target: str | None = None) -> None:
         self.location = path
-        self.lease = LocalLease(path + ".lock", location=path)
+        self.lease = lease if lease is not None else LocalLease(path + ".lock", location=path)
+        self._target = target
+        self._generation: int | None = None
         self._fd: int | None = None
 
+    def _shards(self) -> list[str]:
+        """The shard files of this journal, oldest generation first."""
+        directory, base = os.path.split(self.location)
+        pattern = re.compile(re.escape(base) + _SHARD_PATTERN)
+        try:
+            names = os.listdir(directory or ".")
+        except FileNotFoundError:
+            names = []
+        found = sorted(
+            (int(match[1]), int(match[2]), name) for name in names if (match := pattern.fullmatch(name))
+        )
+        if self._generation is None:
+            self._generation = found[-1][0] + 1 if found else 1
+            if self._target is None and found:
+                self._target = self._shard_path(self._generation, 0)
+        return [os.path.join(directory, name) for _, _, name in found]
+
+    def _shard_path(self, generation: int, index: int) -> str:
+        return f"{self.location}.{generation:05d}-{index:03d}{SHARD_SUFFIX}"
+
     def _files(self) -> list[str]:
-        """The files holding the records, in the order to read them."""
-        return [self.location]
+        """The files holding the journal's records, in the order they must be replayed."""
+        return [self.location, *self._shards()]
 
     def records(self) -> Iterator[dict[str, Any]]:
         for name in self._files():
@@ -218,12 +264,19 @@ class LocalJournal(Journal):
             with handle:
                 yield from _parse_lines(handle)
 
+    def shard(self, index: int, lease: Lease) -> LocalJournal:
+        if self._generation is None:
+            self._shards()
+        assert self._generation is not None
+        return LocalJournal(self.location, lease=lease, target=self._shard_path(self._generation, index))
+
     def _open(self) -> int:
         if self._fd is None:
-            directory = os.path.dirname(self.location) or "."
+            target = self._target or self.location
+            directory = os.path.dirname(target) or "."
             os.makedirs(directory, exist_ok=True)
-            created = not os.path.exists(self.location)
-            fd = os.open(self.location, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            created = not os.path.exists(target)
+            fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 # Close a line torn by a crash so the next record starts on a line of its own.
@@ -241,7 +294,7 @@ class LocalJournal(Journal):
         written = os.write(fd, data)
         while written < len(data):
             written += os.write(fd, data[written:])
-        os.fsync(fd)
+        _sync_data(fd)
 
     def close(self) -> None:
         try:
@@ -250,6 +303,10 @@ class LocalJournal(Journal):
                 self._fd = None
         finally:
             super().close()
+
+
+# The records' bytes and the file's new size reach the disk; the modification time need not.
+_sync_data = getattr(os, "fdatasync", os.fsync)
 
 
 def _fsync_directory(directory: str) -> None:
@@ -272,17 +329,28 @@ class ObjectStoreJournal(Journal):
     the next generation, so sorting the names replays the records in the order they were written.
     """
 
-    def __init__(self, directory: ObjectStoragePath, *, lease_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        directory: ObjectStoragePath,
+        *,
+        lease_seconds: float | None = None,
+        lease: Lease | None = None,
+        generation: int | None = None,
+        writer: str = "",
+    ) -> None:
         self.directory = directory
         self.location = str(directory)
-        self.lease = (
-            ObjectStoreLease(directory)
-            if lease_seconds is None
-            else ObjectStoreLease(directory, seconds=lease_seconds)
-        )
-        self._generation: int | None = None
+        if lease is not None:
+            self.lease = lease
+        elif lease_seconds is None:
+            self.lease = ObjectStoreLease(directory)
+        else:
+            self.lease = ObjectStoreLease(directory, seconds=lease_seconds)
+        self._generation: int | None = generation
         self._sequence = 0
-        self._token = uuid.uuid4().hex[:8]
+        # Names the writer's objects: the workers of one run share its generation, and each counts its
+        # own sequence, so this part (a worker's number and a random part) keeps their names apart.
+        self._token = writer + uuid.uuid4().hex[:8]
 
     def _objects(self) -> list[ObjectStoragePath]:
         try:
@@ -315,6 +383,13 @@ class ObjectStoreJournal(Journal):
                 batch = objects[start : start + _READ_BATCH]
                 for data in pool.map(lambda obj: obj.read_bytes(), batch):
                     yield from _parse_lines(data.splitlines())
+
+    def shard(self, index: int, lease: Lease) -> ObjectStoreJournal:
+        if self._generation is None:
+            self._listed()
+        return ObjectStoreJournal(
+            self.directory, lease=lease, generation=self._generation, writer=f"w{index:03d}"
+        )
 
     def append(self, records: list[dict[str, Any]]) -> None:
         if not records:

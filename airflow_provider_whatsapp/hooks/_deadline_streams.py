@@ -5,6 +5,7 @@ See :mod:`._deadline`; :func:`~._deadline.with_deadlines` wraps a client's conne
 
 from __future__ import annotations
 
+import select
 from typing import TYPE_CHECKING, Any
 
 import httpcore
@@ -12,6 +13,7 @@ import httpcore
 from airflow_provider_whatsapp.hooks._deadline import bounded
 
 if TYPE_CHECKING:
+    import socket
     import ssl
     from collections.abc import Iterable
 
@@ -67,9 +69,23 @@ class Backend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+_NO_SOCKET = object()
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether reading ``sock`` would not wait (as httpcore tells an idle connection the server closed)."""
+    fd = sock.fileno()
+    if fd < 0:
+        return True  # closed: the next read would return b""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
 class _AsyncStream(httpcore.AsyncNetworkStream):
     def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
         self._inner = inner
+        self._socket: Any = None
 
     def __repr__(self) -> str:
         return f"<deadline-bounded {self._inner!r}>"
@@ -90,6 +106,13 @@ class _AsyncStream(httpcore.AsyncNetworkStream):
         return _AsyncStream(await self._inner.start_tls(ssl_context, server_hostname, left))
 
     def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            # httpcore asks this of every idle connection of a pool each time a request starts or ends;
+            # anyio looks the socket up afresh each time (a few system calls), so it is looked up once.
+            if self._socket is None:
+                self._socket = self._inner.get_extra_info("socket") or _NO_SOCKET
+            if self._socket is not _NO_SOCKET and hasattr(select, "poll"):
+                return _readable(self._socket)
         return self._inner.get_extra_info(info)
 
 

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import contextvars
 import hashlib
+import heapq
 import math
 import threading
 import time
@@ -107,16 +108,20 @@ class RequestWindow:
         #: How long a request stays in the window after it arrived.
         self.span = self.burst / rate * WINDOW_SAFETY
         self._clock = clock
-        self._entries: list[Departure] = []
+        # In flight: counted, each as arriving now, until answered.
+        self._in_flight = 0
+        # Answered and still in the window: a heap of (arrival, sequence, entry), so that each departure
+        # and answer costs O(log n), not a look at every request of the last second.
+        self._arrived: list[tuple[float, int, Departure]] = []
+        self._sequence = 0
         self._quickest = math.inf
         self._lock = threading.Lock()
         self._answered = threading.Condition(self._lock)
         self._async_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
-    def _arrival(self, entry: Departure) -> float | None:
-        """Latest time the server may have counted ``entry``; ``None`` while it is in flight."""
-        if entry.answered is None:
-            return None
+    def _arrival(self, entry: Departure) -> float:
+        """Latest time the server may have counted the answered ``entry``."""
+        assert entry.answered is not None
         return max(entry.left, entry.answered - self._quickest)
 
     def _room(self, now: float) -> float | None:
@@ -124,17 +129,14 @@ class RequestWindow:
         answer). Drops the entries that have left the window. Called with the lock held.
         """
         horizon = now - self.span
-        kept, expiries = [], []
-        for entry in self._entries:
-            arrival = self._arrival(entry)
-            if arrival is None or arrival > horizon:
-                kept.append(entry)
-                if arrival is not None:
-                    expiries.append(arrival + self.span)
-        self._entries = kept
-        if len(kept) < self.burst:
+        arrived = self._arrived
+        # Arrivals only move earlier (the quickest round trip only shrinks) and the horizon only later:
+        # an entry once out of the window stays out.
+        while arrived and arrived[0][0] <= horizon:
+            heapq.heappop(arrived)
+        if self._in_flight + len(arrived) < self.burst:
             return 0.0
-        return max(0.0, min(expiries) - now) if expiries else None
+        return max(0.0, arrived[0][0] + self.span - now) if arrived else None
 
     def room(self) -> tuple[bool, float | None]:
         """Whether one more request fits now, and else how long until one may (``None``: not before a
@@ -157,7 +159,7 @@ class RequestWindow:
         if wait != 0.0:
             return None, wait
         entry = Departure(now)
-        self._entries.append(entry)
+        self._in_flight += 1
         return entry, 0.0
 
     def depart_blocking(self) -> Departure:
@@ -172,6 +174,10 @@ class RequestWindow:
 
     async def depart(self) -> Departure:
         """Wait (without blocking the event loop) until one more request fits, then count it as leaving."""
+        with self._lock:
+            entry, _ = self._try_depart()
+        if entry is not None:
+            return entry  # the usual case: no waiting, nothing to register
         loop = asyncio.get_running_loop()
         changed = asyncio.Event()
         waiter = (loop, changed)
@@ -222,11 +228,21 @@ class RequestWindow:
     def answered(self, entry: Departure) -> None:
         """The request of ``entry`` got an answer (or failed): it has reached the server, or never will."""
         with self._lock:
+            if entry.answered is not None:
+                return  # counted once
             now = self._clock()
             entry.answered = now
-            self._quickest = min(self._quickest, now - entry.left)
+            self._in_flight -= 1
+            if now - entry.left < self._quickest:
+                # A quicker round trip moves every arrival earlier: recompute them (rare: only a new
+                # quickest round trip does it).
+                self._quickest = now - entry.left
+                self._arrived = [(self._arrival(e), n, e) for _, n, e in self._arrived]
+                heapq.heapify(self._arrived)
+            self._sequence += 1
+            heapq.heappush(self._arrived, (self._arrival(entry), self._sequence, entry))
             self._answered.notify_all()
-            waiters = list(self._async_waiters)
+            waiters = list(self._async_waiters) if self._async_waiters else ()
         for loop, changed in waiters:
             with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits there any more
                 loop.call_soon_threadsafe(changed.set)

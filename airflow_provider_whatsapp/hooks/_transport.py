@@ -45,6 +45,8 @@ from airflow_provider_whatsapp.spec.limits import MB
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from airflow_provider_whatsapp.hooks._client_pool import AsyncClients
+
 __all__ = ["ApiRequest", "RetryPolicy", "limiter_for", "parse_retry_after", "send_async", "send_sync"]
 
 log = logging.getLogger(__name__)
@@ -315,9 +317,11 @@ def _exchange_sync(client: httpx.Client, request: ApiRequest) -> Any:
     raise_without_cause(error)
 
 
-async def _exchange_async(client: httpx.AsyncClient, request: ApiRequest) -> Any:
+async def _exchange_async(clients: AsyncClients, request: ApiRequest) -> Any:
     response = None
+    lent = clients.borrow()
     try:
+        client = lent.client
         built = request.build(client)
         response = await client.send(built, stream=True)
         try:
@@ -334,6 +338,8 @@ async def _exchange_async(client: httpx.AsyncClient, request: ApiRequest) -> Any
             raise
         if not quotes_request(exc):
             raise error from exc
+    finally:
+        clients.give_back(lent)
     raise_without_cause(error)
 
 
@@ -410,14 +416,14 @@ def send_sync(
 
 
 async def send_async(
-    client: httpx.AsyncClient,
+    clients: AsyncClients,
     request: ApiRequest,
     policy: RetryPolicy,
     limiter: RequestWindow | None,
     *,
     timeout: float,
 ) -> Any:
-    """Async :func:`send_sync`."""
+    """Async :func:`send_sync`, each attempt on a client of ``clients`` with a connection to spare."""
     attempts = Attempts(request, policy)
     while True:
         attempts.number += 1
@@ -426,7 +432,7 @@ async def send_async(
         try:
             async with limiter.asending() if limiter is not None else contextlib.nullcontext():
                 with deadline(time.monotonic() + timeout):
-                    return await _exchange_async(client, request)
+                    return await _exchange_async(clients, request)
         except WhatsAppError as exc:
             error = exc
         await asyncio.sleep(attempts.next_delay(error))

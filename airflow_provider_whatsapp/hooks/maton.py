@@ -30,6 +30,7 @@ from airflow_provider_whatsapp.errors import (
 )
 from airflow_provider_whatsapp.hooks import _control_plane, _paths
 from airflow_provider_whatsapp.hooks._answers import answer_part, shape
+from airflow_provider_whatsapp.hooks._client_pool import AsyncClients
 from airflow_provider_whatsapp.hooks._connection_form import CONNECTION_UI
 from airflow_provider_whatsapp.hooks._deadline import deadline, with_deadlines
 from airflow_provider_whatsapp.hooks._media_files import (
@@ -48,6 +49,7 @@ from airflow_provider_whatsapp.hooks._settings import (
     settings_from_connection,
     settings_from_environment,
 )
+from airflow_provider_whatsapp.hooks._tls import trust_context
 from airflow_provider_whatsapp.hooks._transport import (
     API_ANSWER_MAX_BYTES,
     IDEMPOTENT_METHODS,
@@ -150,11 +152,25 @@ class MatonHook(BaseHook):
         )
         self._settings: MatonSettings | None = None
         self._client: httpx.Client | None = None
-        self._aclient: httpx.AsyncClient | None = None
+        self._aclients: AsyncClients | None = None
         self._aclient_loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(maton_conn_id={self.maton_conn_id!r})"
+
+    @classmethod
+    def from_settings(cls, settings: MatonSettings, **hook_kwargs: Any) -> MatonHook:
+        """A hook that sends with ``settings`` resolved by another hook (in a parent process) and reads
+        no connection: on Airflow 3 a task's own worker processes cannot. The key is masked here too.
+
+        :param settings: what :attr:`settings` of the resolving hook gave.
+        :param hook_kwargs: the other arguments of the hook (``timeout``, ``max_attempts``...).
+        """
+        hook = cls(**hook_kwargs)
+        resolved = hook._finish(settings)
+        mask_key(resolved.api_key)
+        hook._settings = resolved
+        return hook
 
     # --- settings -------------------------------------------------------------------------------
 
@@ -223,18 +239,35 @@ class MatonHook(BaseHook):
     def get_conn(self) -> httpx.Client:
         """The hook's keep-alive HTTP client (created on first use)."""
         if self._client is None:
-            self._client = httpx.Client(timeout=self._timeout(), headers=_DEFAULT_HEADERS)
+            self._client = httpx.Client(
+                timeout=self._timeout(), headers=_DEFAULT_HEADERS, verify=trust_context()
+            )
             with_deadlines(self._client)
         return self._client
 
     def get_async_conn(self) -> httpx.AsyncClient:
-        """The hook's async HTTP client for the running event loop."""
+        """The hook's async HTTP client for the running event loop (the first of its clients)."""
+        return self._async_clients().first
+
+    def _async_clients(self) -> AsyncClients:
+        """The async clients for the running event loop: as many small pools as the requests in flight
+        need (see :mod:`._client_pool`), sharing the process's TLS context.
+        """
         loop = asyncio.get_running_loop()
-        if self._aclient is None or self._aclient_loop is not loop:
-            self._aclient = httpx.AsyncClient(timeout=self._timeout(), headers=_DEFAULT_HEADERS)
-            with_deadlines(self._aclient)
+        if self._aclients is None or self._aclient_loop is not loop:
+            timeout = self._timeout()
+
+            def make(connections: int) -> httpx.AsyncClient:
+                limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+                client = httpx.AsyncClient(
+                    timeout=timeout, headers=_DEFAULT_HEADERS, limits=limits, verify=trust_context()
+                )
+                with_deadlines(client)
+                return client
+
+            self._aclients = AsyncClients(make)
             self._aclient_loop = loop
-        return self._aclient
+        return self._aclients
 
     def _timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.timeout, connect=min(10.0, self.timeout))
@@ -247,9 +280,9 @@ class MatonHook(BaseHook):
 
     async def aclose(self) -> None:
         """Close the async client's connections."""
-        if self._aclient is not None:
-            await self._aclient.aclose()
-            self._aclient = None
+        if self._aclients is not None:
+            clients, self._aclients = self._aclients, None
+            await clients.aclose()
 
     def __enter__(self) -> MatonHook:
         return self
@@ -266,7 +299,7 @@ class MatonHook(BaseHook):
         s = await self.aget_settings()
         limiter = limiter_for(s.base_url, s.api_key, s.rate_limit)
         return await send_async(
-            self.get_async_conn(), request, self.retry_policy, limiter, timeout=self.timeout
+            self._async_clients(), request, self.retry_policy, limiter, timeout=self.timeout
         )
 
     @staticmethod

@@ -13,13 +13,14 @@ from airflow_provider_whatsapp.operators._confirm import (
     check_target,
 )
 from airflow_provider_whatsapp.redact import mask_phone_number
-from airflow_provider_whatsapp.spec.limits import MAX_FAILURES_IN_XCOM
+from airflow_provider_whatsapp.spec.limits import MAX_BULK_PROCESSES, MAX_FAILURES_IN_XCOM
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Collection, Iterable, Mapping, Sequence
     from datetime import timedelta
 
-    from airflow_provider_whatsapp.bulk.engine import BulkResult
+    from airflow_provider_whatsapp.bulk.engine import BulkConfig, BulkItem, BulkResult
+    from airflow_provider_whatsapp.bulk.progress import Journal, Outcome
     from airflow_provider_whatsapp.errors import WhatsAppError
     from airflow_provider_whatsapp.hooks.maton import MatonHook
     from airflow_provider_whatsapp.operators._confirm import Confirmation
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 # Upper bounds on arguments that are plain numbers (checked at DAG parse, no import needed).
 MAX_JOURNAL_WAIT_SECONDS = 3600
 MAX_FAILURES_IN_XCOM_LIMIT = 10_000
+# The bulk hooks' own settings: one attempt per call and no limiter of their own, since the engine
+# paces and decides every retry.
+BULK_HOOK_ARGUMENTS: dict[str, Any] = {"max_attempts": 1, "rate_limit": 0}
 
 
 class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
@@ -114,6 +118,11 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         ``"delivered"`` or ``"read"``: also wait until each reached that status (see above).
     :param confirm_timeout: seconds (or a ``timedelta``) the whole confirmation waits at most.
     :param confirm_poke_interval: seconds between two looks at the event store.
+    :param processes: worker processes that send (default 1: this task's process), for rates one core
+        cannot keep up with (several hundred a second). Each sends its share of the recipients at
+        ``max_rate / processes`` with ``max_concurrency / processes`` in flight and writes its own
+        journal shard beside the journal; this task's process keeps the journal's lease. At most
+        :data:`~airflow_provider_whatsapp.spec.limits.MAX_BULK_PROCESSES` (32).
     """
 
     template_fields: Sequence[str] = (
@@ -151,6 +160,7 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         confirm: str | None = None,
         confirm_timeout: float | timedelta = DEFAULT_CONFIRM_TIMEOUT,
         confirm_poke_interval: float = DEFAULT_CONFIRM_POKE_INTERVAL,
+        processes: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -178,6 +188,11 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
                 f"max_failures_in_xcom must be between 0 and {MAX_FAILURES_IN_XCOM_LIMIT}, got "
                 f"{max_failures_in_xcom!r}: the journal keeps the full list, XCom should stay small."
             )
+        if isinstance(processes, bool) or not isinstance(processes, int):
+            raise ValueError(f"processes must be a whole number, got {processes!r}.")
+        if not 1 <= processes <= MAX_BULK_PROCESSES:
+            raise ValueError(f"processes must be between 1 and {MAX_BULK_PROCESSES}, got {processes}.")
+        self.processes = processes
         self.recipients = recipients
         self.message = message
         self.template_name = template_name
@@ -198,13 +213,11 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
     def _bulk_hook(self) -> MatonHook:
         from airflow_provider_whatsapp.hooks.maton import MatonHook
 
-        # One attempt per call and no limiter of its own: the engine paces and decides every retry.
         return MatonHook(
             self.maton_conn_id,
             connection_id=self.connection_id or None,
             phone_number_id=self.phone_number_id or None,
-            max_attempts=1,
-            rate_limit=0,
+            **BULK_HOOK_ARGUMENTS,
         )
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -293,7 +306,10 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
                 finally:
                     await hook.aclose()
 
-            result = asyncio.run(run())
+            if self.processes > 1:
+                result = self._send_in_processes(items, journal, config, prior=prior, hook=hook)
+            else:
+                result = asyncio.run(run())
         finally:
             journal.close()
             hook.close()
@@ -301,6 +317,29 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         if store is None:
             return summary
         return self._confirm_accepted(store, result, summary)
+
+    def _send_in_processes(
+        self,
+        items: Iterable[BulkItem],
+        journal: Journal,
+        config: BulkConfig,
+        *,
+        prior: Mapping[str, Outcome],
+        hook: MatonHook,
+    ) -> BulkResult:
+        """The send in :attr:`processes` worker processes, with the connection as ``hook`` resolved it
+        (a worker process cannot read connections on Airflow 3) and this process keeping the lease."""
+        from airflow_provider_whatsapp.bulk.workers import run_in_processes
+
+        return run_in_processes(
+            items,
+            journal,
+            config,
+            prior=prior,
+            settings=hook.settings,
+            processes=self.processes,
+            hook_kwargs={**BULK_HOOK_ARGUMENTS, "timeout": hook.timeout},
+        )
 
     def _event_store(self) -> EventStore:
         """The event store of the connection, where the receiver writes WhatsApp's status webhooks."""

@@ -264,3 +264,7 @@ def _human(size: int) -> str:
 # Host names of this machine: a connection to one of them gets http by default, and the sandbox answers
 # only requests addressed to one of them
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+# Worker processes one bulk send may use (``processes``): enough for Meta's highest tier on any
+# machine a task runs on, few enough that a typo cannot fork a host to its knees.
+MAX_BULK_PROCESSES = 32

@@ -526,7 +526,7 @@ def test_every_limit_of_a_message_has_a_boundary_row() -> None:
         "ANIMATED_STICKER_MAX_BYTES", "MEDIA_MAX_BYTES", "WEBP_HEADER_BYTES",  # uploads
         "MATON_REQUESTS_PER_SECOND", "GRAPH_MESSAGES_PER_SECOND", "RATE_LIMIT_MIN_PER_SECOND",
         "RATE_LIMIT_MAX_PER_SECOND", "PAIR_RATE_INTERVAL_SECONDS", "PAIR_RATE_MAX_WAIT_SECONDS",
-        "CUSTOMER_SERVICE_WINDOW_SECONDS", "MAX_FAILURES_IN_XCOM",  # rates and the provider's own bounds
+        "CUSTOMER_SERVICE_WINDOW_SECONDS", "MAX_FAILURES_IN_XCOM", "MAX_BULK_PROCESSES",  # rates, own bounds
         "PROFILE_ABOUT_MAX", "PROFILE_ADDRESS_MAX", "PROFILE_DESCRIPTION_MAX", "PROFILE_EMAIL_MAX",
         "PROFILE_WEBSITES_MAX", "PROFILE_WEBSITE_MAX",  # the business profile, not a message
         "REACTION_EMOJI_MAX_CHARS",  # "one emoji": the rule is the emoji, its length only a bound

@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_whatsapp._compat import AIRFLOW_V_3_PLUS
-from tests.conftest import PHONE_NUMBER_ID, TEST_KEY
+from tests.conftest import MESSAGES, PHONE_NUMBER_ID, TEST_KEY
 from tests.dagrun import run_dag, task_states
 from tests.loopback import LoopbackServer, Reply, sent
 
 pytestmark = pytest.mark.integration
 
 DAGS = Path(__file__).parent / "dags"
-MESSAGES = rf"^/whatsapp-business/v21\.0/{PHONE_NUMBER_ID}/messages$"
 
 
 def test_templated_xcom_and_failure_notifier(maton_conn: LoopbackServer, dags_folder: Path) -> None:

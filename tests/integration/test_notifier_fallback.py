@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PHONE_NUMBER_ID
+from tests.conftest import MESSAGES
 from tests.dagrun import run_dag, task_states
 from tests.loopback import LoopbackServer, Reply, sent
 
 pytestmark = pytest.mark.integration
 
 DAGS = Path(__file__).parent / "dags"
-MESSAGES = rf"^/whatsapp-business/v21\.0/{PHONE_NUMBER_ID}/messages$"
 
 
 def test_alerts_are_sent_when_their_templates_fail_to_render(

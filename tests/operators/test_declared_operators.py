@@ -24,11 +24,10 @@ from airflow_provider_whatsapp.operators.messages import (
     WhatsAppSendTextOperator,
 )
 from airflow_provider_whatsapp.operators.templates import WhatsAppCreateTemplateOperator
-from tests.conftest import PHONE_NUMBER_ID, WABA_ID
+from tests.conftest import MESSAGES, PHONE_NUMBER_ID, WABA_ID
 from tests.loopback import LoopbackServer, Reply, sent
 from tests.messages.meta_schema import meta_schema
 
-MESSAGES = rf"^/whatsapp-business/v21\.0/{PHONE_NUMBER_ID}/messages$"
 MEDIA = rf"^/whatsapp-business/v21\.0/{PHONE_NUMBER_ID}/media$"
 TEMPLATES = rf"^/whatsapp-business/v21\.0/{WABA_ID}/message_templates$"
 RECIPIENT = "+1 (415) 555-0100"

@@ -27,12 +27,11 @@ from airflow_provider_whatsapp.operators.messages import (
     WhatsAppSendTextOperator,
     WhatsAppSendVideoOperator,
 )
-from tests.conftest import PHONE_NUMBER_ID
+from tests.conftest import MESSAGES, PHONE_NUMBER_ID
 from tests.loopback import LoopbackServer, Reply, sent
 from tests.messages.meta_schema import meta_schema
 from tests.messages.samples import CONTACT, SECTIONS
 
-MESSAGES = rf"^/whatsapp-business/v21\.0/{PHONE_NUMBER_ID}/messages$"
 MEDIA = rf"^/whatsapp-business/v21\.0/{PHONE_NUMBER_ID}/media$"
 RECIPIENT = "+1 (415) 555-0100"
 WAMID = "wamid.HBgLMTQxNTU1NTAxMDAVAgARGBI"
