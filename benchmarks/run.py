@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "5" if quick else "15",
     )
     mem_cmd, mem, mem_err = run("upload_memory.py", *(["--runs", "2"] if quick else ["--runs", "5"]))
+    plan_cmd, plan, plan_err = run("bench_planning.py", *(["--max-size", "100000"] if quick else []))
     tiers_cmd, tiers, tiers_err = run("bench_tiers.py", *(["--runs", "1"] if quick else ["--runs", "3"]))
     single_cmd, single, single_err = run(
         "bench_single_send.py", *(["--rounds", "2"] if quick else ["--rounds", "5"])
@@ -251,6 +252,46 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         missing.append(f"upload memory: {mem_err}")
+    if plan:
+        cases = {(c["kind"], c["input"], c["recipients"]): c for c in plan["cases"]}
+
+        def cost(case: dict[str, Any] | None) -> str:
+            if case is None:
+                return "—"
+            return f"{case['us_per_recipient']:.1f} µs, +{case['peak_growth_mb']:.0f} MB"
+
+        for kind in ("numbers", "parameters"):
+            for size in sorted({c["recipients"] for c in plan["cases"] if c["kind"] == "plan"}):
+                planned = cases[("plan", kind, size)]
+                goal_us = plan["goal_us"][kind]
+                goal = f"≤ {goal_us:g} µs"
+                met = planned["us_per_recipient"] <= goal_us
+                if kind == "parameters" and size >= 1_000_000:
+                    goal += f", ≤ {plan['goal_peak_mb']:g} MB"
+                    met = met and planned["peak_growth_mb"] <= plan["goal_peak_mb"]
+                row(
+                    f"Planning {size:,} recipients from a JSON-lines file, {kind}"
+                    f"{' (per-recipient body parameters)' if kind == 'parameters' else ''}: time per "
+                    f"recipient, peak RSS growth (baselines: stdlib read + `json.loads` "
+                    f"{cost(cases.get(('stdlib', kind, size)))}; as a list with every item built up front "
+                    f"{cost(cases.get(('list', kind, size)))})",
+                    cost(planned),
+                    goal,
+                    met,
+                    plan_cmd,
+                )
+        resume = cases.get(("resume", "numbers", plan["journal_recipients"]))
+        if resume:
+            row(
+                f"Resume: reading the journal of a finished {resume['recipients']:,}-recipient send "
+                f"({2 * resume['recipients']:,} lines) into the outcomes a new try skips the accepted with",
+                f"{resume['seconds']:.1f} s, +{resume['peak_growth_mb']:.0f} MB",
+                "",
+                None,
+                plan_cmd,
+            )
+    else:
+        missing.append(f"planning: {plan_err}")
     if tiers:
         tier_rows(tiers, tiers_cmd, row)
     else:
@@ -355,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
         "given apart.",
         "- Import time and upload memory come from `benchmarks/import_time.py` and "
         "`benchmarks/upload_memory.py`; see their docstrings for the method.",
+        "- Planning: each case is a fresh process measuring its own peak RSS before and after the work "
+        "(`benchmarks/bench_planning.py`, one run per case); the stdlib baseline reads and parses the "
+        "same file with no validation and keeps nothing.",
     ]
     if quick:
         lines += ["", "**Quick run (`--quick`): fewer runs than the published figures.**"]

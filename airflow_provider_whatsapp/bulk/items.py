@@ -1,9 +1,13 @@
 """Turn a bulk send's arguments into validated ``(recipient, payload)`` items, before anything is sent.
 
-Every recipient is checked, and every per-recipient template built, before the first request: one
-bad entry among thousands fails the task with the entry's position and the reason, and nothing is
+Every recipient is checked before the first request: one bad entry among thousands fails the task
+with the entry's position (list index, or line / CSV row of a file) and the reason, and nothing is
 sent. Values of any shape (nested without end, of odd types) end in that same error, never in a
 ``RecursionError`` or ``TypeError``.
+
+Planning keeps plain data: the recipients as given (or the file they come from, see :mod:`.sources`)
+and one int per distinct number to find duplicates. Payloads are built again, one at a time, when
+the engine takes the next item, so a million recipients never sit in memory as models or payloads.
 
 Each item carries a fingerprint of its payload (:func:`payload_fingerprint`), which the journal keeps
 with every attempt so that a new try can tell whether a recipient got this message or another one.
@@ -19,7 +23,7 @@ import re
 import zlib
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from airflow_provider_whatsapp.bulk.engine import BulkItem
 from airflow_provider_whatsapp.bulk.sources import BadLine, RecipientSource, is_location
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
     from airflow_provider_whatsapp.messages import OutgoingMessage
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # Keys a recipient dict may carry in template mode, besides "to".
 TEMPLATE_RECIPIENT_KEYS = ("body_parameters", "components", "header")
@@ -191,9 +196,13 @@ class BulkPlan:
 
     def checked(self, position: int, entry: Any) -> tuple[str, OutgoingMessage | PersonalTemplate]:
         """:meth:`recipient` and :meth:`message`, any failure as one error naming the position."""
+        to, fields = self.named(position, self.recipient, entry)
+        return to, self.named(position, self.message, fields)
+
+    def named(self, position: int, step: Callable[[Any], _T], value: Any) -> _T:
+        """``step(value)``, any failure as one error naming the position."""
         try:
-            to, fields = self.recipient(entry)
-            return to, self.message(fields)
+            return step(value)
         except WhatsAppValidationError as error:
             raise WhatsAppValidationError(f"{self.where(position)}: {error.message}") from None
         except (ValueError, TypeError, OverflowError, RecursionError) as error:
@@ -273,34 +282,31 @@ class PlannedItems:
             self._count = sum(1 for _ in self._recipients())
         return self._count
 
-    def _recipients(self) -> Iterator[tuple[int, str, Any]]:
-        """``(position, number, entry)`` of each distinct recipient in this share, before its message."""
+    def _recipients(self) -> Iterator[tuple[int, str, Mapping[str, Any]]]:
+        """``(position, number, fields)`` of each distinct recipient in this share, before its message."""
         plan = self.plan
         seen: set[int] = set()
         for position, entry in plan.numbered():
             try:
-                to, _ = plan.recipient(entry)
-            except (WhatsAppValidationError, ValueError, TypeError, OverflowError, RecursionError):
-                to = None  # reported by checked() below
-            if to is not None:
-                if self.share is not None and share_of(to, self.share[1]) != self.share[0]:
-                    continue
-                key = _key(to)
-                if key in seen:
-                    continue
-                seen.add(key)
-            yield position, to or "", entry
+                to, fields = plan.named(position, plan.recipient, entry)
+            except WhatsAppValidationError as error:
+                raise _changed(error) from None
+            if self.share is not None and share_of(to, self.share[1]) != self.share[0]:
+                continue
+            key = _key(to)
+            if key in seen:
+                continue
+            seen.add(key)
+            yield position, to, fields
 
     def __iter__(self) -> Iterator[BulkItem]:
         plan = self.plan
         shared_body: tuple[dict[str, Any], str] | None = None
-        for position, _, entry in self._recipients():
+        for position, to, fields in self._recipients():
             try:
-                to, message = plan.checked(position, entry)
+                message = plan.named(position, plan.message, fields)
             except WhatsAppValidationError as error:
-                raise WhatsAppValidationError(
-                    f"{error.message} The recipients changed after they were checked: the send stopped here."
-                ) from None
+                raise _changed(error) from None
             if message is plan.shared:
                 # The shared payload is built once and reused: 10 000 recipients, one content().
                 if shared_body is None:
@@ -309,6 +315,13 @@ class PlannedItems:
             else:
                 body, fingerprint = plan.body(to, message)
             yield BulkItem(to=to, payload={"to": to, **body}, fingerprint=fingerprint)
+
+
+def _changed(error: WhatsAppValidationError) -> WhatsAppValidationError:
+    """A failure on a pass after planning: the recipients changed since they were checked."""
+    return WhatsAppValidationError(
+        f"{error.message} The recipients changed after they were checked: the send stopped here."
+    )
 
 
 def payload_fingerprint(payload: Mapping[str, Any]) -> str:
@@ -339,6 +352,8 @@ def too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
 
     Iterative, so that it cannot itself exceed Python's recursion limit.
     """
+    if limit >= 2 and _shallow(value):
+        return False
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         current, depth = stack.pop()
@@ -355,6 +370,27 @@ def too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children)
     return False
+
+
+def _shallow(value: Any) -> bool:
+    """Whether ``value`` is a plain value, or a dict or list of plain values and lists of plain values
+    (two levels): every usual recipient, told apart at a fraction of :func:`too_deep`'s walk."""
+    kind = type(value)
+    if kind is dict:
+        values = value.values()
+    elif kind is list:
+        values = value
+    else:
+        return kind is str or kind is int or kind is float or value is None
+    for item in values:
+        kind = type(item)
+        if kind is list:
+            for leaf in item:
+                if not (type(leaf) is str or type(leaf) is int or type(leaf) is float or leaf is None):
+                    return False
+        elif not (kind is str or kind is int or kind is float or item is None):
+            return False
+    return True
 
 
 def _clip(text: str) -> str:
@@ -491,6 +527,8 @@ def _check_all(plan: BulkPlan) -> tuple[int, int]:
         if message is plan.shared:
             digest = 0
         elif isinstance(message, PersonalTemplate):
+            # Its texts are all that differ from the shared template. (The same texts given once as
+            # plain values and once as parameter objects compare as different: an error, not a send.)
             digest = (hash(message.texts) & mask) | 1
         else:
             text = json.dumps(message.content(), sort_keys=True, separators=(",", ":"), default=str)

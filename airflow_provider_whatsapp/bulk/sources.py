@@ -4,11 +4,13 @@ A bulk send to a million recipients cannot hold them in XCom or in memory: ``rec
 file instead. Two formats, chosen by the name's ending:
 
 * JSON lines (``.jsonl``, ``.ndjson``): one recipient per line, a phone number (``"+14155550100"``,
-  quotes optional) or
-  an object with ``to`` and per-recipient template fields (``{"to": "+1...", "body_parameters": ["Ada"]}``);
+  quotes optional) or an object with ``to`` and per-recipient template fields
+  (``{"to": "+1...", "body_parameters": ["Ada"]}``);
 * CSV with a header row (``.csv``): a ``to`` column, and one column per per-recipient template field
   (``body_parameters``, ``components``, ``header``) whose cells hold JSON (``["Ada", "12.50"]``); an
   empty cell leaves the field out.
+
+Parquet is not read: its reader (pyarrow) is not among the provider's dependencies.
 
 Nothing here keeps more than one line: a source is read again (from the start) by every pass over it.
 Every byte is hostile until checked: a line longer than :data:`MAX_LINE_BYTES`, bytes that are not

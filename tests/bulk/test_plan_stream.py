@@ -226,3 +226,17 @@ def test_the_engine_takes_items_as_it_needs_them_and_keeps_no_wamids_unless_aske
     assert (result.total, result.sent, result.not_sent) == (500, 500, 0)
     assert taken_at_first_send[0] <= 5  # not the whole list before the first send
     assert result.accepted == {}
+
+
+def test_a_file_changed_after_planning_stops_the_send_at_the_changed_line(tmp_path: Path) -> None:
+    source = write_lines(tmp_path / "r.jsonl", ['"+14155550100"', '"+14155550101"'])
+    plan = build_plan(str(source), **TEMPLATE)
+    write_lines(source, ['"+14155550100"', '"not a number"'])
+
+    taken = []
+    with pytest.raises(
+        WhatsAppValidationError, match=r"recipients line 2: .* changed after they were checked"
+    ):
+        taken.extend(item.to for item in plan.items())
+
+    assert taken == ["14155550100"]
