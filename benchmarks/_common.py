@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).resolve().parent
 API_KEY = "bench-key-not-a-secret"
+# The message every bulk benchmark sends.
+TEXT = {"type": "text", "text": {"body": "Your weekly report is ready"}}
 PHONE_NUMBER_ID = "106540352242922"
 
 
@@ -81,3 +83,27 @@ def spread(samples: list[float], digits: int = 3) -> dict[str, float]:
 
 def recipients(count: int) -> list[str]:
     return [f"+1 415 555 {i:04d}" for i in range(count)]
+
+
+def bulk_execute(url: str, progress: str, *, count: int, **arguments: Any) -> dict[str, Any]:
+    """One ``WhatsAppSendBulkOperator.execute`` sending :data:`TEXT` to ``count`` recipients through the
+    server at ``url`` (its counters reset first), with a fresh journal under ``progress``.
+
+    Returns the operator's result, the wall and CPU (this process's) seconds of ``execute``, and the
+    server's counters after it.
+    """
+    import time
+    import uuid
+    from types import SimpleNamespace
+
+    from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
+
+    reset_server(url)
+    operator = WhatsAppSendBulkOperator(
+        task_id="bench", recipients=recipients(count), message=TEXT, progress_path=progress, **arguments
+    )
+    ti = SimpleNamespace(dag_id="bench", task_id="bench", run_id=f"bench__{uuid.uuid4().hex}", map_index=-1)
+    cpu, started = time.process_time(), time.perf_counter()
+    result = operator.execute({"ti": ti})
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"result": result, "wall": wall, "cpu": cpu, "stats": server_stats(url)}

@@ -20,15 +20,15 @@ import json
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
+    TEXT,
     bench_server,
+    bulk_execute,
     point_connection_at,
     recipients,
     reset_server,
@@ -40,27 +40,11 @@ from _common import (
 LATENCY = 0.05
 LIMIT = 80
 COUNT = 300
-TEXT = {"type": "text", "text": {"body": "Your weekly report is ready"}}
 
 
 def bulk_run(url: str, progress: str) -> dict[str, Any]:
-    from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
-
-    reset_server(url)
-    operator = WhatsAppSendBulkOperator(
-        task_id="bench_bulk",
-        recipients=recipients(COUNT),
-        message=TEXT,
-        max_rate=LIMIT,
-        progress_path=progress,
-    )
-    ti = SimpleNamespace(
-        dag_id="bench", task_id="bench_bulk", run_id=f"bench__{uuid.uuid4().hex}", map_index=-1
-    )
-    started = time.perf_counter()
-    result = operator.execute({"ti": ti})
-    wall = time.perf_counter() - started
-    stats = server_stats(url)
+    run = bulk_execute(url, progress, count=COUNT, max_rate=LIMIT)
+    result, wall, stats = run["result"], run["wall"], run["stats"]
     return {
         "send_rate": COUNT / result["elapsed_seconds"],
         "execute_rate": COUNT / wall,

@@ -26,9 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,9 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     API_KEY,
     PHONE_NUMBER_ID,
+    TEXT,
     bench_server,
+    bulk_execute,
     point_connection_at,
-    recipients,
     reset_server,
     server_stats,
     spread,
@@ -50,7 +49,6 @@ LIMIT = 1000
 PROCESSES = 2
 # In flight per raw loop: httpx's default pool (100 connections, 20 kept alive), as a plain loop has it.
 RAW_IN_FLIGHT = 100
-TEXT = {"type": "text", "text": {"body": "Your weekly report is ready"}}
 
 
 def children_cpu() -> float:
@@ -59,25 +57,9 @@ def children_cpu() -> float:
 
 
 def bulk_run(url: str, progress: str, count: int, processes: int) -> dict[str, Any]:
-    from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
-
-    reset_server(url)
-    operator = WhatsAppSendBulkOperator(
-        task_id="bench_processes",
-        recipients=recipients(count),
-        message=TEXT,
-        max_rate=LIMIT,
-        progress_path=progress,
-        processes=processes,
-    )
-    ti = SimpleNamespace(
-        dag_id="bench", task_id="bench_processes", run_id=f"bench__{uuid.uuid4().hex}", map_index=-1
-    )
     cpu = children_cpu()
-    started = time.perf_counter()
-    result = operator.execute({"ti": ti})
-    wall = time.perf_counter() - started
-    stats = server_stats(url)
+    run = bulk_execute(url, progress, count=count, max_rate=LIMIT, processes=processes)
+    result, wall, stats = run["result"], run["wall"], run["stats"]
     return {
         "rate": count / result["elapsed_seconds"],
         "overhead_seconds": wall - result["elapsed_seconds"],

@@ -27,9 +27,7 @@ import json
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,9 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     API_KEY,
     PHONE_NUMBER_ID,
+    TEXT,
     bench_server,
+    bulk_execute,
     point_connection_at,
-    recipients,
     reset_server,
     server_stats,
     spread,
@@ -47,7 +46,6 @@ from _common import (
 )
 
 LATENCY = 0.05
-TEXT = {"type": "text", "text": {"body": "Your weekly report is ready"}}
 # Recipients per limit: about 5 s of sending at the low tiers, 5,000 at the high ones.
 TIERS = {80: 400, 200: 1000, 500: 5000, 1000: 5000}
 RAW_COUNT = 5000
@@ -56,23 +54,8 @@ RAW_CONCURRENCY = 100
 
 
 def engine_run(url: str, progress: str, limit: int, count: int) -> dict[str, Any]:
-    from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
-
-    reset_server(url)
-    operator = WhatsAppSendBulkOperator(
-        task_id="bench_tiers",
-        recipients=recipients(count),
-        message=TEXT,
-        max_rate=limit,
-        progress_path=progress,
-    )
-    ti = SimpleNamespace(
-        dag_id="bench", task_id="bench_tiers", run_id=f"bench__{uuid.uuid4().hex}", map_index=-1
-    )
-    cpu = time.process_time()
-    result = operator.execute({"ti": ti})
-    cpu = time.process_time() - cpu
-    stats = server_stats(url)
+    run = bulk_execute(url, progress, count=count, max_rate=limit)
+    result, cpu, stats = run["result"], run["cpu"], run["stats"]
     return {
         "rate": count / result["elapsed_seconds"],
         "fraction": count / result["elapsed_seconds"] / limit,
