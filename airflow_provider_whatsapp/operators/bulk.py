@@ -279,6 +279,10 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
             map_index=getattr(ti, "map_index", None),
         )
         try:
+            if self.processes > 1:
+                from airflow_provider_whatsapp.bulk.workers import refuse_unsupported
+
+                refuse_unsupported(journal, config, self.processes)  # before the journal is claimed
             # This run's own from here: another run of the task instance cannot send alongside it.
             prior = claim(journal, Holder.this_process(try_number=_try_number(ti)), wait=self.journal_wait)
             if not self.resend_changed:
