@@ -9,9 +9,12 @@ worker sends one share of the recipients with the single-process engine:
 
 * a recipient belongs to one worker per run (:func:`~.items.share_of`, stable across processes).
   Recipients from a local file are read by each worker itself, its share only (bounded memory
-  everywhere); others are handed out by the parent as it takes them from the plan;
-* each worker paces ``max_rate / N`` and keeps ``max_concurrency / N`` in flight, so together they
-  stay under ``max_rate`` as the server counts;
+  everywhere); others are handed out by the parent while the workers send, in chunks each worker asks
+  for as it takes the previous ones (:class:`_HandOut`: neither side holds the whole list);
+* each worker paces ``max_rate / N`` and keeps its share of ``max_concurrency`` in flight (the shares
+  sum to it), so together they stay under ``max_rate`` as the server counts;
+* the journal must be a local or shared POSIX path: a worker cannot open an object store (that takes
+  an Airflow connection), so such a send is refused before the journal is claimed;
 * each worker writes its own journal shard (:meth:`~.progress.Journal.shard`), so a new try, with
   any number of processes, reads every worker's records and skips what any of them sent;
 * the lease stays with the parent. A worker stops sending before its next request once the parent

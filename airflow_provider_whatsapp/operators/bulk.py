@@ -122,7 +122,10 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         cannot keep up with (several hundred a second). Each sends its share of the recipients at
         ``max_rate / processes`` with ``max_concurrency / processes`` in flight and writes its own
         journal shard beside the journal; this task's process keeps the journal's lease. At most
-        :data:`~airflow_provider_whatsapp.spec.limits.MAX_BULK_PROCESSES` (32).
+        :data:`~airflow_provider_whatsapp.spec.limits.MAX_BULK_PROCESSES` (32), and no more than
+        ``max_concurrency``. Needs ``progress_path`` on a local or shared POSIX path (an object-store
+        journal is refused before anything is sent: use mapped tasks, each with its share of
+        ``max_rate``, instead).
     """
 
     template_fields: Sequence[str] = (
