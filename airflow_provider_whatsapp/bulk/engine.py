@@ -626,7 +626,11 @@ class BulkSender:
         job.attempts += 1
         if job.first_attempt is None:
             job.first_attempt = time.monotonic()
-        await self._journal(record(to, ATTEMPT, attempt=job.attempts, fingerprint=job.item.fingerprint))
+        try:
+            await self._journal(record(to, ATTEMPT, attempt=job.attempts, fingerprint=job.item.fingerprint))
+        except Exception:
+            self._ready.appendleft(job)  # no durable attempt, nothing sent: pending, and counted so
+            raise
         try:
             async with self.pacer.sending():
                 # The attempt record may have become durable only after the lease ran out, unseen by a
@@ -641,14 +645,16 @@ class BulkSender:
         except WhatsAppRetryableError as error:
             await self._retry_later(job, error)
         except FATAL_ERRORS as error:
-            await self._journal(record(to, FAILED, code=error.code, reason=error.message))
+            # Counted before the outcome is recorded, here and below: a record that fails to be
+            # written stops the send, but the count still says what happened to the recipient.
             self.result.failed.append(_entry(to, error.code, error.message) | {"retryable": False})
             if self.result.aborted is None:
                 self.result.aborted = error
-        except WhatsAppPermanentError as error:
             await self._journal(record(to, FAILED, code=error.code, reason=error.message))
+        except WhatsAppPermanentError as error:
             self.result.failed.append(_entry(to, error.code, error.message) | {"retryable": False})
             self._consecutive_unknown = 0
+            await self._journal(record(to, FAILED, code=error.code, reason=error.message))
         except WhatsAppError as error:
             # Answered, but not as a send should be (e.g. no message id): it may have gone through.
             await self._unknown(to, error.code, error.message)
@@ -657,15 +663,14 @@ class BulkSender:
         except Exception as error:
             await self._unknown(to, None, f"The send failed unexpectedly after it started: {error!r}")
         else:
-            await self._journal(record(to, ACCEPTED, wamid=wamid))
             self.result.sent += 1
             if self.config.keep_accepted:
                 self.result.accepted[to] = wamid
             self._consecutive_unknown = 0
             self.pacer.succeeded()
+            await self._journal(record(to, ACCEPTED, wamid=wamid))
 
     async def _unknown(self, to: str, code: int | None, reason: str) -> None:
-        await self._journal(record(to, UNKNOWN, code=code, reason=reason))
         self.result.unknown.append(_entry(to, code, reason))
         self._consecutive_unknown += 1
         if self._consecutive_unknown >= MAX_CONSECUTIVE_UNKNOWN and self.result.aborted is None:
@@ -674,6 +679,7 @@ class BulkSender:
                 "Stopped so that more recipients are not left in doubt; check the gateway.",
                 code=code,
             )
+        await self._journal(record(to, UNKNOWN, code=code, reason=reason))
 
     async def _retry_later(self, job: _Job, error: WhatsAppRetryableError) -> None:
         to = job.item.to
@@ -690,12 +696,16 @@ class BulkSender:
                 error.message = f"{error.message} {reason}"
             if self.result.aborted is None:
                 self.result.aborted = error
-            await self._journal(record(to, RELEASED, code=error.code, reason=error.message))
             self._ready.appendleft(job)
+            await self._journal(record(to, RELEASED, code=error.code, reason=error.message))
             return
         if throttled:
             self.pacer.throttled(error.retry_after)
-        await self._journal(record(to, RELEASED, code=error.code, reason=error.message))
+        try:
+            await self._journal(record(to, RELEASED, code=error.code, reason=error.message))
+        except Exception:
+            self._ready.appendleft(job)  # nothing was sent: pending, for the next try
+            raise
         assert job.first_attempt is not None
         if isinstance(error, WhatsAppPairRateLimitError):
             job.pair_waits += 1
@@ -706,8 +716,8 @@ class BulkSender:
         )
         if delay is None:
             reason = f"{error.message} Gave up after {job.attempts} attempt(s); nothing was delivered."
-            await self._journal(record(to, FAILED, code=error.code, reason=reason, retryable=True))
             self.result.failed.append(_entry(to, error.code, reason) | {"retryable": True})
+            await self._journal(record(to, FAILED, code=error.code, reason=reason, retryable=True))
             return
         log.info(
             "Send to %s refused for now (%s); trying again in %.1f s.",

@@ -9,9 +9,12 @@ worker sends one share of the recipients with the single-process engine:
 
 * a recipient belongs to one worker per run (:func:`~.items.share_of`, stable across processes).
   Recipients from a local file are read by each worker itself, its share only (bounded memory
-  everywhere); others are handed out by the parent as it takes them from the plan;
-* each worker paces ``max_rate / N`` and keeps ``max_concurrency / N`` in flight, so together they
-  stay under ``max_rate`` as the server counts;
+  everywhere); others are handed out by the parent while the workers send, in chunks each worker asks
+  for as it takes the previous ones (:class:`_HandOut`: neither side holds the whole list);
+* each worker paces ``max_rate / N`` and keeps its share of ``max_concurrency`` in flight (the shares
+  sum to it), so together they stay under ``max_rate`` as the server counts;
+* the journal must be a local or shared POSIX path: a worker cannot open an object store (that takes
+  an Airflow connection), so such a send is refused before the journal is claimed;
 * each worker writes its own journal shard (:meth:`~.progress.Journal.shard`), so a new try, with
   any number of processes, reads every worker's records and skips what any of them sent;
 * the lease stays with the parent. A worker stops sending before its next request once the parent
@@ -33,6 +36,7 @@ import dataclasses
 import logging
 import math
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -43,16 +47,23 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_whatsapp.bulk.engine import BulkConfig, BulkItem, BulkResult, BulkSender
+from airflow_provider_whatsapp.bulk.engine import (
+    BulkConfig,
+    BulkItem,
+    BulkResult,
+    BulkSender,
+    changed_recipients,
+)
 from airflow_provider_whatsapp.bulk.items import PlannedItems, share_of
 from airflow_provider_whatsapp.bulk.lease import Holder, Lease, LeaseLostError
+from airflow_provider_whatsapp.bulk.progress import LocalJournal
 from airflow_provider_whatsapp.bulk.sources import RecipientSource
-from airflow_provider_whatsapp.errors import WhatsAppError
-from airflow_provider_whatsapp.redact import scrub
+from airflow_provider_whatsapp.errors import WhatsAppError, WhatsAppValidationError
+from airflow_provider_whatsapp.redact import mask_phone_number, scrub
 from airflow_provider_whatsapp.spec.limits import MAX_BULK_PROCESSES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
 
     from airflow_provider_whatsapp.bulk.progress import Journal, Outcome
     from airflow_provider_whatsapp.hooks._settings import MatonSettings
@@ -63,8 +74,10 @@ _MODULE = "airflow_provider_whatsapp.bulk.workers"
 
 # How often the parent looks at its lease and its workers, and a worker at what the parent said.
 POLL_SECONDS = 0.05
-# Recipients sent to a worker per message while it starts.
-_CHUNK = 2_000
+# Recipients handed to a worker per message, and the most chunks a worker has waiting (handed, not
+# yet taken): together they bound what the parent and each worker hold of a list they cannot reread.
+_CHUNK = 500
+_CHUNKS_AHEAD = 4
 # How long stopped workers get to finish their requests in flight before they are killed.
 STOP_GRACE_SECONDS = 30.0
 
@@ -85,13 +98,44 @@ class WorkerStoppedError(WhatsAppError):
     retryable = True
 
 
-def share_config(config: BulkConfig, count: int) -> BulkConfig:
-    """``config`` for one of ``count`` workers: its share of the rate and of the requests in flight."""
+def share_config(config: BulkConfig, count: int, index: int) -> BulkConfig:
+    """``config`` for worker ``index`` of ``count``: an equal share of the rate, and its share of the
+    requests in flight, the shares summing to ``max_concurrency`` (the first ones take the remainder).
+    """
+    if not 1 <= count <= config.max_concurrency:
+        raise ValueError(
+            f"processes={count} cannot share max_concurrency={config.max_concurrency}: each worker "
+            "needs at least one request in flight."
+        )
+    share, rest = divmod(config.max_concurrency, count)
     return dataclasses.replace(
-        config,
-        max_rate=config.max_rate / count,
-        max_concurrency=max(1, math.ceil(config.max_concurrency / count)),
+        config, max_rate=config.max_rate / count, max_concurrency=share + (1 if index < rest else 0)
     )
+
+
+def refuse_unsupported(journal: Journal, config: BulkConfig, processes: int) -> None:
+    """Raise :class:`~airflow_provider_whatsapp.errors.WhatsAppValidationError` when a send in
+    ``processes`` worker processes cannot keep its promises; called before the journal is claimed.
+
+    * an object-store journal: a worker would have to open the store itself, which takes an Airflow
+      connection (its credentials) that a worker process cannot read;
+    * fewer requests in flight than workers: each needs one, and together they keep to the limit.
+    """
+    if not isinstance(journal, LocalJournal):
+        raise WhatsAppValidationError(
+            f"progress_path: {journal.location} is an object store, and processes={processes} needs the "
+            "journal on a local or shared POSIX path (its worker processes cannot open an object store: "
+            "that takes an Airflow connection). Nothing was claimed or sent. Either give progress_path a "
+            "path every worker of the task sees (file:///shared/...), or keep processes=1 and split the "
+            "send over mapped tasks (.expand over chunks of recipients), each with its share of max_rate "
+            "and its own journal."
+        )
+    if processes > config.max_concurrency:
+        raise WhatsAppValidationError(
+            f"processes={processes} is more than max_concurrency={config.max_concurrency}: each worker "
+            "process needs at least one request in flight, and together they keep within "
+            "max_concurrency. Raise max_concurrency or lower processes; nothing was sent."
+        )
 
 
 class WorkerLease(Lease):
@@ -99,9 +143,9 @@ class WorkerLease(Lease):
     renewal ran out (``valid_until``, wall-clock time), or once the parent is gone. Never taken or
     released by the worker."""
 
-    def __init__(self) -> None:
+    def __init__(self, until: float = math.inf) -> None:
         self.lost_reason: str | None = None
-        self.until = math.inf
+        self.until = until
 
     @property
     def lost(self) -> bool:
@@ -199,22 +243,25 @@ def run_in_processes(
     """
     if not 1 <= processes <= MAX_BULK_PROCESSES:
         raise ValueError(f"processes must be 1 to {MAX_BULK_PROCESSES}, got {processes!r}.")
+    refuse_unsupported(journal, config, processes)
     started = time.monotonic()
     launcher, workers = _start_workers(journal, config, settings, processes, dict(hook_kwargs or {}))
     try:
-        _hand_out(workers, items, prior)
-        if _all_ready(launcher, workers):
+        hand_out = _brief(workers, items, prior, resend_changed=config.resend_changed)
+        if _all_ready(launcher, workers) and _go(workers, journal):
             log.info(
                 "%d bulk worker processes (pids %s) ready in %.1f s (%s recipients each), each at %g/s.",
                 len(workers),
                 ", ".join(str(w.pid) for w in workers),
                 time.monotonic() - started,
-                "/".join(str(w.size) for w in workers),
+                "handed out as they send" if hand_out else "/".join(str(w.size) for w in workers),
                 workers[0].spec.config.max_rate,
             )
-            for worker in workers:
-                _send(worker, ("go", None))  # together: each paces its share from the same moment
-        _supervise(launcher, workers, journal)
+            if hand_out is not None:
+                hand_out.pump()
+        _supervise(launcher, workers, journal, hand_out)
+        if hand_out is not None:
+            hand_out.count_rest()  # those never handed out (a worker failed, or none started)
     finally:
         _end_all(launcher, workers)
     return _merge(workers, journal)
@@ -234,8 +281,9 @@ def _start_workers(
             spec=WorkerSpec(
                 index=index,
                 count=count,
-                journal=journal.shard(index, WorkerLease()),
-                config=share_config(config, count),
+                # The lease's state now: a worker never starts out believing more than the parent.
+                journal=journal.shard(index, WorkerLease(journal.lease.valid_until)),
+                config=share_config(config, count, index),
                 settings=settings,
                 hook_kwargs=hook_kwargs,
                 log_level=level,
@@ -268,18 +316,27 @@ def _environment_without_secrets() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if scrub(value) == value}
 
 
-def _hand_out(workers: list[_Worker], items: Iterable[BulkItem], prior: Mapping[str, Outcome]) -> None:
-    """Give each worker its recipients and what earlier tries did to them, in chunks, then the end."""
+def _brief(
+    workers: list[_Worker], items: Iterable[BulkItem], prior: Mapping[str, Outcome], *, resend_changed: bool
+) -> _HandOut | None:
+    """Tell each worker where its recipients come from, then end its briefing. A plan of a local file:
+    each worker reads its own share, and gets what earlier tries did to it now. Anything else: the
+    parent hands the recipients out after "go" (the returned :class:`_HandOut`)."""
     count = len(workers)
+    hand_out: _HandOut | None = None
     if _rereadable(items):
         assert isinstance(items, PlannedItems)
         for index, worker in enumerate(workers):
             _send(worker, ("share", items.plan.items(share=(index, count))))
-        _in_chunks(workers, "prior", ((to, (to, outcome)) for to, outcome in prior.items()))
+        # A recipient that is not ASCII is no normalised number (a damaged journal's): no worker has it.
+        _in_chunks(workers, "prior", ((to, (to, outcome)) for to, outcome in prior.items() if to.isascii()))
     else:
-        _in_chunks(workers, "items", ((item.to, (item, prior.get(item.to))) for item in items))
+        hand_out = _HandOut(workers, items, prior, resend_changed=resend_changed)
+        for worker in workers:
+            _send(worker, ("stream", None))
     for worker in workers:
         _send(worker, ("end", None))
+    return hand_out
 
 
 def _rereadable(items: Iterable[BulkItem]) -> bool:
@@ -307,6 +364,96 @@ def _in_chunks(workers: list[_Worker], kind: str, entries: Iterable[tuple[str, A
             _send(worker, (kind, chunk))
 
 
+class _HandOut:
+    """Hands the workers their recipients while they send, taken from ``items`` as needed: each
+    worker gets chunks of :data:`_CHUNK` ``(item, earlier outcome)`` and asks for one more as it takes
+    one, so it has at most :data:`_CHUNKS_AHEAD` waiting, and this process holds at most a chunk per
+    worker. A worker that ended (failed) gets nothing more; its recipients are counted as not sent.
+    """
+
+    def __init__(
+        self,
+        workers: list[_Worker],
+        items: Iterable[BulkItem],
+        prior: Mapping[str, Outcome],
+        *,
+        resend_changed: bool,
+    ) -> None:
+        self.workers = workers
+        self._items = iter(items)
+        self._prior = prior
+        self._resend_changed = resend_changed
+        self._credit = [_CHUNKS_AHEAD] * len(workers)
+        self._chunks: list[list[tuple[BulkItem, Outcome | None]]] = [[] for _ in workers]
+        self._ended = [False] * len(workers)
+        self._exhausted = False
+
+    def more(self, worker: _Worker) -> None:
+        """``worker`` took a chunk: it may have one more."""
+        self._credit[worker.spec.index] += 1
+        self.pump()
+
+    def pump(self) -> None:
+        """Hand out until a worker's chunk is full but it has enough waiting, or every item is out."""
+        while True:
+            self._flush()
+            if self._exhausted or any(
+                len(chunk) >= _CHUNK
+                for chunk, worker in zip(self._chunks, self.workers, strict=True)
+                if not worker.done
+            ):
+                return
+            self._take()
+
+    def count_rest(self) -> None:
+        """Count the items never handed out, each under its worker (as not sent)."""
+        for item in self._items:
+            self.workers[share_of(item.to, len(self.workers))].size += 1
+        self._exhausted = True
+
+    def _take(self) -> None:
+        count = len(self.workers)
+        for item in self._items:
+            index = share_of(item.to, count)
+            worker = self.workers[index]
+            worker.size += 1
+            if worker.done:
+                continue
+            chunk = self._chunks[index]
+            chunk.append((item, self._outcome(item)))
+            if len(chunk) >= _CHUNK:
+                return
+        self._exhausted = True
+
+    def _outcome(self, item: BulkItem) -> Outcome | None:
+        """What the worker needs of the journal for ``item``. With ``resend_changed``, a recipient sent
+        another message before is sent this one as new (the worker does not see the whole list)."""
+        outcome = self._prior.get(item.to)
+        if outcome is None or not self._resend_changed:
+            return outcome
+        if changed_recipients(((item.to, item.fingerprint),), {item.to: outcome}):
+            log.warning(
+                "Sending the new message to %s, sent a different one before, as asked.",
+                mask_phone_number(item.to),
+            )
+            return None
+        return outcome
+
+    def _flush(self) -> None:
+        for index, worker in enumerate(self.workers):
+            chunk = self._chunks[index]
+            if worker.done:
+                chunk.clear()
+                continue
+            if chunk and self._credit[index] > 0 and (len(chunk) >= _CHUNK or self._exhausted):
+                _tell(worker, ("items", chunk))
+                self._chunks[index] = []
+                self._credit[index] -= 1
+            if self._exhausted and not self._chunks[index] and not self._ended[index]:
+                _tell(worker, ("end", None))
+                self._ended[index] = True
+
+
 def _all_ready(launcher: _Launcher, workers: list[_Worker]) -> bool:
     """Wait until every worker is ready to send; ``False`` (the others told to stop) if one failed."""
     waiting = list(workers)
@@ -320,6 +467,19 @@ def _all_ready(launcher: _Launcher, workers: list[_Worker]) -> bool:
     return True
 
 
+def _go(workers: list[_Worker], journal: Journal) -> bool:
+    """Start every worker's send, with the lease's state as of now; ``False`` (each told to stop,
+    nothing sent) when the lease is lost already."""
+    if journal.lease.lost:
+        for worker in workers:
+            _tell(worker, ("stop", "the task process lost the journal's lease before the send began"))
+        return False
+    until = journal.lease.valid_until
+    for worker in workers:
+        _send(worker, ("go", until))  # together: each paces its share from the same moment
+    return True
+
+
 def _send(worker: _Worker, message: Any) -> None:
     try:
         worker.conn.send(message)
@@ -330,7 +490,9 @@ def _send(worker: _Worker, message: Any) -> None:
         ) from None
 
 
-def _supervise(launcher: _Launcher, workers: list[_Worker], journal: Journal) -> None:
+def _supervise(
+    launcher: _Launcher, workers: list[_Worker], journal: Journal, hand_out: _HandOut | None = None
+) -> None:
     """Wait for every worker's result, passing on the lease's state and stopping all on a failure."""
     told: tuple[float, bool] = (math.inf, False)
     while not all(worker.done for worker in workers):
@@ -343,7 +505,7 @@ def _supervise(launcher: _Launcher, workers: list[_Worker], journal: Journal) ->
         ready = wait([worker.conn for worker in workers if not worker.done], timeout=POLL_SECONDS)
         for worker in workers:
             if worker.conn in ready:
-                _receive(launcher, worker)
+                _receive(launcher, worker, hand_out)
                 if worker.failure is not None or (
                     worker.result is not None
                     and worker.result.aborted is not None
@@ -352,14 +514,20 @@ def _supervise(launcher: _Launcher, workers: list[_Worker], journal: Journal) ->
                     _stop_others(workers, worker)
 
 
-def _receive(launcher: _Launcher, worker: _Worker) -> bool:
+def _receive(launcher: _Launcher, worker: _Worker, hand_out: _HandOut | None = None) -> bool:
     """Read one message of ``worker``; ``False`` once it is done (reported, failed or died)."""
     try:
         kind, value = worker.conn.recv()
     except (EOFError, OSError):
         kind, value = "died", None
     if kind == "ready":
-        worker.pid, worker.size = value
+        worker.pid, size = value
+        if size is not None:  # else counted as it is handed out
+            worker.size = size
+        return True
+    if kind == "more":
+        if hand_out is not None:
+            hand_out.more(worker)
         return True
     worker.done = True
     if kind == "result":
@@ -397,6 +565,7 @@ def _end_all(launcher: _Launcher, workers: list[_Worker]) -> None:
     for worker in workers:
         if not worker.done:
             _tell(worker, ("stop", "the task stopped"))
+            _tell(worker, ("end", None))  # no more recipients: it counts those it has and reports
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for worker in workers:
         # Its socket's end (EOFError) is the worker's end; what it says meanwhile changes nothing.
@@ -436,7 +605,8 @@ def _merge(workers: list[_Worker], journal: Journal) -> BulkResult:
         merged.skipped += result.skipped
         merged.failed.extend(result.failed)
         merged.unknown.extend(result.unknown)
-        merged.not_sent += result.not_sent
+        # Never handed to it (the send stopped before): pending too.
+        merged.not_sent += result.not_sent + max(0, worker.size - result.total)
         merged.throttled += result.throttled
         merged.accepted.update(result.accepted)
         if result.aborted is not None:
@@ -460,8 +630,8 @@ def _worker(conn: Connection) -> None:
     if not isinstance(spec, WorkerSpec):
         return  # told to stop before it was briefed: another worker could not be started
     _log_to_stderr(spec)
-    items: list[BulkItem] = []
     share: PlannedItems | None = None
+    streamed = False
     prior: dict[str, Outcome] = {}
     while True:
         kind, value = conn.recv()
@@ -471,27 +641,31 @@ def _worker(conn: Connection) -> None:
             share = value
         elif kind == "prior":
             prior.update(value)
-        elif kind == "items":
-            for item, outcome in value:
-                items.append(item)
-                if outcome is not None:
-                    prior[item.to] = outcome
+        elif kind == "stream":
+            streamed = True
         else:
             return  # stopped while it was being briefed: nothing sent
-    mine: PlannedItems | list[BulkItem] = items if share is None else share
+    mine: PlannedItems | _Stream = share if share is not None and not streamed else _Stream(conn, prior)
+    size = len(mine) if isinstance(mine, PlannedItems) else None
     lease = spec.journal.lease
     assert isinstance(lease, WorkerLease)
-    conn.send(("ready", (os.getpid(), len(mine))))
-    kind, reason = conn.recv()
+    try:
+        conn.send(("ready", (os.getpid(), size)))
+        kind, value = conn.recv()
+    except (EOFError, OSError):
+        return  # the parent is gone before the send began: nothing sent, nobody to tell
     if kind != "go":  # another worker failed to start: nothing sent, everything pending
-        stopped = BulkResult(total=len(mine), not_sent=len(mine), progress_path=spec.journal.location)
-        stopped.aborted = WorkerStoppedError(str(reason))
-        conn.send(("result", (stopped, None)))
+        stopped = BulkResult(total=size or 0, not_sent=size or 0, progress_path=spec.journal.location)
+        stopped.aborted = WorkerStoppedError(str(value))
+        with contextlib.suppress(OSError):
+            conn.send(("result", (stopped, None)))
         return
+    lease.until = value
     stop = threading.Event()
     reasons: list[str] = []
+    stream = mine if isinstance(mine, _Stream) else None
     listener = threading.Thread(
-        target=_listen, args=(conn, lease, stop, reasons), name="whatsapp-bulk-parent", daemon=True
+        target=_listen, args=(conn, lease, stop, reasons, stream), name="whatsapp-bulk-parent", daemon=True
     )
     listener.start()
     started = time.time()
@@ -502,11 +676,44 @@ def _worker(conn: Connection) -> None:
         with contextlib.suppress(OSError):
             conn.send(("error", scrub(f"{type(error).__name__}: {error}")[:2000]))
         raise SystemExit(1) from None
-    conn.send(("result", (result, (started, time.time()))))
+    with contextlib.suppress(OSError):  # the parent is gone: its next try reads the journal
+        conn.send(("result", (result, (started, time.time()))))
 
 
-def _listen(conn: Connection, lease: WorkerLease, stop: threading.Event, reasons: list[str]) -> None:
-    """What the parent says: the lease's state, or stop. Its end closing means it is gone."""
+class _Stream:
+    """A worker's recipients as its parent hands them out while it sends (see :class:`_HandOut`);
+    iterated once, by the engine, which takes them as it needs them. Each chunk taken asks the parent
+    for the next. What earlier tries did to each recipient comes with it, into ``prior``."""
+
+    def __init__(self, conn: Connection, prior: dict[str, Outcome]) -> None:
+        self._conn = conn
+        self._prior = prior
+        self.chunks: queue.SimpleQueue[list[tuple[BulkItem, Outcome | None]] | None] = queue.SimpleQueue()
+        self.received = 0
+
+    def __iter__(self) -> Iterator[BulkItem]:
+        while True:
+            chunk = self.chunks.get()
+            if chunk is None:  # the end, or the parent is gone
+                self.chunks.put(None)
+                return
+            with contextlib.suppress(OSError):
+                self._conn.send(("more", None))
+            for item, outcome in chunk:
+                self.received += 1
+                if outcome is not None:
+                    self._prior[item.to] = outcome
+                yield item
+
+
+def _listen(
+    conn: Connection,
+    lease: WorkerLease,
+    stop: threading.Event,
+    reasons: list[str],
+    stream: _Stream | None = None,
+) -> None:
+    """What the parent says: recipients, the lease's state, or stop. Its end closing means it is gone."""
     while True:
         try:
             kind, *values = conn.recv()
@@ -514,8 +721,14 @@ def _listen(conn: Connection, lease: WorkerLease, stop: threading.Event, reasons
             lease.lost_reason = "the task process that holds the journal's lease is gone"
             reasons.append(lease.lost_reason)
             stop.set()
+            if stream is not None:
+                stream.chunks.put(None)
             return
-        if kind == "lease":
+        if kind == "items" and stream is not None:
+            stream.chunks.put(values[0])
+        elif kind == "end" and stream is not None:
+            stream.chunks.put(None)
+        elif kind == "lease":
             until, lost = values
             lease.until = until
             if lost:
@@ -528,7 +741,7 @@ def _listen(conn: Connection, lease: WorkerLease, stop: threading.Event, reasons
 async def _send_share(
     spec: WorkerSpec,
     lease: WorkerLease,
-    items: PlannedItems | list[BulkItem],
+    items: PlannedItems | _Stream | list[BulkItem],
     prior: dict[str, Outcome],
     stop: threading.Event,
     reasons: list[str],
@@ -540,7 +753,10 @@ async def _send_share(
     async def send(payload: dict[str, Any]) -> str:
         return MatonHook.message_id(await hook.asend_message(payload))
 
-    sender = BulkSender(items, send, spec.journal, spec.config, prior)
+    # A stream's length is known once it ended; its prior fills as it is read (so the engine's
+    # pass over the items for changed messages is left out: the parent did that).
+    streamed = isinstance(items, _Stream)
+    sender = BulkSender(items, send, spec.journal, spec.config, prior, total=0 if streamed else None)
 
     async def watch() -> None:
         while not stop.is_set() and not lease.lost:
@@ -553,7 +769,10 @@ async def _send_share(
     watcher = asyncio.create_task(watch())
     try:
         hook.get_async_conn()  # before the pacer's clock starts (see the operator)
-        return await sender.run()
+        result = await sender.run()
+        if isinstance(items, _Stream):
+            result.total = items.received
+        return result
     finally:
         watcher.cancel()
         await hook.aclose()
@@ -604,10 +823,18 @@ def _launch(fds: list[int]) -> None:
         children[pid] = index
     for fd in fds:
         os.close(fd)
+    reporting = True
     while children:
         pid, status = os.wait()
         if pid in children:
-            print(children.pop(pid), os.waitstatus_to_exitcode(status), flush=True)
+            index = children.pop(pid)
+            if reporting:
+                try:
+                    print(index, os.waitstatus_to_exitcode(status), flush=True)
+                except BrokenPipeError:
+                    # The task process is gone: nobody reads; the children are still reaped.
+                    reporting = False
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def main(argv: list[str]) -> None:

@@ -122,7 +122,10 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
         cannot keep up with (several hundred a second). Each sends its share of the recipients at
         ``max_rate / processes`` with ``max_concurrency / processes`` in flight and writes its own
         journal shard beside the journal; this task's process keeps the journal's lease. At most
-        :data:`~airflow_provider_whatsapp.spec.limits.MAX_BULK_PROCESSES` (32).
+        :data:`~airflow_provider_whatsapp.spec.limits.MAX_BULK_PROCESSES` (32), and no more than
+        ``max_concurrency``. Needs ``progress_path`` on a local or shared POSIX path (an object-store
+        journal is refused before anything is sent: use mapped tasks, each with its share of
+        ``max_rate``, instead).
     """
 
     template_fields: Sequence[str] = (
@@ -279,6 +282,10 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
             map_index=getattr(ti, "map_index", None),
         )
         try:
+            if self.processes > 1:
+                from airflow_provider_whatsapp.bulk.workers import refuse_unsupported
+
+                refuse_unsupported(journal, config, self.processes)  # before the journal is claimed
             # This run's own from here: another run of the task instance cannot send alongside it.
             prior = claim(journal, Holder.this_process(try_number=_try_number(ti)), wait=self.journal_wait)
             if not self.resend_changed:

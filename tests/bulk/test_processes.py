@@ -363,11 +363,10 @@ def test_object_store_shards_of_one_run_share_its_generation_under_distinct_name
 
 
 def test_each_worker_paces_its_share_of_the_rate_and_of_the_requests_in_flight() -> None:
-    share = share_config(BulkConfig(max_rate=1000, max_concurrency=2001, resend_unknown=True), 3)
+    share = share_config(BulkConfig(max_rate=1000, max_concurrency=2001, resend_unknown=True), 3, 0)
     assert share.max_rate == pytest.approx(1000 / 3)
     assert share.max_concurrency == 667
     assert share.resend_unknown is True
-    assert share_config(BulkConfig(max_rate=1, max_concurrency=1), 4).max_concurrency == 1
 
 
 @pytest.mark.parametrize("processes", [0, 33, True, 2.0, "2"])
