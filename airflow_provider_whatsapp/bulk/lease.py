@@ -49,6 +49,8 @@ LEASE_SECONDS = 60.0
 LEASE_SETTLE_SECONDS = 1.0
 # How often a run waiting for the journal looks again.
 POLL_SECONDS = 0.2
+# How long a run that found the journal busy waits for the holder's name to be readable.
+NAMING_WAIT_SECONDS = 2.0
 _LEASE_NAME = re.compile(r"^lease-(\d{8})\.json$")
 
 
@@ -311,8 +313,10 @@ class ObjectStoreLease(Lease):
 
     def _named(self, who: str) -> str:
         """``who``, or the holder's name once its lease is written: a run that lost the race to one that
-        is still writing its lease waits a moment, so its error can say which run holds the journal."""
-        for _ in range(3):
+        is still writing its lease waits a moment (up to two seconds: on a busy machine the writer may
+        not run at once), so its error can say which run holds the journal."""
+        give_up = time.monotonic() + NAMING_WAIT_SECONDS
+        while True:
             newest = self._newest()
             if newest:
                 target = self._object(newest)
@@ -320,8 +324,9 @@ class ObjectStoreLease(Lease):
                     parsed = Holder.parse(target.read_bytes())
                     if parsed is not None:
                         return parsed[0].describe()
+            if time.monotonic() >= give_up:
+                return who
             time.sleep(min(self.settle, POLL_SECONDS))
-        return who
 
     def _create(self, generation: int, holder: Holder) -> bool:
         """Create lease object ``generation`` for ``holder``; ``False`` if another run has it."""
