@@ -115,8 +115,9 @@ class RecipientSource:
         """The source ``value`` names (see :func:`is_location`); bad names raise before anything is read."""
         if hasattr(value, "protocol") and hasattr(value, "open"):  # an ObjectStoragePath
             local = value.protocol in ("file", "local")
-            location = str(value.path) if local else shown(str(value))
-            return cls(location, _format_of(location), None if local else value)
+            if local:
+                return cls(str(value.path), _format_of(str(value.path)), None)
+            return cls(shown(str(value)), _format_of(str(value), url=True), value)
         text = os.fspath(value) if isinstance(value, os.PathLike) else value
         if not isinstance(text, str):
             raise WhatsAppValidationError("recipients: give the file's path as text, not bytes.")
@@ -136,7 +137,7 @@ class RecipientSource:
                 raise WhatsAppValidationError(
                     f"recipients: {location} is not a usable location ({type(error).__name__}: {detail})."
                 ) from None
-            return cls(location, _format_of(location), path)
+            return cls(location, _format_of(text, url=True), path)
         return cls(text, _format_of(text), None)
 
     def _open(self) -> BinaryIO:
@@ -191,13 +192,16 @@ def _clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _format_of(location: str) -> str:
+def _format_of(location: str, *, url: bool = False) -> str:
+    """The format the name ends with; a URL's query string and fragment are not part of its name."""
+    if url:
+        location = re.split(r"[?#]", location, maxsplit=1)[0]
     name = location.rsplit("/", 1)[-1].lower()
     for suffix, kind in SOURCE_FORMATS.items():
         if name.endswith(suffix):
             return kind
     raise WhatsAppValidationError(
-        f"recipients: cannot tell the format of {location}: name it .csv (with a header row), .jsonl or "
+        f"recipients: cannot tell the format of {shown(location) if url else location}: name it .csv (with a header row), .jsonl or "
         ".ndjson (one recipient per line)."
     )
 
