@@ -151,7 +151,7 @@ class RecipientSource:
         the store failed on the way (a connection dropped, a timeout: a new try may read it)."""
         said = str(error) if self.path is None else str(error).replace(str(self.path), self.location)
         detail = f"{type(error).__name__}: {_clip(said)}" if said else type(error).__name__
-        if isinstance(error, _BAD_LOCATION) and getattr(error, "strerror", None):
+        if isinstance(error, _BAD_LOCATION) and error.strerror:
             detail = error.strerror  # "No such file or directory", without the path told twice
         text = f"recipients: cannot read {self.location} ({detail})"
         if isinstance(error, OSError) and not isinstance(error, _BAD_LOCATION):
@@ -200,8 +200,9 @@ def _format_of(location: str, *, url: bool = False) -> str:
     for suffix, kind in SOURCE_FORMATS.items():
         if name.endswith(suffix):
             return kind
+    named = shown(location) if url else location
     raise WhatsAppValidationError(
-        f"recipients: cannot tell the format of {shown(location) if url else location}: name it .csv (with a header row), .jsonl or "
+        f"recipients: cannot tell the format of {named}: name it .csv (with a header row), .jsonl or "
         ".ndjson (one recipient per line)."
     )
 
