@@ -19,6 +19,7 @@ import ast
 import hashlib
 import json
 import logging
+import math
 import re
 import zlib
 from collections.abc import Mapping, Set
@@ -47,9 +48,17 @@ _MAX_PROBLEMS_SHOWN = 10
 _ANY_RECIPIENT = "10000000"
 # A problem line quotes the value it is about: keep a huge value from making a huge error.
 _MAX_PROBLEM_CHARS = 300
+_DIGEST_MASK = (1 << 64) - 1
 # Deepest nesting of lists and dicts accepted in a recipient or a message argument. The deepest real
 # payload (an interactive list: message, interactive, action, sections, section, rows, row) is 7.
 MAX_NESTING = 16
+
+
+def _number(value: Any) -> str:
+    """:func:`normalize_recipient`, refusing a negative number (whose sign it would read as a dash)."""
+    if type(value) is int and value < 0:
+        raise WhatsAppValidationError(f"to: {value} is negative; a phone number has no sign.")
+    return normalize_recipient(value)
 
 
 # The dedupe key of a recipient: its digits as a number, with a leading 1 so that leading zeros count.
@@ -59,7 +68,8 @@ def _key(to: str) -> int:
 
 def share_of(to: str, shares: int) -> int:
     """Which of ``shares`` workers sends to ``to`` (normalised): stable across processes and runs."""
-    return zlib.crc32(to.encode("ascii")) % shares
+    # Normalised numbers are ASCII digits; anything else (a damaged journal's entry) still gets a share.
+    return zlib.crc32(to.encode("utf-8", "surrogatepass")) % shares
 
 
 @dataclass
@@ -89,6 +99,12 @@ class BulkPlan:
     # (template content, index of its body component) of the shared template with a body, or () when
     # per-recipient parameters cannot simply replace its body; worked out on first use.
     _body_slot: tuple[dict[str, Any], int] | tuple[()] | None = field(default=None, repr=False, compare=False)
+    # The shared message's payload (sent to a placeholder number) and its body texts when a
+    # PersonalTemplate can say the same: what a recipient's own message is compared with, worked out on
+    # first use.
+    _shared_sent: tuple[dict[str, Any], tuple[str, ...] | None] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def upload_target(self) -> tuple[str, Any] | None:
         """``(media_type, file)`` when the shared message needs its file uploaded first."""
@@ -98,7 +114,11 @@ class BulkPlan:
         target = self.shared.upload_target()
         stand_in = _upload_stand_in(target[1]) if target is not None else media_id
         return replace(
-            self, shared=self.shared.with_media_id(media_id), uploaded=(media_id, stand_in), _body_slot=None
+            self,
+            shared=self.shared.with_media_id(media_id),
+            uploaded=(media_id, stand_in),
+            _body_slot=None,
+            _shared_sent=None,
         )
 
     def fingerprints(self) -> Iterator[tuple[str, str | None]]:
@@ -139,8 +159,8 @@ class BulkPlan:
         if isinstance(entry, Mapping):
             if "to" not in entry:
                 raise WhatsAppValidationError("a recipient dict needs 'to'.")
-            return normalize_recipient(entry["to"]), entry
-        return normalize_recipient(entry), {}
+            return _number(entry["to"]), entry
+        return _number(entry), {}
 
     def message(self, entry: Mapping[str, Any]) -> OutgoingMessage | PersonalTemplate:
         """The message of a recipient with these fields: the shared one, or a template of its own."""
@@ -174,18 +194,20 @@ class BulkPlan:
         """The common case without a pydantic model per recipient: the shared template with body text
         parameters of the recipient's own, checked by the template's own rule. ``None`` when the case
         is not that simple (or the texts break the rule: the model then says how)."""
-        if self._body_slot is None:
-            self._body_slot = _body_slot(self.shared)
-        slot = self._body_slot
+        slot = self.body_slot()
         if not slot or type(texts) is not list or not texts:
             return None
         shown = []
-        for value in texts:
+        for index, value in enumerate(texts):
             kind = type(value)
             if kind is str:
                 shown.append(value)
-            elif kind is int or kind is float:
+            elif kind is int or (kind is float and math.isfinite(value)):
                 shown.append(str(value))  # as the model reads a number given as a text parameter
+            elif kind is float:
+                raise WhatsAppValidationError(
+                    f"body_parameters[{index}]: {value} is not a number a message can carry; give a text."
+                )
             else:
                 return None
         try:
@@ -193,6 +215,54 @@ class BulkPlan:
         except ValueError:
             return None
         return PersonalTemplate(slot, tuple(shown))
+
+    def body_slot(self) -> tuple[dict[str, Any], int] | tuple[()]:
+        """:func:`_body_slot` of the shared message, worked out once."""
+        if self._body_slot is None:
+            self._body_slot = _body_slot(self.shared)
+        return self._body_slot
+
+    def digest(self, message: OutgoingMessage | PersonalTemplate) -> int:
+        """A non-negative hash of what ``message`` sends (its payload without ``to``), 0 for exactly what
+        the shared message sends: equal whichever way the fields were given (texts or parameter objects,
+        a field given as ``null``, a recipient's own parameters equal to the shared ones), so that a
+        recipient given twice with one effective message is a duplicate, not a conflict. Recipients
+        with only body texts of their own (the common case) are hashed by their texts, never built
+        into a payload."""
+        if message is self.shared:
+            return 0
+        if self._shared_sent is None:
+            sent = self.shared.to_payload(_ANY_RECIPIENT)
+            self._shared_sent = (sent, self._texts_sent(sent))
+        shared_sent, shared_texts = self._shared_sent
+        if isinstance(message, PersonalTemplate):
+            texts: tuple[str, ...] | None = message.texts
+        else:
+            sent = message.to_payload(_ANY_RECIPIENT)
+            if sent == shared_sent:
+                return 0
+            texts = self._texts_sent(sent)
+            if texts is None:
+                text = json.dumps(sent, sort_keys=True, separators=(",", ":"), default=str)
+                return hash(("payload", text)) & _DIGEST_MASK | 1
+        if texts == shared_texts:
+            return 0
+        return hash(texts) & _DIGEST_MASK | 1
+
+    def _texts_sent(self, sent: dict[str, Any]) -> tuple[str, ...] | None:
+        """The body texts of ``sent`` when the shared template with those texts (a
+        :class:`PersonalTemplate`) sends exactly ``sent``; else ``None``."""
+        slot = self.body_slot()
+        if not slot:
+            return None
+        try:
+            parameters = sent[sent["type"]]["components"][slot[1]]["parameters"]
+            texts = tuple(p["text"] for p in parameters if p["type"] == "text")
+        except (KeyError, IndexError, TypeError):
+            return None
+        if PersonalTemplate(slot, texts).to_payload(_ANY_RECIPIENT) != sent:
+            return None
+        return texts
 
     def checked(self, position: int, entry: Any) -> tuple[str, OutgoingMessage | PersonalTemplate]:
         """:meth:`recipient` and :meth:`message`, any failure as one error naming the position."""
@@ -500,6 +570,10 @@ def build_plan(
             raise WhatsAppValidationError(f"template: {error.message}") from None
     plan = BulkPlan(entries, shared, template_defaults, count=0)
     plan.count, duplicates = _check_all(plan)
+    if not plan.count:
+        # As with an empty list: nothing to send is not an error (an export with no one in it today).
+        source = entries.location if isinstance(entries, RecipientSource) else "the list"
+        log.warning("recipients: %s holds no recipients; nothing is sent.", source)
     if duplicates:
         log.warning("%d recipient(s) appeared more than once; each is sent one message.", duplicates)
     return plan
@@ -514,7 +588,6 @@ def _check_all(plan: BulkPlan) -> tuple[int, int]:
     # number -> position << 64 | hash of the payload body (0: the shared message).
     first_seen: dict[int, int] = {}
     duplicates = entry_count = 0
-    mask = (1 << 64) - 1
     for position, entry in plan.numbered():
         entry_count += 1
         try:
@@ -524,20 +597,12 @@ def _check_all(plan: BulkPlan) -> tuple[int, int]:
             if len(problems) < _MAX_PROBLEMS_SHOWN:
                 problems.append(error.message)
             continue
-        if message is plan.shared:
-            digest = 0
-        elif isinstance(message, PersonalTemplate):
-            # Its texts are all that differ from the shared template. (The same texts given once as
-            # plain values and once as parameter objects compare as different: an error, not a send.)
-            digest = (hash(message.texts) & mask) | 1
-        else:
-            text = json.dumps(message.content(), sort_keys=True, separators=(",", ":"), default=str)
-            digest = (hash(text) & mask) | 1
+        digest = plan.digest(message)
         key = _key(to)
         earlier = first_seen.get(key)
         if earlier is None:
             first_seen[key] = position << 64 | digest
-        elif earlier & mask == digest:
+        elif earlier & _DIGEST_MASK == digest:
             duplicates += 1
         else:
             problem_count += 1

@@ -6,19 +6,21 @@ Real files on disk; no Airflow code path differs here, so these run on the Airfl
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import pickle
 import tracemalloc
+import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_whatsapp.bulk.engine import BulkConfig, BulkItem, run_bulk
-from airflow_provider_whatsapp.bulk.items import build_plan, payload_fingerprint
+from airflow_provider_whatsapp.bulk.items import build_plan, payload_fingerprint, share_of
 from airflow_provider_whatsapp.bulk.progress import LocalJournal, record
 from airflow_provider_whatsapp.bulk.sources import MAX_LINE_BYTES
-from airflow_provider_whatsapp.errors import WhatsAppValidationError
+from airflow_provider_whatsapp.errors import WhatsAppTransientError, WhatsAppValidationError
 from airflow_provider_whatsapp.messages import TemplateMessage
 
 TEMPLATE = {"template_name": "order_ready", "language_code": "en_US"}
@@ -240,3 +242,133 @@ def test_a_file_changed_after_planning_stops_the_send_at_the_changed_line(tmp_pa
         taken.extend(item.to for item in plan.items())
 
     assert taken == ["14155550100"]
+
+
+class FailingStore:
+    """An ``ObjectStoragePath`` whose store fails the way a remote one can: while it is opened, or with
+    the connection dropped after the first line."""
+
+    protocol = "s3"
+
+    def __init__(self, fail_on_open: Exception | None = None) -> None:
+        self.fail_on_open = fail_on_open
+
+    def __str__(self) -> str:
+        return "s3://aws_default:secret@bucket/people.jsonl?X-Amz-Signature=signed"
+
+    def open(self, mode: str) -> Any:
+        if self.fail_on_open is not None:
+            raise self.fail_on_open
+        store = self
+
+        class Dropping(io.BytesIO):
+            def readline(self, size: int | None = -1) -> bytes:
+                if self.tell():
+                    raise ConnectionResetError(104, f"Connection reset reading {store}")
+                return super().readline(size)
+
+        return Dropping(b'"+14155550100"\n"+14155550101"\n')
+
+
+@pytest.mark.parametrize(
+    ("source", "error", "detail"),
+    [
+        (
+            "s3://aws_default:secret@bucket/r.csv?X-Amz-Signature=signed",
+            WhatsAppValidationError,
+            "ValueError",
+        ),
+        (FailingStore(PermissionError(13, "Access Denied")), WhatsAppValidationError, "Access Denied"),
+        (FailingStore(), WhatsAppTransientError, "ConnectionResetError"),
+    ],
+    ids=["scheme-without-provider", "refused", "dropped-while-read"],
+)
+def test_a_location_that_cannot_be_read_is_one_error_naming_it_without_its_secrets(
+    source: Any, error: type[Exception], detail: str
+) -> None:
+    with pytest.raises(error) as raised:
+        build_plan(source, **TEMPLATE)
+
+    message = raised.value.message  # type: ignore[attr-defined]
+    assert message.startswith("recipients: cannot read s3://aws_default:***@bucket/") and detail in message
+    assert "secret" not in message and "signed" not in message
+    # Retryable only when the store failed on the way: a missing provider or a refusal stays so.
+    assert raised.value.retryable is (error is WhatsAppTransientError)  # type: ignore[attr-defined]
+
+
+def test_csv_rows_are_numbered_as_records_when_a_cell_spans_lines(tmp_path: Path) -> None:
+    source = tmp_path / "recipients.csv"
+    source.write_text(
+        'to,body_parameters\n+14155550100,"[""Ada\nLovelace""]"\n\n+14155550101,"[""Bob"""\n',
+        encoding="utf-8",
+    )
+
+    with pytest.raises(WhatsAppValidationError) as raised:
+        build_plan(str(source), **TEMPLATE)
+
+    # The header, Ada's row (two lines), a blank row, then Bob's: row 4, on the file's fifth line.
+    assert "recipients row 4: column 'body_parameters' is not JSON" in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("name", "content"), [("r.jsonl", ""), ("r.csv", "to,body_parameters\n"), ("r.csv", "")]
+)
+def test_a_file_without_recipients_plans_nothing_like_an_empty_list(
+    tmp_path: Path, name: str, content: str
+) -> None:
+    source = tmp_path / name
+    source.write_text(content)
+
+    plan = build_plan(str(source), **TEMPLATE)
+
+    assert plan.count == build_plan([], **TEMPLATE).count == 0 and list(plan.items()) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('{"to": "+14155550100", "body_parameters": [NaN]}', "line 1: NaN is not a number"),
+        ('{"to": "+14155550100", "body_parameters": [1e400]}', "line 1: 1e400 is too large"),
+        ("-14155550100", "line 1: to: -14155550100 is negative"),
+    ],
+    ids=["nan", "overflowing-float", "negative-number"],
+)
+def test_numbers_a_message_cannot_carry_are_refused_with_the_line(
+    tmp_path: Path, line: str, expected: str
+) -> None:
+    source = write_lines(tmp_path / "r.jsonl", [line])
+
+    with pytest.raises(WhatsAppValidationError) as raised:
+        build_plan(str(source), **TEMPLATE)
+
+    assert f"recipients {expected}" in raised.value.message
+
+
+def test_a_listed_recipients_non_finite_parameter_is_refused() -> None:
+    with pytest.raises(WhatsAppValidationError, match=r"recipients\[0\]: body_parameters\[1\]: inf"):
+        build_plan([{"to": "+14155550100", "body_parameters": ["Ada", float("inf")]}], **TEMPLATE)
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        {"to": "14155550100", "body_parameters": ["Ada"], "header": None},
+        {"to": "14155550100", "body_parameters": [{"type": "text", "text": "Ada"}]},
+        "+14155550100",
+    ],
+    ids=["a-field-given-as-null", "parameter-objects", "the-shared-parameters"],
+)
+def test_a_recipient_twice_with_the_same_effective_message_is_a_duplicate(second: Any) -> None:
+    # The shared body parameters are the recipient's own: the bare number sends the same message.
+    first = {"to": "+14155550100", "body_parameters": ["Ada"]}
+
+    plan = build_plan([first, second, "+14155550101"], **TEMPLATE, body_parameters=["Ada"])
+
+    assert plan.count == 2
+    assert [item.to for item in plan.items()] == ["14155550100", "14155550101"]
+
+
+def test_share_of_gives_any_text_a_share() -> None:
+    # A damaged journal may hold a "to" that is not a normalised number: replaying it must not crash.
+    assert {share_of(to, 3) for to in ("١٤١٥٥٥٥٠١٠٠", "\udc80", "14155550100")} <= {0, 1, 2}
+    assert share_of("14155550100", 7) == zlib.crc32(b"14155550100") % 7  # numbers keep their shares
