@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 WINDOW_SAFETY = 1.015
 # The bulk engine spaces sends this much wider than its rate: the even pace stays below the window's
 # cap, so the cap only acts on bunching and the pace, not the cap, sets the throughput.
-PACE_SAFETY = 1.03
+PACE_SAFETY = 1.02
 # After a throttling answer the bulk pace halves, but never below this many sends a second (or the
 # limit, if that is lower): slower would stretch a large send for little relief.
 SLOWEST_PACE = 1.0
