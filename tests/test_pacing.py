@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_whatsapp.bulk.engine import BulkConfig, BulkItem, run_bulk
+from airflow_provider_whatsapp.bulk.engine import BulkConfig, BulkItem
 from airflow_provider_whatsapp.bulk.progress import LocalJournal
 from airflow_provider_whatsapp.errors import (
     WhatsAppPairRateLimitError,
@@ -26,7 +26,7 @@ from airflow_provider_whatsapp.hooks._pacing import Pacer, RequestWindow, limite
 from airflow_provider_whatsapp.hooks._retry import RetryPolicy
 from airflow_provider_whatsapp.hooks.maton import MatonHook
 from airflow_provider_whatsapp.spec.limits import PAIR_RATE_INTERVAL_SECONDS, PAIR_RATE_MAX_WAIT_SECONDS
-from tests.bulk.helpers import MESSAGES, digits, max_in_any_window, numbers
+from tests.bulk.helpers import MESSAGES, digits, max_in_any_window, numbers, run_through_hook
 from tests.conftest import REPO_ROOT, connection_json
 from tests.loopback import LoopbackServer, Reply, graph_error, sent
 
@@ -63,23 +63,9 @@ def _hook_sends(count_sync: int, count_async: int) -> None:
 
 
 def _bulk_sends(tmp_path: Path, count: int, rate: float) -> Any:
-    hook = MatonHook(max_attempts=1, rate_limit=0)
     items = [BulkItem(to=digits(n), payload={**TEXT, "to": digits(n)}) for n in numbers(count)]
     journal = LocalJournal(str(tmp_path / "journal.jsonl"))
-
-    async def send(payload: dict[str, Any]) -> str:
-        return MatonHook.message_id(await hook.asend_message(payload))
-
-    async def main() -> Any:
-        try:
-            return await run_bulk(items, send, journal, BulkConfig(max_rate=rate, max_concurrency=12))
-        finally:
-            await hook.aclose()
-
-    try:
-        return asyncio.run(main())
-    finally:
-        journal.close()
+    return run_through_hook(items, journal, BulkConfig(max_rate=rate, max_concurrency=12))
 
 
 def test_the_hook_and_the_bulk_engine_keep_one_rate_on_one_counting_server(

@@ -101,3 +101,42 @@ def journal_file(progress: Path, ctx: dict[str, Any]) -> Path:
         str(progress), dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index
     )
     return Path(journal.location)
+
+
+def text_items(recipients: list[str]) -> list[Any]:
+    """A short text to each of ``recipients``, as the engine's items."""
+    from airflow_provider_whatsapp.bulk.engine import BulkItem
+
+    return [
+        BulkItem(to=digits(r), payload={"to": digits(r), "type": "text", "text": {"body": "hi"}})
+        for r in recipients
+    ]
+
+
+def run_through_hook(
+    items: Any, journal: Any, config: Any, check: Callable[[Any], None] | None = None
+) -> Any:
+    """``run_bulk`` of ``items`` through a bulk hook's real async client (one attempt, no limiter of its
+    own), then the journal closed; ``check(payload)`` runs before each send."""
+    import asyncio
+
+    from airflow_provider_whatsapp.bulk.engine import run_bulk
+    from airflow_provider_whatsapp.hooks.maton import MatonHook
+
+    hook = MatonHook(max_attempts=1, rate_limit=0)
+
+    async def send(payload: dict[str, Any]) -> str:
+        if check is not None:
+            check(payload)
+        return MatonHook.message_id(await hook.asend_message(payload))
+
+    async def main() -> Any:
+        try:
+            return await run_bulk(items, send, journal, config)
+        finally:
+            await hook.aclose()
+
+    try:
+        return asyncio.run(main())
+    finally:
+        journal.close()

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_whatsapp._compat import AirflowException, AirflowFailException
-from airflow_provider_whatsapp.bulk.engine import BulkConfig, BulkItem, Pacer, run_bulk
+from airflow_provider_whatsapp.bulk.engine import BulkConfig, Pacer
 from airflow_provider_whatsapp.bulk.progress import LocalJournal
 from airflow_provider_whatsapp.hooks._retry import RetryPolicy
-from airflow_provider_whatsapp.hooks.maton import MatonHook
 from airflow_provider_whatsapp.operators.bulk import WhatsAppSendBulkOperator
 from tests.bulk.helpers import (
     MESSAGES,
@@ -25,6 +24,8 @@ from tests.bulk.helpers import (
     journal_file,
     max_in_any_window,
     numbers,
+    run_through_hook,
+    text_items,
     throttled_429,
 )
 from tests.loopback import LoopbackServer, Reply
@@ -39,26 +40,8 @@ def bulk(tmp_path: Path, recipients: list[Any], **kwargs: Any) -> WhatsAppSendBu
 
 
 def run_engine(tmp_path: Path, recipients: list[str], config: BulkConfig) -> Any:
-    hook = MatonHook(max_attempts=1, rate_limit=0)
-    items = [
-        BulkItem(to=digits(r), payload={"to": digits(r), "type": "text", "text": {"body": "hi"}})
-        for r in recipients
-    ]
     journal = LocalJournal(str(tmp_path / "journal.jsonl"))
-
-    async def send(payload: dict[str, Any]) -> str:
-        return MatonHook.message_id(await hook.asend_message(payload))
-
-    async def main() -> Any:
-        try:
-            return await run_bulk(items, send, journal, config)
-        finally:
-            await hook.aclose()
-
-    try:
-        return asyncio.run(main())
-    finally:
-        journal.close()
+    return run_through_hook(text_items(recipients), journal, config)
 
 
 # --- pace ----------------------------------------------------------------------------------------

@@ -12,42 +12,18 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_whatsapp.bulk.engine import BulkConfig, BulkItem, JournalWriter, run_bulk
+from airflow_provider_whatsapp.bulk.engine import BulkConfig, JournalWriter
 from airflow_provider_whatsapp.bulk.progress import ACCEPTED, ATTEMPT, LocalJournal, record
 from airflow_provider_whatsapp.hooks._client_pool import CONNECTIONS_PER_CLIENT
-from airflow_provider_whatsapp.hooks.maton import MatonHook
-from tests.bulk.helpers import MESSAGES, Inbox, digits, numbers
+from tests.bulk.helpers import MESSAGES, Inbox, numbers, run_through_hook, text_items
 from tests.loopback import LoopbackServer
 
 WRITER_THREAD = "whatsapp-bulk-journal"
 
 
-def items(count: int) -> list[BulkItem]:
-    return [
-        BulkItem(to=digits(n), payload={"to": digits(n), "type": "text", "text": {"body": "hi"}})
-        for n in numbers(count)
-    ]
-
-
 def send_all(journal: LocalJournal, config: BulkConfig, count: int, check: Any = None) -> Any:
     """``count`` sends through the hook's real async client; ``check(payload)`` runs before each."""
-    hook = MatonHook(max_attempts=1, rate_limit=0)
-
-    async def send(payload: dict[str, Any]) -> str:
-        if check is not None:
-            check(payload)
-        return MatonHook.message_id(await hook.asend_message(payload))
-
-    async def main() -> Any:
-        try:
-            return await run_bulk(items(count), send, journal, config)
-        finally:
-            await hook.aclose()
-
-    try:
-        return asyncio.run(main())
-    finally:
-        journal.close()
+    return run_through_hook(text_items(numbers(count)), journal, config, check)
 
 
 def test_a_bulk_send_above_twenty_in_flight_keeps_its_connections(
