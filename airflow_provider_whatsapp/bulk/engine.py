@@ -134,6 +134,9 @@ class BulkConfig:
         a different one; otherwise such a send is refused before anything goes out.
     :param keep_accepted: keep each accepted recipient's wamid in :attr:`BulkResult.accepted` (what
         ``confirm`` waits on); off, a send to a million recipients does not hold a million ids.
+    :param changes_checked: the caller has already refused a message that changed for a recipient an
+        earlier try sent (:func:`refuse_changed`), so the engine does not build every item again to
+        look; only meaningful with ``resend_changed=False``.
     """
 
     max_rate: float
@@ -147,6 +150,7 @@ class BulkConfig:
     retry_failed: bool = True
     resend_changed: bool = False
     keep_accepted: bool = True
+    changes_checked: bool = False
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -448,7 +452,7 @@ class BulkSender:
 
     def _plan(self, prior: Mapping[str, Outcome]) -> None:
         changed: set[str] = set()
-        if prior:
+        if prior and not (self.config.changes_checked and not self.config.resend_changed):
             # One pass before anything is sent: a changed message is refused whole, not half-way.
             differing = changed_recipients(
                 ((item.to, item.fingerprint) for item in self.items if item.to in prior), prior

@@ -270,6 +270,8 @@ class WhatsAppSendBulkOperator(WhatsAppBaseOperator):
             resend_unknown=resend,
             retry_failed=self.retry_failed,
             resend_changed=self.resend_changed,
+            # Checked below, before the upload: the engine need not build every item again to look.
+            changes_checked=not self.resend_changed,
             keep_accepted=self.confirm is not None,
         )
 
