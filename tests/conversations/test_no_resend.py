@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -110,7 +111,11 @@ def test_a_half_written_event_keeps_the_trigger_waiting_and_is_logged_once(
 
     def finish_writing() -> None:
         wait_until(lambda: len(looks) >= 4)
-        path.write_bytes(whole)
+        # Whole at once, as the store writes: write_bytes would truncate first, and a look between the
+        # truncation and the write would meet an empty file, a second and different half-written state.
+        finished = tmp_path / "finishing"  # outside the store, on the same file system
+        finished.write_bytes(whole)
+        os.replace(finished, path)
 
     writer = threading.Thread(target=finish_writing, daemon=True)
     writer.start()
